@@ -1,0 +1,61 @@
+"""durable: durable functions for Python on your own Postgres.
+
+Decorate ``async def`` functions with :func:`workflow` and :func:`step`; their progress is
+recorded in Postgres, so a run resumes after a crash, a deploy or a long sleep and recorded
+calls return at once instead of running again.
+"""
+
+from durable._context import CurrentRun, current_run
+from durable._decorators import RetryPolicy, Step, Workflow, step, workflow
+from durable._engine import Engine
+from durable._handles import RunHandle
+from durable._views import Page, RunDetail, RunStatus, RunSummary, StepInfo
+from durable.errors import (
+    DurableError,
+    ErrorInfo,
+    LeaseLost,
+    NonDeterminismError,
+    NonRetryableError,
+    PayloadTooLarge,
+    RunCancelled,
+    RunNotFound,
+    SerializationError,
+    SignalTimeout,
+    StepFailed,
+    StepTimeout,
+    UnknownWorkflow,
+    WorkflowFailed,
+)
+
+__all__ = [
+    "CurrentRun",
+    "DurableError",
+    "Engine",
+    "ErrorInfo",
+    "LeaseLost",
+    "NonDeterminismError",
+    "NonRetryableError",
+    "Page",
+    "PayloadTooLarge",
+    "RetryPolicy",
+    "RunCancelled",
+    "RunDetail",
+    "RunHandle",
+    "RunNotFound",
+    "RunStatus",
+    "RunSummary",
+    "SerializationError",
+    "SignalTimeout",
+    "Step",
+    "StepFailed",
+    "StepInfo",
+    "StepTimeout",
+    "UnknownWorkflow",
+    "Workflow",
+    "WorkflowFailed",
+    "current_run",
+    "step",
+    "workflow",
+]
+
+__version__ = "0.1.0"

@@ -1,0 +1,159 @@
+"""The run being executed in this task, and its cursor.
+
+A workflow's durable calls find their run through a contextvar, so steps stay plain
+``async def`` functions: outside a run the contextvar is empty and a step is an ordinary
+coroutine. Tasks spawned inside a run (``asyncio.gather``, task groups) inherit the same
+``RunContext`` object, so every branch draws keys from one cursor, in call order.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from durable.errors import NonDeterminismError
+
+if TYPE_CHECKING:
+    from durable._execution import Execution
+
+__all__ = ["CurrentRun", "Record", "RunContext", "current", "current_run", "require"]
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One recorded durable call, as loaded at claim time."""
+
+    key: str
+    seq: int
+    kind: str
+    name: str
+    status: str
+    output: Any
+    error: Any
+    attempt: int
+    retry_at: str | None = None
+
+    @property
+    def call(self) -> str:
+        return _call_name(self.kind, self.name)
+
+
+def _call_name(kind: str, name: str) -> str:
+    return f"{kind}:{name}" if name else kind
+
+
+def cursor_key(kind: str, name: str, n: int) -> str:
+    """``<kind>:<name>#<n>``, or ``<kind>#<n>`` for nameless calls such as sleeps."""
+    return f"{_call_name(kind, name)}#{n}"
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentRun:
+    """What ``durable.current_run()`` tells a workflow about itself."""
+
+    run_id: UUID
+    workflow: str
+    version: int
+    attempt: int
+    cursor: str | None
+    """The cursor key of the latest durable call, or None before the first."""
+    replaying: bool
+
+
+@dataclass(eq=False)
+class RunContext:
+    """The state of one execution attempt of a run: its records and its cursor."""
+
+    run_id: UUID
+    workflow: str
+    version: int
+    attempt: int
+    execution: Execution
+    records: dict[str, Record] = field(default_factory=dict)
+    by_seq: dict[int, Record] = field(default_factory=dict)
+    counters: dict[str, int] = field(default_factory=dict)
+    seq: int = 0
+    last_key: str | None = None
+    fatal: BaseException | None = None
+    """Set when this execution must end whatever the workflow code catches."""
+
+    @classmethod
+    def load(cls, records: list[Record], **kwargs: Any) -> RunContext:
+        ctx = cls(**kwargs)
+        for record in records:
+            ctx.records[record.key] = record
+            ctx.by_seq[record.seq] = record
+        return ctx
+
+    @property
+    def replaying(self) -> bool:
+        """True while the run re-executes calls that were recorded by an earlier attempt."""
+        return self.seq in self.by_seq
+
+    def take(self, kind: str, name: str) -> tuple[str, int, Record | None]:
+        """Assign the next cursor key to a call and return its record, if one exists.
+
+        Raises NonDeterminismError (and marks the execution fatal) when the record at this
+        position of the run belongs to a different call.
+        """
+        call = _call_name(kind, name)
+        n = self.counters.get(call, 0)
+        self.counters[call] = n + 1
+        key = cursor_key(kind, name, n)
+        seq = self.seq
+        self.seq += 1
+        self.last_key = key
+        at_position = self.by_seq.get(seq)
+        if at_position is not None and at_position.key != key:
+            error = NonDeterminismError(at_position.key, at_position.call, call)
+            self.fatal = self.fatal or error
+            raise error
+        return key, seq, self.records.get(key)
+
+    def check(self) -> None:
+        """Raise the fatal error, if any, before another durable call starts."""
+        if self.fatal is not None:
+            raise self.fatal
+
+    def info(self) -> CurrentRun:
+        return CurrentRun(
+            run_id=self.run_id,
+            workflow=self.workflow,
+            version=self.version,
+            attempt=self.attempt,
+            cursor=self.last_key,
+            replaying=self.replaying,
+        )
+
+
+_current: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar(
+    "durable_run", default=None
+)
+
+
+def current() -> RunContext | None:
+    """The run executing in this task, or None outside a workflow."""
+    return _current.get()
+
+
+def require(what: str) -> RunContext:
+    """The current run; a clear RuntimeError when ``what`` is used outside a workflow."""
+    ctx = _current.get()
+    if ctx is None:
+        raise RuntimeError(f"{what} can only be used inside a @workflow")
+    return ctx
+
+
+def current_run() -> CurrentRun:
+    """Run id, workflow name, version, attempt and cursor of the workflow running here."""
+    return require("durable.current_run()").info()
+
+
+def enter(ctx: RunContext) -> contextvars.Token[RunContext | None]:
+    return _current.set(ctx)
+
+
+def leave(token: contextvars.Token[RunContext | None]) -> None:
+    _current.reset(token)

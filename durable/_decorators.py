@@ -1,0 +1,246 @@
+"""``@workflow`` and ``@step``: ordinary async functions made durable.
+
+Both decorators keep the function's signature (``ParamSpec``), so editors and type checkers
+see the real parameters. A step or workflow takes its cursor key when it is *called*, not
+when it is awaited, so ``asyncio.gather`` over durable calls gets the same keys on every
+replay.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+
+from durable import _context
+from durable._codec import Signature
+from durable._durations import to_seconds
+from durable._registry import default_registry
+
+if TYPE_CHECKING:
+    from durable._handles import RunHandle
+
+__all__ = ["RetryPolicy", "Step", "Workflow", "step", "workflow"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Duration = float | int | timedelta | str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How a failing step is retried: exponential backoff with jitter between attempts."""
+
+    retries: int = 0
+    """Attempts after the first; 0 runs the step once."""
+    backoff: float = 2.0
+    initial_interval: float = 1.0
+    max_interval: float = 60.0
+    retry_on: tuple[type[BaseException], ...] | None = None
+    """Only these exception types are retried (None: any Exception)."""
+
+    def __post_init__(self) -> None:
+        if self.retries < 0:
+            raise ValueError(f"retries must be >= 0, not {self.retries}")
+        if self.backoff < 1:
+            raise ValueError(f"backoff must be >= 1, not {self.backoff}")
+        if self.initial_interval < 0 or self.max_interval < self.initial_interval:
+            raise ValueError("need 0 <= initial_interval <= max_interval")
+
+    def delay(self, attempt: int, jitter: float) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based).
+
+        ``jitter`` in [0, 1) spreads retries of many runs: the wait is between half and
+        all of the exponential interval.
+        """
+        base = min(self.max_interval, self.initial_interval * self.backoff ** (attempt - 1))
+        return base * (0.5 + jitter / 2)
+
+
+def _check_async(fn: Callable[..., Any], what: str) -> None:
+    if not inspect.iscoroutinefunction(fn):
+        raise TypeError(f"@{what} needs an async def function, got {fn!r}")
+
+
+class Step(Generic[P, R]):
+    """A function whose outcome is recorded once per run and cursor key."""
+
+    def __init__(
+        self,
+        fn: Callable[P, Awaitable[R]],
+        *,
+        name: str | None,
+        retry: RetryPolicy,
+        timeout: float | None,
+    ) -> None:
+        _check_async(fn, "step")
+        self.fn = fn
+        self.name = name or fn.__qualname__
+        self.retry = retry
+        self.timeout = timeout
+        self.signature = Signature(fn)
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        ctx = _context.current()
+        if ctx is None:
+            return _as_coroutine(self.fn(*args, **kwargs))
+        from durable._replay import run_step
+
+        return run_step(ctx, self, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<durable step {self.name!r}>"
+
+
+class Workflow(Generic[P, R]):
+    """A durable function: its runs survive crashes, deploys and long waits."""
+
+    def __init__(
+        self,
+        fn: Callable[P, Awaitable[R]],
+        *,
+        name: str | None,
+        version: int,
+        queue: str,
+        timeout: float | None,
+        schedule: str | None,
+        timezone: str,
+    ) -> None:
+        _check_async(fn, "workflow")
+        if version < 1:
+            raise ValueError(f"workflow version must be >= 1, not {version}")
+        self.fn = fn
+        self.name = name or f"{fn.__module__}.{fn.__qualname__}"
+        self.version = version
+        self.queue = queue
+        self.timeout = timeout
+        self.schedule = schedule
+        self.timezone = timezone
+        self.signature = Signature(fn)
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
+        """Inside a workflow: run a child run and return its result. Outside: run the body
+        directly as a plain coroutine (steps then run as plain coroutines too)."""
+        ctx = _context.current()
+        if ctx is None:
+            return _as_coroutine(self.fn(*args, **kwargs))
+        from durable._children import run_child
+
+        return run_child(ctx, self, args, kwargs, wait=True)
+
+    async def start(self, *args: P.args, **kwargs: P.kwargs) -> RunHandle[R]:
+        """Start a run on the running engine and return its handle at once.
+
+        Inside a workflow this starts a child run without waiting for it.
+        """
+        ctx = _context.current()
+        if ctx is not None:
+            from durable._children import run_child
+
+            handle: RunHandle[R] = await run_child(ctx, self, args, kwargs, wait=False)
+            return handle
+        from durable._engine import running_engine
+
+        return await running_engine().start(self, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<durable workflow {self.name!r} v{self.version}>"
+
+
+async def _as_coroutine(awaitable: Awaitable[R]) -> R:
+    return await awaitable
+
+
+@overload
+def step(fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
+@overload
+def step(
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    backoff: float = 2.0,
+    initial_interval: float = 1.0,
+    max_interval: float = 60.0,
+    timeout: Duration | None = None,
+    retry_on: tuple[type[BaseException], ...] | type[BaseException] | None = None,
+) -> Callable[[Callable[P, Awaitable[R]]], Step[P, R]]: ...
+def step(
+    fn: Callable[P, Awaitable[R]] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    retries: int = 0,
+    backoff: float = 2.0,
+    initial_interval: float = 1.0,
+    max_interval: float = 60.0,
+    timeout: Duration | None = None,
+    retry_on: tuple[type[BaseException], ...] | type[BaseException] | None = None,
+) -> Step[P, R] | Callable[[Callable[P, Awaitable[R]]], Step[P, R]]:
+    """Make an async function a durable step: recorded once per run and cursor key.
+
+    Called inside a workflow, its result (or final error) is stored and never recomputed for
+    that run. Called anywhere else it is a plain coroutine. Failed attempts are retried
+    ``retries`` times with exponential backoff and jitter; ``NonRetryableError`` (or an
+    exception outside ``retry_on``) stops at once. ``timeout`` cancels the body and raises
+    ``StepTimeout``.
+    """
+    if isinstance(retry_on, type):
+        retry_on = (retry_on,)
+    policy = RetryPolicy(retries, backoff, initial_interval, max_interval, retry_on)
+    limit = None if timeout is None else to_seconds(timeout)
+
+    def decorate(func: Callable[P, Awaitable[R]]) -> Step[P, R]:
+        return Step(func, name=name, retry=policy, timeout=limit)
+
+    return decorate(fn) if fn is not None else decorate
+
+
+@overload
+def workflow(fn: Callable[P, Awaitable[R]], /) -> Workflow[P, R]: ...
+@overload
+def workflow(
+    *,
+    name: str | None = None,
+    version: int = 1,
+    queue: str = "default",
+    timeout: Duration | None = None,
+    schedule: str | None = None,
+    timezone: str = "UTC",
+) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
+def workflow(
+    fn: Callable[P, Awaitable[R]] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    version: int = 1,
+    queue: str = "default",
+    timeout: Duration | None = None,
+    schedule: str | None = None,
+    timezone: str = "UTC",
+) -> Workflow[P, R] | Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]:
+    """Make an async function a durable workflow, registered under ``name``.
+
+    The default name is ``module.qualname``. Runs are pinned to ``version``; ``queue``
+    chooses which workers run it; ``timeout`` bounds a run's total time.
+    """
+    limit = None if timeout is None else to_seconds(timeout)
+
+    def decorate(func: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
+        wf = Workflow(
+            func,
+            name=name,
+            version=version,
+            queue=queue,
+            timeout=limit,
+            schedule=schedule,
+            timezone=timezone,
+        )
+        default_registry.add(wf)
+        return wf
+
+    return decorate(fn) if fn is not None else decorate

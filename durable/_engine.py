@@ -1,0 +1,336 @@
+"""``Engine``: connects to Postgres, migrates, runs the worker, starts and inspects runs."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar, overload
+from uuid import UUID
+
+import anyio
+import asyncpg
+from anyio.abc import TaskGroup
+
+from durable._codec import encode_plain, to_json
+from durable._decorators import Workflow
+from durable._durations import to_seconds
+from durable._embedded import EmbeddedPostgres, resolve_database_url
+from durable._handles import RunHandle
+from durable._listener import Listener
+from durable._migrations import migrate
+from durable._registry import Registry, default_registry
+from durable._runtime import Runtime, Settings
+from durable._store import Store
+from durable._views import (
+    Page,
+    RunDetail,
+    RunStatus,
+    RunSummary,
+    decode_cursor,
+    detail_from_rows,
+    encode_cursor,
+    summary_from_row,
+)
+from durable._worker import Worker
+from durable.errors import RunNotFound, UnknownWorkflow
+
+__all__ = ["Engine", "running_engine"]
+
+R = TypeVar("R")
+Duration = float | int | timedelta | str
+_log = logging.getLogger("durable")
+_running: list[Engine] = []
+
+
+def running_engine() -> Engine:
+    """The most recently entered engine that is still running."""
+    if not _running:
+        raise RuntimeError(
+            "no durable Engine is running: start runs inside `async with Engine() as engine:`"
+        )
+    return _running[-1]
+
+
+class Engine:
+    """The entry point: a connection to Postgres, a worker, and operations on runs.
+
+    ``database_url=None`` reads ``DURABLE_DATABASE_URL``, then ``DATABASE_URL``; with
+    neither set it starts an embedded PostgreSQL in ``data_dir`` (default ``./.durable``).
+    Entering the engine connects, applies migrations and, with ``worker=True``, starts
+    the built-in poller for the registered workflows (all of them, or ``workflows=``).
+    """
+
+    def __init__(
+        self,
+        database_url: str | None = None,
+        *,
+        concurrency: int = 16,
+        workflows: Iterable[Workflow[Any, Any]] | None = None,
+        worker: bool = True,
+        queues: Sequence[str] | None = None,
+        tracer_provider: Any = None,
+        meter_provider: Any = None,
+        lease_seconds: float = 30.0,
+        heartbeat_seconds: float | None = None,
+        poll_interval: float = 5.0,
+        inline_wait_seconds: float = 5.0,
+        shutdown_grace_seconds: float = 30.0,
+        data_dir: str | Path | None = None,
+        pool_size: int | None = None,
+    ) -> None:
+        self.registry = default_registry if workflows is None else Registry(workflows)
+        self.settings = Settings(
+            concurrency=concurrency,
+            lease_seconds=lease_seconds,
+            heartbeat_seconds=lease_seconds / 3 if heartbeat_seconds is None else heartbeat_seconds,
+            poll_interval=poll_interval,
+            inline_wait_seconds=inline_wait_seconds,
+            shutdown_grace_seconds=shutdown_grace_seconds,
+            queues=tuple(queues) if queues else _queues_of(self.registry),
+        )
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        self._database_url = database_url
+        self._data_dir = Path(data_dir) if data_dir is not None else None
+        self._want_worker = worker
+        self._pool_size = pool_size or min(max(4, concurrency // 2 + 2), 20)
+        self._embedded: EmbeddedPostgres | None = None
+        self._pool: asyncpg.Pool | None = None
+        self._tg: TaskGroup | None = None
+        self._runtime: Runtime | None = None
+        self.worker: Worker | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def __aenter__(self) -> Engine:
+        try:
+            await self._open()
+        except BaseException:
+            await self._close()
+            raise
+        _running.append(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self in _running:
+            _running.remove(self)
+        await self._close()
+
+    async def _open(self) -> None:
+        url = resolve_database_url(self._database_url)
+        if url is None:
+            self._embedded = EmbeddedPostgres()
+            url = await self._embedded.start(self._data_dir)
+        self._pool = await asyncpg.create_pool(url, min_size=1, max_size=self._pool_size)
+        async with self._pool.acquire() as conn:
+            applied = await migrate(conn)
+        if applied:
+            _log.info("applied durable migrations %s", applied)
+        listener = Listener(lambda: asyncpg.connect(url))
+        await listener.start()
+        runtime = Runtime(Store(self._pool), self.settings, self.registry, listener)
+        self._runtime = runtime
+        await runtime.sync_clock()
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        self._tg.start_soon(listener.run)
+        if self._want_worker:
+            self.worker = Worker(runtime)
+            listener.on_wake(self.worker.wake)
+            await self.worker.register()
+            self._tg.start_soon(self.worker.run, self._tg)
+        _log.info(
+            "durable engine started (worker=%s, workflows=%d)", self._want_worker, len(self.registry)
+        )
+
+    async def _close(self) -> None:
+        with anyio.CancelScope(shield=True):
+            if self.worker is not None:
+                await self.worker.stop()
+            if self._runtime is not None:
+                await self._runtime.listener.close()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+            await self._tg.__aexit__(None, None, None)
+            self._tg = None
+        with anyio.CancelScope(shield=True):
+            if self._pool is not None:
+                await self._pool.close()
+                self._pool = None
+            if self._embedded is not None:
+                await self._embedded.stop()
+                self._embedded = None
+
+    @property
+    def runtime(self) -> Runtime:
+        if self._runtime is None:
+            raise RuntimeError("the engine is not running: use `async with Engine() as engine:`")
+        return self._runtime
+
+    # -- starting runs ---------------------------------------------------------------------
+
+    @overload
+    async def start(
+        self,
+        workflow: Workflow[..., R],
+        /,
+        *args: Any,
+        idempotency_key: str | None = None,
+        tags: Sequence[str] = (),
+        run_id: UUID | None = None,
+        delay: Duration | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        **kwargs: Any,
+    ) -> RunHandle[R]: ...
+    @overload
+    async def start(
+        self,
+        workflow: str,
+        /,
+        *args: Any,
+        idempotency_key: str | None = None,
+        tags: Sequence[str] = (),
+        run_id: UUID | None = None,
+        delay: Duration | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        **kwargs: Any,
+    ) -> RunHandle[Any]: ...
+    async def start(
+        self,
+        workflow: Workflow[..., Any] | str,
+        /,
+        *args: Any,
+        idempotency_key: str | None = None,
+        tags: Sequence[str] = (),
+        run_id: UUID | None = None,
+        delay: Duration | None = None,
+        queue: str | None = None,
+        priority: int = 0,
+        **kwargs: Any,
+    ) -> RunHandle[Any]:
+        """Start a run of ``workflow`` (an object or a registered name) and return its handle.
+
+        The run is stored and the workers are woken in one transaction. With an
+        ``idempotency_key``, a repeat start of the same workflow returns the first run.
+        Arguments are encoded by the workflow's type hints; a value that cannot be encoded
+        raises ``SerializationError`` and stores nothing.
+        """
+        wf, name, version, default_queue = await self._resolve(workflow)
+        if wf is not None:
+            input_json = wf.signature.encode_args(args, kwargs)
+        else:
+            input_json = to_json(
+                {"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))}
+            )
+        timeout = wf.timeout if wf is not None else None
+        new_id, created = await self.runtime.store.insert_run(
+            run_id=run_id or uuid.uuid4(),
+            workflow=name,
+            version=version,
+            input_json=input_json,
+            queue=queue or default_queue,
+            priority=priority,
+            tags=_check_tags(tags),
+            idempotency_key=idempotency_key,
+            parent_run_id=None,
+            parent_cursor=None,
+            delay_seconds=None if delay is None else to_seconds(delay),
+            timeout_seconds=timeout,
+            traceparent=None,
+            tracestate=None,
+        )
+        return RunHandle(self, new_id, wf, created=created)
+
+    async def _resolve(
+        self, workflow: Workflow[..., Any] | str
+    ) -> tuple[Workflow[..., Any] | None, str, int, str]:
+        if isinstance(workflow, Workflow):
+            return workflow, workflow.name, workflow.version, workflow.queue
+        if not isinstance(workflow, str):
+            raise TypeError(f"start() needs a @workflow or its name, got {workflow!r}")
+        local = self.registry.get(workflow) or default_registry.get(workflow)
+        if local is not None:
+            return local, local.name, local.version, local.queue
+        remote = await self.runtime.store.latest_workflow_version(workflow)
+        if remote is None:
+            raise UnknownWorkflow(workflow)
+        return None, workflow, remote[0], remote[1]
+
+    def handle(self, run_id: UUID | str) -> RunHandle[Any]:
+        """A handle to an existing run, e.g. one started by another process."""
+        return RunHandle(self, UUID(str(run_id)))
+
+    # -- reading runs ----------------------------------------------------------------------
+
+    async def get_run(self, run_id: UUID | str) -> RunDetail:
+        """Everything recorded about a run: status, input, output, error, steps, children."""
+        run, steps, events, children = await self.runtime.store.get_run(UUID(str(run_id)))
+        if run is None:
+            raise RunNotFound(run_id)
+        return detail_from_rows(run, steps, events, children)
+
+    async def list_runs(
+        self,
+        workflow: str | Workflow[..., Any] | None = None,
+        status: str | RunStatus | Sequence[str | RunStatus] | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        parent: UUID | str | None = None,
+        queue: str | None = None,
+    ) -> Page[RunSummary]:
+        """One page of runs, newest first, filtered; pass ``next_cursor`` for the next."""
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be between 1 and 1000, not {limit}")
+        name = workflow.name if isinstance(workflow, Workflow) else workflow
+        rows = await self.runtime.store.list_runs(
+            workflow=name,
+            statuses=_statuses(status),
+            tag=tag,
+            since=since,
+            until=until,
+            parent=UUID(str(parent)) if parent is not None else None,
+            queue=queue,
+            after=decode_cursor(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+        items = [summary_from_row(r) for r in rows[:limit]]
+        more = len(rows) > limit
+        next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"])
+        return Page(items=items, next_cursor=next_cursor if more else None)
+
+
+def _statuses(status: str | RunStatus | Sequence[str | RunStatus] | None) -> list[str] | None:
+    if status is None:
+        return None
+    values = [status] if isinstance(status, str) else list(status)
+    return [RunStatus(v).value for v in values]  # ValueError names an unknown status
+
+
+def _check_tags(tags: Sequence[str]) -> list[str]:
+    if isinstance(tags, str):
+        raise TypeError("tags must be a sequence of strings, not a single string")
+    out = list(tags)
+    for tag in out:
+        if not isinstance(tag, str):
+            raise TypeError(f"tags must be strings, got {tag!r}")
+    return out
+
+
+def _queues_of(registry: Registry) -> tuple[str, ...]:
+    queues = sorted({wf.queue for wf in registry})
+    return tuple(queues) if queues else ("default",)

@@ -1,0 +1,159 @@
+"""One execution attempt of a claimed run: replay its records, run on, then finish or park."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import anyio
+
+from durable import _context
+from durable._codec import encode_error, to_json
+from durable._context import Record, RunContext
+from durable._decorators import Workflow
+from durable._runtime import Runtime
+from durable._store import Claimed
+from durable.errors import LeaseLost, NonDeterminismError, SerializationError
+
+__all__ = ["Execution", "Suspended"]
+
+_log = logging.getLogger("durable.worker")
+
+
+class Suspended(BaseException):  # noqa: N818 - control flow, not an error
+    """The run parked (sleeping or waiting); this execution ends without finishing it.
+
+    A BaseException so that ``except Exception`` in workflow code cannot swallow it.
+    """
+
+
+class Execution:
+    """Runs one claimed run to its end, its next park, or the loss of its lease."""
+
+    def __init__(self, runtime: Runtime, row: Claimed, workflow: Workflow[Any, Any]) -> None:
+        self.runtime = runtime
+        self.workflow = workflow
+        self.run_id: UUID = row["id"]
+        self.attempt: int = row["attempt"]
+        self.row = row
+        self.scope = anyio.CancelScope()
+
+    def clock(self) -> float:
+        return self.runtime.clock()
+
+    async def run(self) -> None:
+        """Execute the workflow body with this run's records; never raises."""
+        ctx = RunContext.load(
+            _records(self.row["records"]),
+            run_id=self.run_id,
+            workflow=self.workflow.name,
+            version=self.workflow.version,
+            attempt=self.attempt,
+            execution=self,
+        )
+        token = _context.enter(ctx)
+        try:
+            with self.scope:
+                await self._run_body(ctx)
+        except LeaseLost:
+            _log.warning("run %s: lease lost, leaving it to its new owner", self.run_id)
+        except Exception:
+            _log.exception("run %s: could not record its outcome", self.run_id)
+        finally:
+            _context.leave(token)
+
+    async def _run_body(self, ctx: RunContext) -> None:
+        try:
+            args, kwargs = self.workflow.signature.decode_args(self.row["input"])
+            result = await self._with_deadline(self.workflow.fn(*args, **kwargs))
+            output = self.workflow.signature.encode_result(result)
+        except Suspended:
+            return
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            await self._finish_failed(ctx.fatal or exc)
+            return
+        if ctx.fatal is not None:  # the workflow caught a fatal error and returned anyway
+            await self._finish_failed(ctx.fatal)
+            return
+        await self._finish("completed", output, None)
+
+    async def _with_deadline(self, body: Any) -> Any:
+        deadline = self.row["deadline_at"]
+        if deadline is None:
+            return await body
+        remaining = deadline.timestamp() - self.clock()
+        with anyio.move_on_after(max(remaining, 0)) as scope:
+            return await body
+        if scope.cancelled_caught:
+            raise TimeoutError(f"workflow {self.workflow.name} exceeded its timeout")
+        raise AssertionError("unreachable: the workflow neither returned nor timed out")
+
+    async def _finish_failed(self, exc: BaseException) -> None:
+        if isinstance(exc, LeaseLost):
+            raise exc
+        if isinstance(exc, NonDeterminismError | SerializationError):
+            _log.error("run %s failed: %s", self.run_id, exc)
+        await self._finish("failed", None, to_json(encode_error(exc)))
+
+    async def _finish(self, status: str, output: str | None, error: str | None) -> None:
+        with anyio.CancelScope(shield=True):
+            done = await self.runtime.store.finish(
+                self.run_id, self.attempt, status, output, error
+            )
+        if not done:
+            raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
+
+    # -- services for durable calls (see _replay) ------------------------------------------
+
+    async def record(self, ctx: RunContext, **fields: Any) -> bool:
+        """Write one record under this execution's claim; False when the claim is lost."""
+        with anyio.CancelScope(shield=True):
+            written, _ = await self.runtime.store.record_step(self.run_id, self.attempt, **fields)
+        return written
+
+    async def wait_until(self, ctx: RunContext, epoch: float | None) -> None:
+        """Wait for a database-clock time: in-process when short, else park the run."""
+        if epoch is None:
+            return
+        remaining = epoch - self.clock()
+        if remaining <= 0:
+            return
+        if remaining <= self.runtime.settings.inline_wait_seconds:
+            await anyio.sleep(remaining)
+            return
+        await self.park(ctx, "sleeping", datetime.fromtimestamp(epoch, UTC))
+
+    async def park(self, ctx: RunContext, status: str, wake_at: datetime | None) -> None:
+        """Free this run's slot until ``wake_at`` (or a wake-up), then end the execution."""
+        ctx.check()
+        with anyio.CancelScope(shield=True):
+            parked = await self.runtime.store.park(self.run_id, self.attempt, status, wake_at)
+        if not parked:
+            error = LeaseLost(f"run {self.run_id} is no longer held by this worker")
+            ctx.fatal = ctx.fatal or error
+            raise error
+        raise Suspended
+
+
+def _records(raw: str | None) -> list[Record]:
+    if not raw:
+        return []
+    return [
+        Record(
+            key=item["key"],
+            seq=item["seq"],
+            kind=item["kind"],
+            name=item["name"],
+            status=item["status"],
+            output=item["output"],
+            error=item["error"],
+            attempt=item["attempt"],
+            retry_at=item["retry_at"],
+        )
+        for item in json.loads(raw)
+    ]

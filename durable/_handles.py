@@ -1,0 +1,92 @@
+"""``RunHandle``: what app code holds after starting a run."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from uuid import UUID
+
+import anyio
+
+from durable._codec import decode_error, decode_json
+from durable._views import RunDetail, RunStatus
+from durable.errors import RunCancelled, RunNotFound, WorkflowFailed
+
+if TYPE_CHECKING:
+    from durable._decorators import Workflow
+    from durable._engine import Engine
+
+__all__ = ["RunHandle"]
+
+R = TypeVar("R")
+
+
+class RunHandle(Generic[R]):
+    """A reference to one run: wait for its result, read its status, or act on it."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: UUID,
+        workflow: Workflow[Any, R] | None = None,
+        *,
+        created: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.run_id = run_id
+        self.workflow = workflow
+        self.created = created
+        """False when an idempotency key or run id matched an existing run."""
+
+    def __repr__(self) -> str:
+        name = self.workflow.name if self.workflow else "?"
+        return f"<RunHandle {name} {self.run_id}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunHandle) and other.run_id == self.run_id
+
+    def __hash__(self) -> int:
+        return hash(self.run_id)
+
+    async def result(self, timeout: float | None = None) -> R:
+        """Wait for the run to finish and return its output.
+
+        Wakes on NOTIFY when the run finishes, re-reading the row on a fallback interval.
+        Raises ``WorkflowFailed`` (with the recorded error) when the run failed,
+        ``RunCancelled`` when it was cancelled, and ``TimeoutError`` after ``timeout`` seconds.
+        """
+        runtime = self.engine.runtime
+        poll = runtime.settings.poll_interval
+        with runtime.listener.watch(self.run_id) as changed:
+            with anyio.fail_after(timeout):
+                while True:
+                    row = await runtime.store.run_outcome(self.run_id)
+                    if row is None:
+                        raise RunNotFound(self.run_id)
+                    if RunStatus(row["status"]).finished:
+                        return self._outcome(row["status"], row["output"], row["error"])
+                    await changed.wait(poll)
+
+    def _outcome(self, status: str, output: str | None, error: str | None) -> R:
+        if status == RunStatus.FAILED:
+            info = decode_error(error)
+            assert info is not None
+            raise WorkflowFailed(self.run_id, info)
+        if status == RunStatus.CANCELLED:
+            raise RunCancelled(self.run_id)
+        value = decode_json(output)
+        if self.workflow is None:
+            plain: R = value
+            return plain
+        typed: R = self.workflow.signature.decode_result(value)
+        return typed
+
+    async def status(self) -> RunStatus:
+        """The run's current status."""
+        row = await self.engine.runtime.store.run_outcome(self.run_id)
+        if row is None:
+            raise RunNotFound(self.run_id)
+        return RunStatus(row["status"])
+
+    async def detail(self) -> RunDetail:
+        """Everything recorded about the run (same as ``engine.get_run``)."""
+        return await self.engine.get_run(self.run_id)

@@ -1,0 +1,143 @@
+"""One LISTEN connection per engine: wakes the worker and result waiters.
+
+Notifications are hints, never the source of truth: every waiter re-reads the database
+when woken and also polls on a fallback interval, so a notification lost while the
+connection was down costs latency, not correctness. The connection is re-established with
+backoff, and every waiter is woken once it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from uuid import UUID
+
+import anyio
+import asyncpg
+
+__all__ = ["RUN_CHANNEL", "WAKE_CHANNEL", "Listener", "Signal"]
+
+WAKE_CHANNEL = "durable_wake"
+RUN_CHANNEL = "durable_run"
+_log = logging.getLogger("durable.listener")
+
+
+class Signal:
+    """A resettable wake-up flag: ``set()`` from callbacks, ``wait()`` from one waiter."""
+
+    def __init__(self) -> None:
+        self._event = anyio.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait for the next set() (or one since the last wait); False on timeout."""
+        with anyio.move_on_after(timeout):
+            await self._event.wait()
+        fired = self._event.is_set()
+        if fired:
+            self._event = anyio.Event()
+        return fired
+
+
+class Listener:
+    """LISTENs on durable's channels and fans notifications out to in-process waiters."""
+
+    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+        self._connect = connect
+        self._conn: asyncpg.Connection | None = None
+        self._wake_callbacks: list[Callable[[str], None]] = []
+        self._watchers: dict[UUID, set[Signal]] = {}
+        self._lost = anyio.Event()
+        self._closed = False
+        self.connected = False
+
+    def on_wake(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(queue)`` when runs of ``queue`` become due (and after reconnects)."""
+        self._wake_callbacks.append(callback)
+
+    @contextmanager
+    def watch(self, run_id: UUID) -> Iterator[Signal]:
+        """A Signal set whenever ``run_id`` changes status (and after reconnects)."""
+        signal = Signal()
+        self._watchers.setdefault(run_id, set()).add(signal)
+        try:
+            yield signal
+        finally:
+            watchers = self._watchers.get(run_id)
+            if watchers is not None:
+                watchers.discard(signal)
+                if not watchers:
+                    del self._watchers[run_id]
+
+    async def start(self) -> None:
+        """Connect once, so that a bad database URL fails the engine's start."""
+        await self._open()
+
+    async def run(self) -> None:
+        """Keep the connection up until close(); reconnect with backoff when it drops."""
+        delay = 0.1
+        while not self._closed:
+            if self._conn is None:
+                try:
+                    await self._open()
+                except (OSError, asyncpg.PostgresError) as exc:
+                    _log.warning("listener reconnect failed (%s); retrying in %.1fs", exc, delay)
+                    await anyio.sleep(delay)
+                    delay = min(delay * 2, 5.0)
+                    continue
+                delay = 0.1
+                _log.info("listener reconnected")
+                self._wake_everyone()
+            await self._lost.wait()
+            self._lost = anyio.Event()
+            await self._drop()
+
+    async def close(self) -> None:
+        self._closed = True
+        self._lost.set()
+        await self._drop()
+
+    async def _open(self) -> None:
+        conn = await self._connect()
+        conn.add_termination_listener(self._on_terminated)
+        await conn.add_listener(WAKE_CHANNEL, self._on_notify)
+        await conn.add_listener(RUN_CHANNEL, self._on_notify)
+        self._conn = conn
+        self.connected = True
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        self.connected = False
+        if conn is not None and not conn.is_closed():
+            with anyio.move_on_after(2):
+                await conn.close()
+
+    def _on_terminated(self, conn: Any) -> None:
+        self.connected = False
+        if not self._closed:
+            _log.warning("listener connection lost; reconnecting")
+        self._lost.set()
+
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+        if channel == WAKE_CHANNEL:
+            for callback in self._wake_callbacks:
+                callback(payload)
+            return
+        run_id, _, _status = payload.partition(" ")
+        try:
+            key = UUID(run_id)
+        except ValueError:
+            return
+        for signal in self._watchers.get(key, ()):
+            signal.set()
+
+    def _wake_everyone(self) -> None:
+        for callback in self._wake_callbacks:
+            callback("")
+        for watchers in self._watchers.values():
+            for signal in watchers:
+                signal.set()

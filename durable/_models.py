@@ -1,0 +1,263 @@
+"""SQLModel tables of the ``durable`` schema: the typed source of truth for its shape.
+
+The numbered migrations under ``durable/sql/migrations`` install these tables; a test
+compiles this metadata into DDL and diffs it against the migrated database. The runtime
+never goes through the ORM: these classes are for schema checks, migrations tooling and
+users who want typed rows (``session.exec(select(Run))``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Double,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    text,
+)
+from sqlalchemy import BigInteger as SABigInteger
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "SCHEMA",
+    "Clock",
+    "Event",
+    "Run",
+    "Schedule",
+    "SchemaMigration",
+    "Signal",
+    "Step",
+    "WorkerRow",
+    "WorkflowVersion",
+    "metadata",
+]
+
+SCHEMA = "durable"
+metadata = MetaData(schema=SCHEMA)
+_NOW = text("durable.now()")
+_ACTIVE = "status IN ('pending', 'running', 'sleeping', 'waiting')"
+
+
+class _Base(SQLModel):
+    metadata = metadata
+
+
+def _ts(*, nullable: bool = True, now: bool = False) -> Any:
+    return Field(
+        default=None,
+        sa_column=Column(
+            DateTime(timezone=True), nullable=nullable, server_default=_NOW if now else None
+        ),
+    )
+
+
+def _col(type_: Any, *, nullable: bool = True, default: str | None = None, **kw: Any) -> Any:
+    server_default = text(default) if default is not None else None
+    return Field(
+        default=None,
+        sa_column=Column(type_, nullable=nullable, server_default=server_default, **kw),
+    )
+
+
+class Clock(_Base, table=True):
+    """The single-row offset added to the database clock by ``durable.now()``."""
+
+    __tablename__ = "clock"
+    __table_args__ = (CheckConstraint("id", name="clock_id_check"),)
+    id: bool = Field(sa_column=Column(Boolean, primary_key=True, server_default=text("true")))
+    offset_seconds: float = _col(Double, nullable=False, default="0")
+
+
+class Run(_Base, table=True):
+    """One execution of a workflow, from start to its final status."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'running', 'sleeping', 'waiting', 'paused', "
+            "'completed', 'failed', 'cancelled')",
+            name="runs_status_check",
+        ),
+        Index("runs_claim_idx", "wake_at", postgresql_where=text(_ACTIVE)),
+        Index(
+            "runs_idempotency_idx",
+            "workflow_name",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index("runs_created_idx", text("created_at DESC"), text("id DESC")),
+        Index(
+            "runs_parent_idx", "parent_run_id", postgresql_where=text("parent_run_id IS NOT NULL")
+        ),
+        Index("runs_tags_idx", "tags", postgresql_using="gin"),
+    )
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    workflow_name: str = _col(Text, nullable=False)
+    workflow_version: int = _col(Integer, nullable=False, default="1")
+    status: str = _col(Text, nullable=False, default="'pending'")
+    input: Any = _col(JSONB, nullable=False)
+    output: Any = _col(JSONB)
+    error: Any = _col(JSONB)
+    queue: str = _col(Text, nullable=False, default="'default'")
+    priority: int = _col(Integer, nullable=False, default="0")
+    tags: list[str] = _col(ARRAY(Text), nullable=False, default="'{}'")
+    idempotency_key: str | None = _col(Text)
+    parent_run_id: uuid.UUID | None = _col(UUID(as_uuid=True))
+    parent_cursor: str | None = _col(Text)
+    wake_at: datetime | None = _ts()
+    lease_owner: str | None = _col(Text)
+    lease_expires_at: datetime | None = _ts()
+    attempt: int = _col(Integer, nullable=False, default="0")
+    deadline_at: datetime | None = _ts()
+    traceparent: str | None = _col(Text)
+    tracestate: str | None = _col(Text)
+    created_at: datetime = _ts(nullable=False, now=True)
+    started_at: datetime | None = _ts()
+    finished_at: datetime | None = _ts()
+    updated_at: datetime = _ts(nullable=False, now=True)
+
+
+class Step(_Base, table=True):
+    """The recorded outcome of one durable call of a run, keyed by its cursor key."""
+
+    __tablename__ = "steps"
+    __table_args__ = (
+        CheckConstraint("status IN ('completed', 'failed', 'retrying')", name="steps_status_check"),
+    )
+    run_id: uuid.UUID = Field(
+        sa_column=Column(
+            UUID(as_uuid=True),
+            ForeignKey("durable.runs.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    cursor_key: str = Field(sa_column=Column(Text, primary_key=True))
+    seq: int = _col(Integer, nullable=False)
+    kind: str = _col(Text, nullable=False)
+    name: str = _col(Text, nullable=False)
+    status: str = _col(Text, nullable=False)
+    output: Any = _col(JSONB)
+    error: Any = _col(JSONB)
+    attempt: int = _col(Integer, nullable=False, default="1")
+    retry_at: datetime | None = _ts()
+    started_at: datetime | None = _ts()
+    finished_at: datetime = _ts(nullable=False, now=True)
+
+
+def _run_fk() -> Any:
+    return Field(
+        sa_column=Column(
+            UUID(as_uuid=True),
+            ForeignKey("durable.runs.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+
+
+class Signal(_Base, table=True):
+    """A signal sent to a run, buffered until a matching wait consumes it."""
+
+    __tablename__ = "signals"
+    __table_args__ = (
+        Index(
+            "signals_dedupe_idx",
+            "run_id",
+            "name",
+            "idempotency_key",
+            unique=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+    )
+    run_id: uuid.UUID = _run_fk()
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    seq: int = Field(sa_column=Column(SABigInteger, Identity(always=True), primary_key=True))
+    payload: Any = _col(JSONB)
+    idempotency_key: str | None = _col(Text)
+    consumed_by: str | None = _col(Text)
+    created_at: datetime = _ts(nullable=False, now=True)
+
+
+class Event(_Base, table=True):
+    """The latest value a run published under a key with ``durable.set_event``."""
+
+    __tablename__ = "events"
+    run_id: uuid.UUID = _run_fk()
+    key: str = Field(sa_column=Column(Text, primary_key=True))
+    value: Any = _col(JSONB)
+    updated_at: datetime = _ts(nullable=False, now=True)
+
+
+class Schedule(_Base, table=True):
+    """A cron schedule that starts one run of a workflow per tick."""
+
+    __tablename__ = "schedules"
+    __table_args__ = (
+        CheckConstraint(
+            "overlap IN ('skip', 'allow', 'buffer_one')", name="schedules_overlap_check"
+        ),
+        CheckConstraint(
+            "catch_up IN ('skip_missed', 'run_missed')", name="schedules_catch_up_check"
+        ),
+    )
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    workflow_name: str = _col(Text, nullable=False)
+    cron: str = _col(Text, nullable=False)
+    timezone: str = _col(Text, nullable=False, default="'UTC'")
+    input: Any = _col(JSONB, nullable=False, default="'{\"args\": [], \"kwargs\": {}}'")
+    next_fire_at: datetime | None = _ts()
+    last_fired_at: datetime | None = _ts()
+    overlap: str = _col(Text, nullable=False, default="'skip'")
+    catch_up: str = _col(Text, nullable=False, default="'skip_missed'")
+    jitter_seconds: float = _col(Double, nullable=False, default="0")
+    paused: bool = _col(Boolean, nullable=False, default="false")
+    created_at: datetime = _ts(nullable=False, now=True)
+
+
+class WorkflowVersion(_Base, table=True):
+    """A (name, version) pair that some worker has served."""
+
+    __tablename__ = "workflows"
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    version: int = Field(sa_column=Column(Integer, primary_key=True))
+    queue: str = _col(Text, nullable=False, default="'default'")
+    registered_at: datetime = _ts(nullable=False, now=True)
+    last_seen_at: datetime = _ts(nullable=False, now=True)
+
+
+class WorkerRow(_Base, table=True):
+    """A worker process, with the heartbeat that shows it is alive."""
+
+    __tablename__ = "workers"
+    id: str = Field(sa_column=Column(Text, primary_key=True))
+    hostname: str = _col(Text, nullable=False)
+    pid: int = _col(Integer, nullable=False)
+    queues: list[str] = _col(ARRAY(Text), nullable=False, default="'{}'")
+    concurrency: int = _col(Integer, nullable=False)
+    started_at: datetime = _ts(nullable=False, now=True)
+    heartbeat_at: datetime = _ts(nullable=False, now=True)
+
+
+class SchemaMigration(_Base, table=True):
+    """A migration applied to this database."""
+
+    __tablename__ = "schema_migrations"
+    version: int = Field(sa_column=Column(Integer, primary_key=True))
+    name: str = _col(Text, nullable=False)
+    checksum: str = _col(Text, nullable=False)
+    applied_at: datetime = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    )

@@ -1,0 +1,133 @@
+"""Check → run → record for one durable call.
+
+A call takes its cursor key synchronously (in call order), then either returns the record
+loaded at claim time, with no round trip, or runs the body under its timeout and retry
+policy and writes the outcome in one statement fenced by the run's lease.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Coroutine, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from durable._codec import encode_error, rebuild_exception, to_json
+from durable._context import Record, RunContext
+from durable.errors import LeaseLost, NonRetryableError, SerializationError, StepTimeout
+
+if TYPE_CHECKING:
+    from durable._decorators import Step
+
+__all__ = ["run_step"]
+
+R = TypeVar("R")
+
+
+def run_step(
+    ctx: RunContext, step: Step[Any, R], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> Coroutine[Any, Any, R]:
+    """Take the step's cursor key now and return the coroutine that replays or runs it."""
+    ctx.check()
+    key, seq, record = ctx.take("step", step.name)
+    return _step(ctx, step, key, seq, record, args, kwargs)
+
+
+async def _step(
+    ctx: RunContext,
+    step: Step[Any, R],
+    key: str,
+    seq: int,
+    record: Record | None,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+) -> R:
+    attempt = 1
+    if record is not None:
+        if record.status == "completed":
+            result: R = step.signature.decode_result(record.output)
+            return result
+        if record.status == "failed":
+            raise rebuild_exception(record.error, cursor_key=key)
+        attempt = record.attempt + 1
+        await ctx.execution.wait_until(ctx, _epoch(record.retry_at))
+    while True:
+        started = datetime.now(UTC)
+        try:
+            value = await _attempt(step, key, args, kwargs)
+            output = step.signature.encode_result(value)
+        except anyio.get_cancelled_exc_class():
+            raise
+        except Exception as exc:
+            retry_in = _retry_delay(step, exc, attempt)
+            await _record_failure(ctx, step, key, seq, attempt, exc, retry_in, started)
+            if retry_in is None:
+                raise
+            await ctx.execution.wait_until(ctx, ctx.execution.clock() + retry_in)
+            attempt += 1
+            continue
+        await _write(
+            ctx, key=key, seq=seq, kind="step", name=step.name, status="completed",
+            output_json=output, step_attempt=attempt, started_at=started,
+        )  # fmt: skip
+        return value
+
+
+async def _attempt(
+    step: Step[Any, R], key: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> R:
+    if step.timeout is None:
+        return await step.fn(*args, **kwargs)
+    with anyio.move_on_after(step.timeout) as scope:
+        return await step.fn(*args, **kwargs)
+    if scope.cancelled_caught:
+        raise StepTimeout(f"step {step.name} ({key}) timed out after {step.timeout:g}s")
+    raise AssertionError("unreachable: the step body neither returned nor timed out")
+
+
+def _retry_delay(step: Step[Any, Any], exc: Exception, attempt: int) -> float | None:
+    """Seconds until the next attempt, or None when the failure is final."""
+    policy = step.retry
+    if attempt > policy.retries or isinstance(exc, NonRetryableError | SerializationError):
+        return None
+    if policy.retry_on is not None and not isinstance(exc, policy.retry_on):
+        return None
+    return policy.delay(attempt, random.random())
+
+
+async def _record_failure(
+    ctx: RunContext,
+    step: Step[Any, Any],
+    key: str,
+    seq: int,
+    attempt: int,
+    exc: Exception,
+    retry_in: float | None,
+    started: datetime,
+) -> None:
+    await _write(
+        ctx, key=key, seq=seq, kind="step", name=step.name,
+        status="failed" if retry_in is None else "retrying",
+        error_json=to_json(encode_error(exc)), step_attempt=attempt,
+        retry_in=retry_in, started_at=started,
+    )  # fmt: skip
+
+
+async def _write(ctx: RunContext, **fields: Any) -> None:
+    """Record one outcome under the lease; a lost lease ends this execution."""
+    ctx.check()
+    written = await ctx.execution.record(ctx, **fields)
+    if not written:
+        error = LeaseLost(f"run {ctx.run_id} is no longer held by this worker")
+        ctx.fatal = ctx.fatal or error
+        raise error
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    return datetime.fromisoformat(str(value)).timestamp()

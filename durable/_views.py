@@ -1,0 +1,172 @@
+"""What users read about runs: statuses, run details, step timelines and pages."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from durable._codec import decode_error, decode_json
+from durable.errors import ErrorInfo
+
+__all__ = ["Page", "RunDetail", "RunStatus", "RunSummary", "StepInfo"]
+
+T = TypeVar("T")
+
+
+class RunStatus(str, enum.Enum):
+    """The status of a run; a ``str`` enum, so ``status == "completed"`` holds."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SLEEPING = "sleeping"
+    WAITING = "waiting"
+    PAUSED = "paused"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        """True for completed, failed and cancelled runs."""
+        return self in _FINISHED
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
+
+
+@dataclass(frozen=True, slots=True)
+class StepInfo:
+    """One recorded durable call in a run's timeline."""
+
+    cursor_key: str
+    kind: str
+    name: str
+    status: str
+    attempt: int
+    started_at: datetime | None
+    finished_at: datetime | None
+    output: Any
+    error: ErrorInfo | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A run as listed by ``engine.list_runs``."""
+
+    run_id: UUID
+    workflow: str
+    version: int
+    status: RunStatus
+    error: ErrorInfo | None
+    tags: list[str]
+    attempt: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    parent_run_id: UUID | None
+    queue: str = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetail:
+    """Everything recorded about one run (``engine.get_run``)."""
+
+    run_id: UUID
+    workflow: str
+    version: int
+    status: RunStatus
+    input: Any
+    output: Any
+    error: ErrorInfo | None
+    tags: list[str]
+    attempt: int
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    parent_run_id: UUID | None
+    queue: str = "default"
+    steps: list[StepInfo] = field(default_factory=list)
+    children: list[UUID] = field(default_factory=list)
+    events: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[T]):
+    """One page of results; pass ``next_cursor`` back to get the next (None: last page)."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+def _common(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": row["id"],
+        "workflow": row["workflow_name"],
+        "version": row["workflow_version"],
+        "status": RunStatus(row["status"]),
+        "error": decode_error(row["error"]),
+        "tags": list(row["tags"]),
+        "attempt": row["attempt"],
+        "created_at": row["created_at"],
+        "started_at": row["started_at"],
+        "finished_at": row["finished_at"],
+        "parent_run_id": row["parent_run_id"],
+        "queue": row["queue"],
+    }
+
+
+def summary_from_row(row: Mapping[str, Any]) -> RunSummary:
+    return RunSummary(**_common(row))
+
+
+def detail_from_rows(
+    run: Mapping[str, Any],
+    steps: Sequence[Mapping[str, Any]],
+    events: Sequence[Mapping[str, Any]],
+    children: list[UUID],
+) -> RunDetail:
+    return RunDetail(
+        **_common(run),
+        input=decode_json(run["input"]),
+        output=decode_json(run["output"]),
+        steps=[
+            StepInfo(
+                cursor_key=s["cursor_key"],
+                kind=s["kind"],
+                name=s["name"],
+                status=s["status"],
+                attempt=s["attempt"],
+                started_at=s["started_at"],
+                finished_at=s["finished_at"],
+                output=decode_json(s["output"]),
+                error=decode_error(s["error"]),
+            )
+            for s in steps
+        ],
+        children=children,
+        events={e["key"]: decode_json(e["value"]) for e in events},
+    )
+
+
+def encode_cursor(created_at: datetime, run_id: UUID) -> str:
+    raw = json.dumps([created_at.isoformat(), str(run_id)]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
+    """The (created_at, id) position of a page cursor; ValueError for a malformed one."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created, run_id = json.loads(base64.urlsafe_b64decode(padded))
+        return datetime.fromisoformat(created), UUID(run_id)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"invalid page cursor {cursor!r}") from exc

@@ -1,0 +1,175 @@
+"""The built-in Postgres poller: claim, lease, heartbeat, execute, shut down.
+
+The claim loop wakes on LISTEN notifications, on a freed slot when there may be more work,
+and on the earliest future ``wake_at`` (timers, delayed starts, lease expiries); polling
+every ``poll_interval`` is only the fallback. Claims are batched and bounded by free slots.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from typing import Any
+from uuid import UUID
+
+import anyio
+import asyncpg
+from anyio.abc import TaskGroup
+
+from durable._execution import Execution
+from durable._listener import Signal
+from durable._runtime import Runtime
+from durable._store import Claimed
+
+__all__ = ["Worker"]
+
+_log = logging.getLogger("durable.worker")
+# Errors that mean "the database is unreachable for now": retried, never fatal.
+_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+
+
+class Worker:
+    """Executes due runs of the registered workflows, up to ``concurrency`` at once."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.active: dict[UUID, Execution] = {}
+        self._wake = Signal()
+        self._stopping = False
+        self._claim_scope = anyio.CancelScope()
+        self._idle = anyio.Event()
+        self._maybe_more = False
+        names = [(wf.name, wf.version) for wf in runtime.registry]
+        self._names = [n for n, _ in names]
+        self._versions = [v for _, v in names]
+        self.running = False
+
+    @property
+    def free_slots(self) -> int:
+        return self.settings.concurrency - len(self.active)
+
+    def wake(self, queue: str = "") -> None:
+        """Claim again soon (called on NOTIFY of ``queue``; "" means any)."""
+        if not queue or queue in self.settings.queues:
+            self._wake.set()
+
+    async def register(self) -> None:
+        """Record this worker and the (name, version) pairs it serves."""
+        await self.runtime.store.register_worker(
+            self.runtime.worker_id,
+            socket.gethostname(),
+            os.getpid(),
+            self.settings.queues,
+            self.settings.concurrency,
+            [(wf.name, wf.version, wf.queue) for wf in self.runtime.registry],
+        )
+
+    async def run(self, tg: TaskGroup) -> None:
+        """Claim and execute until stop(); run executions in ``tg``."""
+        self.running = True
+        tg.start_soon(self._heartbeat_loop)
+        try:
+            with self._claim_scope:
+                await self._claim_loop(tg)
+        finally:
+            self.running = False
+
+    async def _claim_loop(self, tg: TaskGroup) -> None:
+        while not self._stopping:
+            claimed = 0
+            if self.free_slots > 0 and self._names:
+                try:
+                    claimed = await self._claim_batch(tg)
+                except _TRANSIENT as exc:
+                    _log.warning("claim failed (%s); retrying", exc)
+                    await anyio.sleep(min(1.0, self.settings.poll_interval))
+                    continue
+            if claimed and self.free_slots > 0:
+                continue  # a full batch: there may be more due right now
+            await self._wake.wait(await self._idle_timeout())
+
+    async def _claim_batch(self, tg: TaskGroup) -> int:
+        limit = self.free_slots
+        rows = await self.runtime.store.claim(
+            self.runtime.worker_id,
+            self.settings.lease_seconds,
+            limit,
+            self.settings.queues,
+            self._names,
+            self._versions,
+        )
+        self._maybe_more = len(rows) == limit
+        for row in rows:
+            self._start(tg, row)
+        return len(rows)
+
+    def _start(self, tg: TaskGroup, row: Claimed) -> None:
+        workflow = self.runtime.registry.get(row["workflow_name"], row["workflow_version"])
+        if workflow is None:  # cannot happen: the claim filters on registered pairs
+            raise RuntimeError(f"claimed a run of unregistered workflow {row['workflow_name']}")
+        execution = Execution(self.runtime, row, workflow)
+        self.active[execution.run_id] = execution
+        tg.start_soon(self._execute, execution)
+
+    async def _execute(self, execution: Execution) -> None:
+        try:
+            await execution.run()
+        finally:
+            self.active.pop(execution.run_id, None)
+            if self._maybe_more or self._stopping:
+                self._wake.set()
+            if not self.active:
+                self._idle.set()
+
+    async def _idle_timeout(self) -> float:
+        """Sleep until the next known wake time, capped by the fallback poll interval."""
+        try:
+            seconds = await self.runtime.store.next_wake()
+        except _TRANSIENT:
+            return self.settings.poll_interval
+        if seconds is None or math.isnan(seconds):
+            return self.settings.poll_interval
+        return max(0.0, min(seconds, self.settings.poll_interval))
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.settings.heartbeat_seconds)
+            if not self.running and not self.active:
+                return
+            try:
+                held = await self.runtime.store.heartbeat(
+                    self.runtime.worker_id, self.settings.lease_seconds, list(self.active)
+                )
+            except _TRANSIENT as exc:
+                _log.warning("heartbeat failed (%s); will retry", exc)
+                continue
+            for run_id, execution in list(self.active.items()):
+                if run_id not in held:
+                    _log.warning("run %s: lease lost; cancelling its execution", run_id)
+                    execution.scope.cancel()
+
+    async def stop(self) -> None:
+        """Stop claiming, let running executions finish within the grace period, then hand
+        the rest back so another worker resumes them at once."""
+        self._stopping = True
+        self._claim_scope.cancel()
+        if self.active:
+            self._idle = anyio.Event()
+            with anyio.move_on_after(self.settings.shutdown_grace_seconds):
+                await self._idle.wait()
+        leftover = list(self.active)
+        for execution in list(self.active.values()):
+            execution.scope.cancel()
+        with anyio.CancelScope(shield=True):
+            try:
+                if leftover:
+                    await self.runtime.store.release(self.runtime.worker_id, leftover)
+                await self.runtime.store.unregister_worker(self.runtime.worker_id)
+            except _TRANSIENT as exc:
+                _log.warning("could not hand back runs on shutdown (%s); leases will expire", exc)
+
+    def describe(self) -> dict[str, Any]:
+        return {"worker_id": self.runtime.worker_id, "active": len(self.active)}

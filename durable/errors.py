@@ -1,0 +1,175 @@
+"""Public errors of durable.
+
+Every error derives from :class:`DurableError` and carries a stable ``code``
+string that is safe to match on, log, or return from an API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+__all__ = [
+    "DurableError",
+    "ErrorInfo",
+    "LeaseLost",
+    "NonDeterminismError",
+    "NonRetryableError",
+    "PayloadTooLarge",
+    "RunCancelled",
+    "RunNotFound",
+    "SerializationError",
+    "SignalTimeout",
+    "StepFailed",
+    "StepTimeout",
+    "UnknownWorkflow",
+    "WorkflowFailed",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorInfo:
+    """A recorded error: what a failed step or run stored in Postgres."""
+
+    type: str
+    """Qualified name of the exception type, e.g. ``"builtins.ValueError"``."""
+    message: str
+    code: str | None = None
+    """The ``code`` attribute of a durable error, or None for other exceptions."""
+    traceback: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+class DurableError(Exception):
+    """Base class of every error raised by durable."""
+
+    code: ClassVar[str] = "durable_error"
+
+
+class NonRetryableError(DurableError):
+    """Raise (or subclass) inside a step to fail it at once, without further retries."""
+
+    code = "non_retryable"
+
+
+class StepFailed(DurableError):
+    """A step failed and its original exception type cannot be rebuilt.
+
+    ``error`` carries the recorded type, message and traceback.
+    """
+
+    code = "step_failed"
+
+    def __init__(self, error: ErrorInfo, *, cursor_key: str | None = None) -> None:
+        where = f" at {cursor_key}" if cursor_key else ""
+        super().__init__(f"step failed{where}: {error}")
+        self.error = error
+        self.cursor_key = cursor_key
+
+
+class StepTimeout(DurableError, TimeoutError):
+    """A step's body ran longer than its ``timeout`` and was cancelled."""
+
+    code = "step_timeout"
+
+
+class WorkflowFailed(DurableError):
+    """Raised by ``handle.result()`` (and by a child call) when a run failed.
+
+    ``error`` carries the recorded error of the run.
+    """
+
+    code = "workflow_failed"
+
+    def __init__(self, run_id: Any, error: ErrorInfo) -> None:
+        super().__init__(f"run {run_id} failed: {error}")
+        self.run_id = run_id
+        self.error = error
+
+
+class RunCancelled(DurableError):
+    """The run was cancelled; raised by ``handle.result()``."""
+
+    code = "run_cancelled"
+
+    def __init__(self, run_id: Any) -> None:
+        super().__init__(f"run {run_id} was cancelled")
+        self.run_id = run_id
+
+
+class SignalTimeout(DurableError, TimeoutError):
+    """``wait_for_signal`` reached its timeout before a signal arrived."""
+
+    code = "signal_timeout"
+
+
+class NonDeterminismError(DurableError):
+    """The workflow code took a different path than the one recorded for this run.
+
+    Raised when the durable call reaching a position in the run is not the call
+    recorded there; it names the position's cursor key, the recorded call and the new call.
+    """
+
+    code = "non_determinism"
+
+    def __init__(self, cursor_key: str, recorded: str, new: str) -> None:
+        super().__init__(
+            f"non-deterministic workflow at {cursor_key}: the run recorded {recorded!r} "
+            f"but the code now calls {new!r}; use durable.patched() or a new workflow "
+            "version to change the code of running workflows"
+        )
+        self.cursor_key = cursor_key
+        self.recorded = recorded
+        self.new = new
+
+
+class SerializationError(DurableError, TypeError):
+    """A value could not be encoded to (or decoded from) JSON by its type hint."""
+
+    code = "serialization_error"
+
+
+class PayloadTooLarge(DurableError, ValueError):
+    """An encoded input, output or signal payload exceeds the engine's size cap."""
+
+    code = "payload_too_large"
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        super().__init__(f"{what} is {size} bytes encoded, over the limit of {limit} bytes")
+        self.what = what
+        self.size = size
+        self.limit = limit
+
+
+class UnknownWorkflow(DurableError, LookupError):
+    """No workflow of that name is registered in this process or by any worker."""
+
+    code = "unknown_workflow"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"unknown workflow {name!r}: it is not registered in this process and no "
+            "worker has registered it"
+        )
+        self.name = name
+
+
+class RunNotFound(DurableError, LookupError):
+    """No run has that id."""
+
+    code = "run_not_found"
+
+    def __init__(self, run_id: Any) -> None:
+        super().__init__(f"no run with id {run_id}")
+        self.run_id = run_id
+
+
+class LeaseLost(DurableError):
+    """This worker no longer holds the run's lease; its writes were refused.
+
+    Raised inside a worker only; the run continues on whichever worker holds it now.
+    """
+
+    code = "lease_lost"

@@ -1,0 +1,60 @@
+"""Developer tasks: ``uv run nox -s tests|lint|typecheck|bench`` (extra args go to the tool).
+
+Each session syncs the locked environment (``uv sync --frozen``) into its own virtualenv,
+so nox runs exactly the versions CI runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+LINT_PATHS = ["durable", "tests", "examples", "bench", "noxfile.py"]
+
+
+def _sync(session: nox.Session) -> None:
+    # uv installs into the project's .venv by default; point it at this session's env.
+    session.run_install(
+        "uv",
+        "sync",
+        "--frozen",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        external=True,
+    )
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (all tiers unless paths or options are given)."""
+    _sync(session)
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff lint and format check."""
+    _sync(session)
+    paths = [path for path in LINT_PATHS if Path(path).exists()]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on the package."""
+    _sync(session)
+    session.run("mypy", "--strict", "durable")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """The benchmarks (``python -m bench``), when the bench package has a ``__main__``."""
+    if not Path("bench", "__main__.py").exists():
+        session.skip("bench/__main__.py does not exist yet")
+    _sync(session)
+    session.run("python", "-m", "bench", *session.posargs)

@@ -204,7 +204,7 @@ def decode_error(raw: str | Mapping[str, Any] | None) -> ErrorInfo | None:
     return error_info(json.loads(raw) if isinstance(raw, str) else raw)
 
 
-def _find_type(qualified: str) -> type[BaseException] | None:
+def _find_type(qualified: str) -> type[Exception] | None:
     module_name, _, qualname = qualified.rpartition(".")
     # Only modules already imported: stored type names never cause an import.
     obj: Any = sys.modules.get(module_name)
@@ -230,7 +230,8 @@ def rebuild_exception(record: Mapping[str, Any], *, cursor_key: str | None = Non
     exc: Exception | None = None
     if cls is not None and isinstance(args, list):
         try:
-            exc = cls(*args)
+            built = cls(*args)
+            exc = built if isinstance(built, Exception) else None
         except Exception:
             exc = None
     if exc is None:

@@ -131,7 +131,8 @@ class Workflow(Generic[P, R]):
             return _as_coroutine(self.fn(*args, **kwargs))
         from durable._children import run_child
 
-        return run_child(ctx, self, args, kwargs, wait=True)
+        child: Coroutine[Any, Any, R] = run_child(ctx, self, args, kwargs, wait=True)
+        return child
 
     async def start(self, *args: P.args, **kwargs: P.kwargs) -> RunHandle[R]:
         """Start a run on the running engine and return its handle at once.
@@ -146,7 +147,10 @@ class Workflow(Generic[P, R]):
             return handle
         from durable._engine import running_engine
 
-        return await running_engine().start(self, *args, **kwargs)
+        engine = running_engine()
+        return await engine._start_run(
+            self, self.name, self.version, args, dict(kwargs), queue=self.queue
+        )
 
     def __repr__(self) -> str:
         return f"<durable workflow {self.name!r} v{self.version}>"

@@ -132,7 +132,7 @@ class Engine:
             url = await self._embedded.start(self._data_dir)
         self._pool = await asyncpg.create_pool(url, min_size=1, max_size=self._pool_size)
         async with self._pool.acquire() as conn:
-            applied = await migrate(conn)
+            applied = await migrate(conn)  # type: ignore[arg-type]
         if applied:
             _log.info("applied durable migrations %s", applied)
         listener = Listener(lambda: asyncpg.connect(url))
@@ -149,7 +149,9 @@ class Engine:
             await self.worker.register()
             self._tg.start_soon(self.worker.run, self._tg)
         _log.info(
-            "durable engine started (worker=%s, workflows=%d)", self._want_worker, len(self.registry)
+            "durable engine started (worker=%s, workflows=%d)",
+            self._want_worker,
+            len(self.registry),
         )
 
     async def _close(self) -> None:
@@ -227,26 +229,54 @@ class Engine:
         raises ``SerializationError`` and stores nothing.
         """
         wf, name, version, default_queue = await self._resolve(workflow)
+        return await self._start_run(
+            wf,
+            name,
+            version,
+            args,
+            kwargs,
+            idempotency_key=idempotency_key,
+            tags=tags,
+            run_id=run_id,
+            delay=delay,
+            queue=queue or default_queue,
+            priority=priority,
+        )
+
+    async def _start_run(
+        self,
+        wf: Workflow[..., Any] | None,
+        name: str,
+        version: int,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+        tags: Sequence[str] = (),
+        run_id: UUID | None = None,
+        delay: Duration | None = None,
+        queue: str,
+        priority: int = 0,
+    ) -> RunHandle[Any]:
         if wf is not None:
             input_json = wf.signature.encode_args(args, kwargs)
         else:
             input_json = to_json(
                 {"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))}
             )
-        timeout = wf.timeout if wf is not None else None
         new_id, created = await self.runtime.store.insert_run(
             run_id=run_id or uuid.uuid4(),
             workflow=name,
             version=version,
             input_json=input_json,
-            queue=queue or default_queue,
+            queue=queue,
             priority=priority,
             tags=_check_tags(tags),
             idempotency_key=idempotency_key,
             parent_run_id=None,
             parent_cursor=None,
             delay_seconds=None if delay is None else to_seconds(delay),
-            timeout_seconds=timeout,
+            timeout_seconds=wf.timeout if wf is not None else None,
             traceparent=None,
             tracestate=None,
         )
@@ -278,7 +308,7 @@ class Engine:
         run, steps, events, children = await self.runtime.store.get_run(UUID(str(run_id)))
         if run is None:
             raise RunNotFound(run_id)
-        return detail_from_rows(run, steps, events, children)
+        return detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
 
     async def list_runs(
         self,
@@ -308,7 +338,7 @@ class Engine:
             after=decode_cursor(cursor) if cursor else None,
             limit=limit + 1,
         )
-        items = [summary_from_row(r) for r in rows[:limit]]
+        items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]
         more = len(rows) > limit
         next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"])
         return Page(items=items, next_cursor=next_cursor if more else None)

@@ -23,7 +23,7 @@ __all__ = ["Execution", "Suspended"]
 _log = logging.getLogger("durable.worker")
 
 
-class Suspended(BaseException):  # noqa: N818 - control flow, not an error
+class Suspended(BaseException):
     """The run parked (sleeping or waiting); this execution ends without finishing it.
 
     A BaseException so that ``except Exception`` in workflow code cannot swallow it.
@@ -102,9 +102,7 @@ class Execution:
 
     async def _finish(self, status: str, output: str | None, error: str | None) -> None:
         with anyio.CancelScope(shield=True):
-            done = await self.runtime.store.finish(
-                self.run_id, self.attempt, status, output, error
-            )
+            done = await self.runtime.store.finish(self.run_id, self.attempt, status, output, error)
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
 

@@ -122,12 +122,13 @@ class Listener:
             _log.warning("listener connection lost; reconnecting")
         self._lost.set()
 
-    def _on_notify(self, conn: Any, pid: int, channel: str, payload: str) -> None:
+    def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
+        text = str(payload)
         if channel == WAKE_CHANNEL:
             for callback in self._wake_callbacks:
-                callback(payload)
+                callback(text)
             return
-        run_id, _, _status = payload.partition(" ")
+        run_id, _, _status = text.partition(" ")
         try:
             key = UUID(run_id)
         except ValueError:

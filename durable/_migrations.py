@@ -22,6 +22,7 @@ __all__ = ["Migration", "load_migrations", "migrate", "pending_migrations"]
 _LOCK_KEY = 0x64757261626C65  # "durable"
 _FILE = re.compile(r"^(\d{4})_(\w+)\.sql$")
 
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     """One numbered migration file."""

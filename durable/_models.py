@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import BigInteger as SABigInteger
 from sqlalchemy import (
     Boolean,
     CheckConstraint,
@@ -26,7 +27,6 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy import BigInteger as SABigInteger
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlmodel import Field, SQLModel
 
@@ -216,7 +216,7 @@ class Schedule(_Base, table=True):
     workflow_name: str = _col(Text, nullable=False)
     cron: str = _col(Text, nullable=False)
     timezone: str = _col(Text, nullable=False, default="'UTC'")
-    input: Any = _col(JSONB, nullable=False, default="'{\"args\": [], \"kwargs\": {}}'")
+    input: Any = _col(JSONB, nullable=False, default='\'{"args": [], "kwargs": {}}\'')
     next_fire_at: datetime | None = _ts()
     last_fired_at: datetime | None = _ts()
     overlap: str = _col(Text, nullable=False, default="'skip'")

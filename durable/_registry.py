@@ -51,7 +51,10 @@ class Registry:
 
 def _same_definition(a: Workflow[Any, Any], b: Workflow[Any, Any]) -> bool:
     code_a, code_b = a.fn.__code__, b.fn.__code__
-    return (code_a.co_filename, code_a.co_firstlineno) == (code_b.co_filename, code_b.co_firstlineno)
+    return (code_a.co_filename, code_a.co_firstlineno) == (
+        code_b.co_filename,
+        code_b.co_firstlineno,
+    )
 
 
 default_registry = Registry()

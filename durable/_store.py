@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -152,10 +151,9 @@ class Store:
             return False, None
         return True, row["retry_at"]
 
-    async def park(
-        self, run_id: UUID, attempt: int, status: str, wake_at: datetime | None
-    ) -> bool:
-        return await self.pool.fetchval(query("park_run"), run_id, attempt, status, wake_at) is not None
+    async def park(self, run_id: UUID, attempt: int, status: str, wake_at: datetime | None) -> bool:
+        parked = await self.pool.fetchval(query("park_run"), run_id, attempt, status, wake_at)
+        return parked is not None
 
     async def finish(
         self,
@@ -209,4 +207,3 @@ class Store:
     async def db_now(self) -> datetime:
         value: datetime = await self.pool.fetchval(query("db_now"))
         return value
-

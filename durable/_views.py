@@ -19,7 +19,7 @@ __all__ = ["Page", "RunDetail", "RunStatus", "RunSummary", "StepInfo"]
 T = TypeVar("T")
 
 
-class RunStatus(str, enum.Enum):
+class RunStatus(enum.StrEnum):
     """The status of a run; a ``str`` enum, so ``status == "completed"`` holds."""
 
     PENDING = "pending"
@@ -35,9 +35,6 @@ class RunStatus(str, enum.Enum):
     def finished(self) -> bool:
         """True for completed, failed and cancelled runs."""
         return self in _FINISHED
-
-    def __str__(self) -> str:
-        return self.value
 
 
 _FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})

@@ -5,10 +5,15 @@ recorded in Postgres, so a run resumes after a crash, a deploy or a long sleep a
 calls return at once instead of running again.
 """
 
+from durable._children import ChildLimitExceeded
 from durable._context import CurrentRun, current_run
 from durable._decorators import RetryPolicy, Step, Workflow, step, workflow
 from durable._engine import Engine
 from durable._handles import RunHandle
+from durable._logging import RunContextFilter, logger
+from durable._recorded import now, patched, random, uuid4
+from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_signal
+from durable._timers import sleep, sleep_until
 from durable._views import Page, RunDetail, RunStatus, RunSummary, StepInfo
 from durable.errors import (
     DurableError,
@@ -28,6 +33,7 @@ from durable.errors import (
 )
 
 __all__ = [
+    "ChildLimitExceeded",
     "CurrentRun",
     "DurableError",
     "Engine",
@@ -39,12 +45,15 @@ __all__ = [
     "PayloadTooLarge",
     "RetryPolicy",
     "RunCancelled",
+    "RunContextFilter",
     "RunDetail",
     "RunHandle",
     "RunNotFound",
     "RunStatus",
     "RunSummary",
     "SerializationError",
+    "SignalDelivery",
+    "SignalKind",
     "SignalTimeout",
     "Step",
     "StepFailed",
@@ -54,7 +63,16 @@ __all__ = [
     "Workflow",
     "WorkflowFailed",
     "current_run",
+    "logger",
+    "now",
+    "patched",
+    "random",
+    "set_event",
+    "sleep",
+    "sleep_until",
     "step",
+    "uuid4",
+    "wait_for_signal",
     "workflow",
 ]
 

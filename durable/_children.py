@@ -1,16 +1,41 @@
-"""Child runs started from inside a workflow (cursor-keyed, started exactly once)."""
+"""Child runs started from inside a workflow: cursor-keyed, started exactly once.
+
+A child's run id is derived from the parent's run id and the call's cursor key, so a
+resumed parent that reaches the same call inserts the same id, which already exists: the
+child is never started twice. Awaiting a child parks the parent as ``waiting``; the
+child's completion wakes it in the transaction that records the child's result.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import uuid
+from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from durable._context import RunContext
+from durable._codec import decode_error, error_info, to_json
+from durable._context import Call, ParkRequest, RunContext
+from durable._replay import tracked, write
+from durable.errors import DurableError, RunCancelled, WorkflowFailed
 
 if TYPE_CHECKING:
     from durable._decorators import Workflow
+    from durable._handles import RunHandle
 
-__all__ = ["run_child"]
+__all__ = ["ChildLimitExceeded", "child_run_id", "run_child"]
+
+_FINISHED = ("completed", "failed", "cancelled")
+
+
+class ChildLimitExceeded(DurableError):
+    """A workflow started more child runs, or nested them deeper, than the engine allows."""
+
+    code = "child_limit_exceeded"
+
+
+def child_run_id(parent: uuid.UUID, cursor_key: str) -> uuid.UUID:
+    """The id of the child started at ``cursor_key`` of ``parent``: the same on every replay."""
+    return uuid.uuid5(parent, cursor_key)
 
 
 def run_child(
@@ -20,6 +45,87 @@ def run_child(
     kwargs: Mapping[str, Any],
     *,
     wait: bool,
+) -> Coroutine[Any, Any, Any]:
+    """Take the child's cursor key now; start it (once) and, with ``wait``, await its result."""
+    call = ctx.begin("child" if wait else "start", workflow.name)
+    ctx.children_started += 1
+    return tracked(ctx, call, _child, workflow, args, kwargs, wait, ctx.children_started)
+
+
+async def _child(
+    ctx: RunContext,
+    call: Call,
+    workflow: Workflow[Any, Any],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    wait: bool,
+    ordinal: int,
 ) -> Any:
-    """Take the child's cursor key now; start (once) and, with ``wait``, await its result."""
-    raise NotImplementedError("child runs land with the durable-waits work")
+    execution = ctx.execution
+    child_id = child_run_id(ctx.run_id, call.key)
+    record = call.record
+    if record is not None:
+        return _replayed(workflow, child_id, record.status, record.output, record.error, wait,
+                         execution.runtime.engine)  # fmt: skip
+    _check_limits(ctx, ordinal, execution.runtime.settings)
+    input_json = workflow.signature.encode_args(args, dict(kwargs))
+    await execution.flush(ctx)
+    await execution.runtime.store.insert_run(
+        run_id=child_id, workflow=workflow.name, version=workflow.version,
+        input_json=input_json, queue=workflow.queue, priority=0, tags=(),
+        idempotency_key=None, parent_run_id=ctx.run_id, parent_cursor=call.key,
+        delay_seconds=None, timeout_seconds=workflow.timeout,
+        traceparent=ctx.traceparent, tracestate=ctx.tracestate, depth=ctx.depth + 1,
+    )  # fmt: skip
+    if not wait:
+        await write(ctx, key=call.key, seq=call.seq, kind="start", name=workflow.name,
+                    status="completed", output_json=to_json(str(child_id)))  # fmt: skip
+        return _handle(execution.runtime.engine, child_id, workflow)
+    outcome = await execution.runtime.store.run_outcome(child_id)
+    if outcome is not None and outcome["status"] in _FINISHED:
+        status = "completed" if outcome["status"] == "completed" else "failed"
+        await write(ctx, key=call.key, seq=call.seq, kind="child", name=workflow.name,
+                    status=status, output_json=outcome["output"],
+                    error_json=outcome["error"])  # fmt: skip
+        output = json.loads(outcome["output"]) if outcome["output"] else None
+        return _replayed(workflow, child_id, status, output, decode_error(outcome["error"]),
+                         wait, execution.runtime.engine)  # fmt: skip
+    return await execution.park(ctx, call, ParkRequest("waiting", None, f"child:{child_id}"))
+
+
+def _replayed(
+    workflow: Workflow[Any, Any],
+    child_id: uuid.UUID,
+    status: str,
+    output: Any,
+    error: Any,
+    wait: bool,
+    engine: Any,
+) -> Any:
+    if not wait:
+        return _handle(engine, child_id, workflow)
+    if status == "completed":
+        return workflow.signature.decode_result(output)
+    info = error if error is None or hasattr(error, "type") else error_info(error)
+    if info is not None and info.code == RunCancelled.code:
+        raise RunCancelled(child_id)
+    raise WorkflowFailed(child_id, info or error_info({}))
+
+
+def _handle(engine: Any, child_id: uuid.UUID, workflow: Workflow[Any, Any]) -> RunHandle[Any]:
+    from durable._handles import RunHandle
+
+    return RunHandle(engine, child_id, workflow)
+
+
+def _check_limits(ctx: RunContext, ordinal: int, settings: Any) -> None:
+    if ctx.depth + 1 > settings.max_child_depth:
+        raise ChildLimitExceeded(
+            f"run {ctx.run_id} is at depth {ctx.depth}; a child would exceed "
+            f"max_child_depth={settings.max_child_depth}"
+        )
+    if ordinal > settings.max_children_per_run:
+        raise ChildLimitExceeded(
+            f"run {ctx.run_id} would start child number {ordinal}, over "
+            f"max_children_per_run={settings.max_children_per_run}"
+        )

@@ -13,12 +13,58 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+import anyio
+
+from durable._telemetry import bind_cursor
 from durable.errors import NonDeterminismError
 
 if TYPE_CHECKING:
     from durable._execution import Execution
 
-__all__ = ["CurrentRun", "Record", "RunContext", "current", "current_run", "require"]
+__all__ = [
+    "Call",
+    "CurrentRun",
+    "ParkRequest",
+    "PendingRecord",
+    "Record",
+    "RunContext",
+    "current",
+    "current_run",
+    "require",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ParkRequest:
+    """A durable call that cannot go on in-process: park the run until ``wake_at``."""
+
+    status: str
+    """``sleeping`` (a timer or a retry backoff) or ``waiting`` (a signal or a child)."""
+    wake_at: float | None
+    """Database-clock epoch seconds; None waits until woken."""
+    waiting_for: str | None = None
+    """``signal:<name>`` or ``child:<run id>``: what wakes the run before ``wake_at``."""
+
+
+@dataclass(eq=False, slots=True)
+class Call:
+    """One durable call in flight: its cursor key, position and record (if replaying)."""
+
+    key: str
+    seq: int
+    record: Record | None
+    done: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """A value recorded by a synchronous call, not yet written."""
+
+    key: str
+    seq: int
+    kind: str
+    name: str
+    output_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +124,19 @@ class RunContext:
     last_key: str | None = None
     fatal: BaseException | None = None
     """Set when this execution must end whatever the workflow code catches."""
+    inflight: int = 0
+    """Durable calls made and not yet recorded or parked (gather branches count each)."""
+    park_requests: list[ParkRequest] = field(default_factory=list)
+    pending: list[PendingRecord] = field(default_factory=list)
+    """Values recorded by synchronous calls (now, uuid4, ...), written with the next write."""
+    parked: anyio.Event = field(default_factory=anyio.Event)
+    """Set once the run parked (or the execution ended): blocked branches then unwind."""
+    max_seq: int = -1
+    depth: int = 0
+    """How deep this run is nested: 0 for a run started by app code."""
+    children_started: int = 0
+    traceparent: str | None = None
+    tracestate: str | None = None
 
     @classmethod
     def load(cls, records: list[Record], **kwargs: Any) -> RunContext:
@@ -85,12 +144,13 @@ class RunContext:
         for record in records:
             ctx.records[record.key] = record
             ctx.by_seq[record.seq] = record
+        ctx.max_seq = max(ctx.by_seq, default=-1)
         return ctx
 
     @property
     def replaying(self) -> bool:
-        """True while the run re-executes calls that were recorded by an earlier attempt."""
-        return self.seq in self.by_seq
+        """True while the run re-executes calls that an earlier attempt recorded."""
+        return self.seq <= self.max_seq
 
     def take(self, kind: str, name: str) -> tuple[str, int, Record | None]:
         """Assign the next cursor key to a call and return its record, if one exists.
@@ -105,6 +165,7 @@ class RunContext:
         seq = self.seq
         self.seq += 1
         self.last_key = key
+        bind_cursor(key)  # structlog's `cursor`: the latest durable call
         at_position = self.by_seq.get(seq)
         if at_position is not None and at_position.key != key:
             error = NonDeterminismError(at_position.key, at_position.call, call)
@@ -112,10 +173,25 @@ class RunContext:
             raise error
         return key, seq, self.records.get(key)
 
+    def begin(self, kind: str, name: str) -> Call:
+        """Start a durable call: check the execution, take its key, count it in flight."""
+        self.check()
+        key, seq, record = self.take(kind, name)
+        self.inflight += 1
+        return Call(key, seq, record)
+
+    def peek(self) -> Record | None:
+        """The record at the next position, without taking it (for ``patched``)."""
+        return self.by_seq.get(self.seq)
+
     def check(self) -> None:
         """Raise the fatal error, if any, before another durable call starts."""
         if self.fatal is not None:
             raise self.fatal
+        if self.parked.is_set():
+            from durable._execution import Suspended
+
+            raise Suspended
 
     def info(self) -> CurrentRun:
         return CurrentRun(

@@ -22,9 +22,12 @@ from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
 from durable._listener import Listener
 from durable._migrations import migrate
+from durable._operations import cancel_run, send_signal
 from durable._registry import Registry, default_registry
 from durable._runtime import Runtime, Settings
+from durable._signals import SignalDelivery
 from durable._store import Store
+from durable._telemetry import Telemetry
 from durable._views import (
     Page,
     RunDetail,
@@ -74,11 +77,14 @@ class Engine:
         queues: Sequence[str] | None = None,
         tracer_provider: Any = None,
         meter_provider: Any = None,
+        log_during_replay: bool = False,
         lease_seconds: float = 30.0,
         heartbeat_seconds: float | None = None,
         poll_interval: float = 5.0,
         inline_wait_seconds: float = 5.0,
         shutdown_grace_seconds: float = 30.0,
+        max_child_depth: int = 8,
+        max_children_per_run: int = 1000,
         data_dir: str | Path | None = None,
         pool_size: int | None = None,
     ) -> None:
@@ -91,9 +97,14 @@ class Engine:
             inline_wait_seconds=inline_wait_seconds,
             shutdown_grace_seconds=shutdown_grace_seconds,
             queues=tuple(queues) if queues else _queues_of(self.registry),
+            max_child_depth=max_child_depth,
+            max_children_per_run=max_children_per_run,
         )
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
+        self.telemetry = Telemetry(
+            tracer_provider, meter_provider, log_during_replay=log_during_replay
+        )
         self._database_url = database_url
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self._want_worker = worker
@@ -137,7 +148,9 @@ class Engine:
             _log.info("applied durable migrations %s", applied)
         listener = Listener(lambda: asyncpg.connect(url))
         await listener.start()
-        runtime = Runtime(Store(self._pool), self.settings, self.registry, listener)
+        runtime = Runtime(
+            Store(self._pool), self.settings, self.registry, listener, telemetry=self.telemetry
+        )
         self._runtime = runtime
         await runtime.sync_clock()
         self._tg = anyio.create_task_group()
@@ -146,6 +159,7 @@ class Engine:
         if self._want_worker:
             self.worker = Worker(runtime)
             listener.on_wake(self.worker.wake)
+            listener.on_run(self.worker.on_run)
             await self.worker.register()
             self._tg.start_soon(self.worker.run, self._tg)
         _log.info(
@@ -258,28 +272,31 @@ class Engine:
         queue: str,
         priority: int = 0,
     ) -> RunHandle[Any]:
-        if wf is not None:
-            input_json = wf.signature.encode_args(args, kwargs)
-        else:
-            input_json = to_json(
-                {"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))}
+        run_id = run_id or uuid.uuid4()
+        with self.runtime.telemetry.start_workflow(name, version, queue, run_id) as started:
+            if wf is not None:
+                input_json = wf.signature.encode_args(args, kwargs)
+            else:
+                input_json = to_json(
+                    {"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))}
+                )
+            new_id, created = await self.runtime.store.insert_run(
+                run_id=run_id,
+                workflow=name,
+                version=version,
+                input_json=input_json,
+                queue=queue,
+                priority=priority,
+                tags=_check_tags(tags),
+                idempotency_key=idempotency_key,
+                parent_run_id=None,
+                parent_cursor=None,
+                delay_seconds=None if delay is None else to_seconds(delay),
+                timeout_seconds=wf.timeout if wf is not None else None,
+                traceparent=started.traceparent,
+                tracestate=started.tracestate,
             )
-        new_id, created = await self.runtime.store.insert_run(
-            run_id=run_id or uuid.uuid4(),
-            workflow=name,
-            version=version,
-            input_json=input_json,
-            queue=queue,
-            priority=priority,
-            tags=_check_tags(tags),
-            idempotency_key=idempotency_key,
-            parent_run_id=None,
-            parent_cursor=None,
-            delay_seconds=None if delay is None else to_seconds(delay),
-            timeout_seconds=wf.timeout if wf is not None else None,
-            traceparent=None,
-            tracestate=None,
-        )
+            started.stored(new_id, created)
         return RunHandle(self, new_id, wf, created=created)
 
     async def _resolve(
@@ -300,6 +317,28 @@ class Engine:
     def handle(self, run_id: UUID | str) -> RunHandle[Any]:
         """A handle to an existing run, e.g. one started by another process."""
         return RunHandle(self, UUID(str(run_id)))
+
+    # -- acting on runs ----------------------------------------------------------------------
+
+    async def signal(
+        self,
+        run_id: UUID | str,
+        name: str,
+        payload: Any = None,
+        *,
+        idempotency_key: str | None = None,
+    ) -> SignalDelivery:
+        """Send signal ``name`` with ``payload`` to a run; see ``SignalDelivery.kind``.
+
+        A signal sent before the run waits for it is buffered; with an ``idempotency_key``
+        a repeat is reported as ``duplicate`` and stored once.
+        """
+        return await send_signal(self.runtime, UUID(str(run_id)), name, payload, idempotency_key)
+
+    async def cancel(self, run_id: UUID | str) -> bool:
+        """Cancel a run and its unfinished children. A step running now is cancelled, and a
+        cancelled run never records another step. False when the run had already finished."""
+        return await cancel_run(self.runtime, UUID(str(run_id)))
 
     # -- reading runs ----------------------------------------------------------------------
 

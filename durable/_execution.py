@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import logging
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 import anyio
 
 from durable import _context
 from durable._codec import encode_error, to_json
-from durable._context import Record, RunContext
+from durable._context import Call, ParkRequest, Record, RunContext
 from durable._decorators import Workflow
 from durable._runtime import Runtime
 from durable._store import Claimed
@@ -53,16 +53,20 @@ class Execution:
             version=self.workflow.version,
             attempt=self.attempt,
             execution=self,
+            depth=self.row["depth"],
+            traceparent=self.row["traceparent"],
+            tracestate=self.row["tracestate"],
         )
         token = _context.enter(ctx)
         try:
-            with self.scope:
+            with self.runtime.telemetry.executing(self), self.scope:
                 await self._run_body(ctx)
         except LeaseLost:
             _log.warning("run %s: lease lost, leaving it to its new owner", self.run_id)
         except Exception:
             _log.exception("run %s: could not record its outcome", self.run_id)
         finally:
+            ctx.parked.set()  # unblock branches still waiting to park
             _context.leave(token)
 
     async def _run_body(self, ctx: RunContext) -> None:
@@ -98,6 +102,7 @@ class Execution:
             raise exc
         if isinstance(exc, NonDeterminismError | SerializationError):
             _log.error("run %s failed: %s", self.run_id, exc)
+        self.runtime.telemetry.record_failure(exc)
         await self._finish("failed", None, to_json(encode_error(exc)))
 
     async def _finish(self, status: str, output: str | None, error: str | None) -> None:
@@ -105,16 +110,45 @@ class Execution:
             done = await self.runtime.store.finish(self.run_id, self.attempt, status, output, error)
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
+        self.runtime.telemetry.run_finished(self, status)
 
-    # -- services for durable calls (see _replay) ------------------------------------------
+    # -- services for durable calls (see _replay, _timers, _signals, _children) -----------
 
     async def record(self, ctx: RunContext, **fields: Any) -> bool:
         """Write one record under this execution's claim; False when the claim is lost."""
         with anyio.CancelScope(shield=True):
+            if ctx.pending:
+                await self._flush_pending(ctx)
             written, _ = await self.runtime.store.record_step(self.run_id, self.attempt, **fields)
         return written
 
-    async def wait_until(self, ctx: RunContext, epoch: float | None) -> None:
+    async def flush(self, ctx: RunContext) -> None:
+        """Write the values of synchronous recorded calls made since the last write."""
+        if ctx.pending:
+            with anyio.CancelScope(shield=True):
+                await self._flush_pending(ctx)
+
+    async def _flush_pending(self, ctx: RunContext) -> None:
+        pending, ctx.pending = ctx.pending, []
+        if not await self.runtime.store.record_values(self.run_id, self.attempt, pending):
+            raise self._lost(ctx)
+
+    def _lost(self, ctx: RunContext) -> LeaseLost:
+        error = LeaseLost(f"run {self.run_id} is no longer held by this worker")
+        ctx.fatal = ctx.fatal or error
+        return error
+
+    async def finish_call(self, ctx: RunContext, call: Call) -> None:
+        """A durable call recorded (or gave up its slot): park if it was the last in flight
+        and another branch asked to park."""
+        if call.done:
+            return
+        call.done = True
+        ctx.inflight -= 1
+        if ctx.inflight == 0 and ctx.park_requests and not ctx.parked.is_set():
+            await self._park_now(ctx)
+
+    async def wait_until(self, ctx: RunContext, call: Call, epoch: float | None) -> None:
         """Wait for a database-clock time: in-process when short, else park the run."""
         if epoch is None:
             return
@@ -124,18 +158,38 @@ class Execution:
         if remaining <= self.runtime.settings.inline_wait_seconds:
             await anyio.sleep(remaining)
             return
-        await self.park(ctx, "sleeping", datetime.fromtimestamp(epoch, UTC))
+        await self.park(ctx, call, ParkRequest("sleeping", epoch))
 
-    async def park(self, ctx: RunContext, status: str, wake_at: datetime | None) -> None:
-        """Free this run's slot until ``wake_at`` (or a wake-up), then end the execution."""
+    async def park(self, ctx: RunContext, call: Call, request: ParkRequest) -> NoReturn:
+        """Give up this call's place; the run parks once no other call is in flight.
+
+        Always raises Suspended: the execution ends and the run resumes when woken.
+        """
+        ctx.park_requests.append(request)
+        await self.finish_call(ctx, call)
+        if not ctx.parked.is_set():
+            await ctx.parked.wait()
         ctx.check()
-        with anyio.CancelScope(shield=True):
-            parked = await self.runtime.store.park(self.run_id, self.attempt, status, wake_at)
-        if not parked:
-            error = LeaseLost(f"run {self.run_id} is no longer held by this worker")
-            ctx.fatal = ctx.fatal or error
-            raise error
         raise Suspended
+
+    async def _park_now(self, ctx: RunContext) -> None:
+        requests = ctx.park_requests
+        status = "waiting" if any(r.status == "waiting" for r in requests) else "sleeping"
+        wakes = [r.wake_at for r in requests if r.wake_at is not None]
+        wake_at = datetime.fromtimestamp(min(wakes), UTC) if wakes else None
+        waiting_for = [r.waiting_for for r in requests if r.waiting_for]
+        pending, ctx.pending = ctx.pending, []
+        try:
+            with anyio.CancelScope(shield=True):
+                parked = await self.runtime.store.park(
+                    self.run_id, self.attempt, status, wake_at, waiting_for, pending
+                )
+            if not parked:
+                self._lost(ctx)
+            else:
+                self.runtime.telemetry.suspended(status, wake_at, waiting_for)
+        finally:
+            ctx.parked.set()
 
 
 def _records(raw: str | None) -> list[Record]:

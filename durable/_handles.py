@@ -8,6 +8,8 @@ from uuid import UUID
 import anyio
 
 from durable._codec import decode_error, decode_json
+from durable._operations import get_event, wait_progress
+from durable._signals import SignalDelivery
 from durable._views import RunDetail, RunStatus
 from durable.errors import RunCancelled, RunNotFound, WorkflowFailed
 
@@ -86,6 +88,35 @@ class RunHandle(Generic[R]):
         if row is None:
             raise RunNotFound(self.run_id)
         return RunStatus(row["status"])
+
+    async def cancel(self) -> bool:
+        """Cancel the run and its unfinished children (see ``Engine.cancel``)."""
+        return await self.engine.cancel(self.run_id)
+
+    async def signal(
+        self, name: str, payload: Any = None, *, idempotency_key: str | None = None
+    ) -> SignalDelivery:
+        """Send a signal to the run (see ``Engine.signal``)."""
+        return await self.engine.signal(self.run_id, name, payload, idempotency_key=idempotency_key)
+
+    async def get_event(self, key: str) -> Any:
+        """The latest value the run published with ``durable.set_event(key, ...)``, or None."""
+        return await get_event(self.engine.runtime, self.run_id, key)
+
+    async def wait(
+        self,
+        step: str | None = None,
+        signal: str | None = None,
+        event: str | None = None,
+        timeout: float | None = None,
+    ) -> bool:
+        """Wait until the step at cursor key ``step`` is recorded, a ``signal`` of that name
+        was consumed, or ``event`` is set. True when it happened; False when the run
+        finished without it; ``TimeoutError`` after ``timeout`` seconds."""
+        return await wait_progress(
+            self.engine.runtime, self.run_id, step=step, signal=signal, event=event,
+            timeout=timeout,
+        )  # fmt: skip
 
     async def detail(self) -> RunDetail:
         """Everything recorded about the run (same as ``engine.get_run``)."""

@@ -50,6 +50,7 @@ class Listener:
         self._connect = connect
         self._conn: asyncpg.Connection | None = None
         self._wake_callbacks: list[Callable[[str], None]] = []
+        self._run_callbacks: list[Callable[[UUID, str], None]] = []
         self._watchers: dict[UUID, set[Signal]] = {}
         self._lost = anyio.Event()
         self._closed = False
@@ -58,6 +59,10 @@ class Listener:
     def on_wake(self, callback: Callable[[str], None]) -> None:
         """Call ``callback(queue)`` when runs of ``queue`` become due (and after reconnects)."""
         self._wake_callbacks.append(callback)
+
+    def on_run(self, callback: Callable[[UUID, str], None]) -> None:
+        """Call ``callback(run_id, what)`` on every run notification (status or progress)."""
+        self._run_callbacks.append(callback)
 
     @contextmanager
     def watch(self, run_id: UUID) -> Iterator[Signal]:
@@ -125,16 +130,18 @@ class Listener:
     def _on_notify(self, conn: Any, pid: int, channel: str, payload: object) -> None:
         text = str(payload)
         if channel == WAKE_CHANNEL:
-            for callback in self._wake_callbacks:
-                callback(text)
+            for wake in self._wake_callbacks:
+                wake(text)
             return
-        run_id, _, _status = text.partition(" ")
+        run_id, _, what = text.partition(" ")
         try:
             key = UUID(run_id)
         except ValueError:
             return
         for signal in self._watchers.get(key, ()):
             signal.set()
+        for on_run in self._run_callbacks:
+            on_run(key, what)
 
     def _wake_everyone(self) -> None:
         for callback in self._wake_callbacks:

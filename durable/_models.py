@@ -128,6 +128,11 @@ class Run(_Base, table=True):
     started_at: datetime | None = _ts()
     finished_at: datetime | None = _ts()
     updated_at: datetime = _ts(nullable=False, now=True)
+    waiting_for: list[str] | None = _col(ARRAY(Text))
+    """What a parked run waits for: ``signal:<name>`` and ``child:<run id>`` entries."""
+    depth: int = _col(Integer, nullable=False, default="0")
+    notify_steps: bool = _col(Boolean, nullable=False, default="false")
+    """Set while a handle waits on a step: step records then NOTIFY."""
 
 
 class Step(_Base, table=True):
@@ -135,7 +140,9 @@ class Step(_Base, table=True):
 
     __tablename__ = "steps"
     __table_args__ = (
-        CheckConstraint("status IN ('completed', 'failed', 'retrying')", name="steps_status_check"),
+        CheckConstraint(
+            "status IN ('completed', 'failed', 'retrying', 'waiting')", name="steps_status_check"
+        ),
     )
     run_id: uuid.UUID = Field(
         sa_column=Column(
@@ -179,6 +186,13 @@ class Signal(_Base, table=True):
             "idempotency_key",
             unique=True,
             postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
+        Index(
+            "signals_pending_idx",
+            "run_id",
+            "name",
+            "seq",
+            postgresql_where=text("consumed_by IS NULL"),
         ),
     )
     run_id: uuid.UUID = _run_fk()
@@ -246,6 +260,8 @@ class WorkerRow(_Base, table=True):
     pid: int = _col(Integer, nullable=False)
     queues: list[str] = _col(ARRAY(Text), nullable=False, default="'{}'")
     concurrency: int = _col(Integer, nullable=False)
+    workflows: list[str] = _col(ARRAY(Text), nullable=False, default="'{}'")
+    """``name@version`` of every workflow this worker serves."""
     started_at: datetime = _ts(nullable=False, now=True)
     heartbeat_at: datetime = _ts(nullable=False, now=True)
 

@@ -8,20 +8,20 @@ policy and writes the outcome in one statement fenced by the run's lease.
 from __future__ import annotations
 
 import random
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 
 from durable._codec import encode_error, rebuild_exception, to_json
-from durable._context import Record, RunContext
+from durable._context import Call, RunContext
 from durable.errors import LeaseLost, NonRetryableError, SerializationError, StepTimeout
 
 if TYPE_CHECKING:
     from durable._decorators import Step
 
-__all__ = ["run_step"]
+__all__ = ["epoch", "run_step", "tracked", "write"]
 
 R = TypeVar("R")
 
@@ -30,20 +30,30 @@ def run_step(
     ctx: RunContext, step: Step[Any, R], args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> Coroutine[Any, Any, R]:
     """Take the step's cursor key now and return the coroutine that replays or runs it."""
-    ctx.check()
-    key, seq, record = ctx.take("step", step.name)
-    return _step(ctx, step, key, seq, record, args, kwargs)
+    return tracked(ctx, ctx.begin("step", step.name), _step, step, args, kwargs)
+
+
+async def tracked(
+    ctx: RunContext,
+    call: Call,
+    body: Callable[..., Awaitable[R]],
+    *args: Any,
+) -> R:
+    """Run one durable call's body; when it ends, it is no longer in flight."""
+    try:
+        return await body(ctx, call, *args)
+    finally:
+        await ctx.execution.finish_call(ctx, call)
 
 
 async def _step(
     ctx: RunContext,
+    call: Call,
     step: Step[Any, R],
-    key: str,
-    seq: int,
-    record: Record | None,
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
 ) -> R:
+    key, seq, record = call.key, call.seq, call.record
     attempt = 1
     if record is not None:
         if record.status == "completed":
@@ -52,12 +62,13 @@ async def _step(
         if record.status == "failed":
             raise rebuild_exception(record.error, cursor_key=key)
         attempt = record.attempt + 1
-        await ctx.execution.wait_until(ctx, _epoch(record.retry_at))
+        await ctx.execution.wait_until(ctx, call, epoch(record.retry_at))
     while True:
         started = datetime.now(UTC)
         try:
-            value = await _attempt(step, key, args, kwargs)
-            output = step.signature.encode_result(value)
+            with ctx.execution.runtime.telemetry.step_attempt(ctx, step.name, key, attempt):
+                value = await _attempt(step, key, args, kwargs)
+                output = step.signature.encode_result(value)
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:
@@ -65,10 +76,10 @@ async def _step(
             await _record_failure(ctx, step, key, seq, attempt, exc, retry_in, started)
             if retry_in is None:
                 raise
-            await ctx.execution.wait_until(ctx, ctx.execution.clock() + retry_in)
+            await ctx.execution.wait_until(ctx, call, ctx.execution.clock() + retry_in)
             attempt += 1
             continue
-        await _write(
+        await write(
             ctx, key=key, seq=seq, kind="step", name=step.name, status="completed",
             output_json=output, step_attempt=attempt, started_at=started,
         )  # fmt: skip
@@ -107,7 +118,7 @@ async def _record_failure(
     retry_in: float | None,
     started: datetime,
 ) -> None:
-    await _write(
+    await write(
         ctx, key=key, seq=seq, kind="step", name=step.name,
         status="failed" if retry_in is None else "retrying",
         error_json=to_json(encode_error(exc)), step_attempt=attempt,
@@ -115,7 +126,7 @@ async def _record_failure(
     )  # fmt: skip
 
 
-async def _write(ctx: RunContext, **fields: Any) -> None:
+async def write(ctx: RunContext, **fields: Any) -> None:
     """Record one outcome under the lease; a lost lease ends this execution."""
     ctx.check()
     written = await ctx.execution.record(ctx, **fields)
@@ -125,7 +136,8 @@ async def _write(ctx: RunContext, **fields: Any) -> None:
         raise error
 
 
-def _epoch(value: Any) -> float | None:
+def epoch(value: Any) -> float | None:
+    """Epoch seconds of a recorded timestamp (JSON text or a number)."""
     if value is None:
         return None
     if isinstance(value, int | float):

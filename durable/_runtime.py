@@ -7,10 +7,11 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from durable._registry import Registry
 from durable._store import Store
+from durable._telemetry import Telemetry
 
 if TYPE_CHECKING:
     from durable._listener import Listener
@@ -29,6 +30,8 @@ class Settings:
     inline_wait_seconds: float = 5.0
     shutdown_grace_seconds: float = 30.0
     queues: tuple[str, ...] = ("default",)
+    max_child_depth: int = 8
+    max_children_per_run: int = 1000
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -59,9 +62,13 @@ class Runtime:
     settings: Settings
     registry: Registry
     listener: Listener
+    engine: Any = None
+    """The Engine this runtime belongs to (handles to child runs need it)."""
     worker_id: str = field(default_factory=new_worker_id)
     clock_skew: float = 0.0
     """Database clock (``durable.now()``) minus this host's clock, in seconds."""
+    telemetry: Telemetry = field(default_factory=Telemetry)
+    """Spans, metrics and log binding (``_telemetry``)."""
 
     def clock(self) -> float:
         """The database clock as an epoch timestamp, estimated without a round trip."""

@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from durable._context import PendingRecord
 from durable.sql import query
 
 __all__ = ["Claimed", "Store"]
@@ -46,13 +47,14 @@ class Store:
         timeout_seconds: float | None,
         traceparent: str | None,
         tracestate: str | None,
+        depth: int = 0,
         conn: asyncpg.Connection | None = None,
     ) -> tuple[UUID, bool]:
         """Insert a run; return (id, created). An existing id or idempotency key wins."""
         args = (
             run_id, workflow, version, input_json, queue, priority, list(tags),
             idempotency_key, parent_run_id, parent_cursor, delay_seconds, timeout_seconds,
-            traceparent, tracestate,
+            traceparent, tracestate, depth,
         )  # fmt: skip
         executor = conn or self.pool
         created = await executor.fetchval(query("insert_run"), *args)
@@ -80,10 +82,12 @@ class Store:
         concurrency: int,
         workflows: Sequence[tuple[str, int, str]],
     ) -> None:
+        served = [f"{name}@{version}" for name, version, _ in workflows]
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                query("register_worker"), worker_id, hostname, pid, list(queues), concurrency
-            )
+                query("register_worker"),
+                worker_id, hostname, pid, list(queues), concurrency, served,
+            )  # fmt: skip
             if workflows:
                 names, versions, wf_queues = zip(*workflows, strict=True)
                 await conn.execute(
@@ -151,9 +155,48 @@ class Store:
             return False, None
         return True, row["retry_at"]
 
-    async def park(self, run_id: UUID, attempt: int, status: str, wake_at: datetime | None) -> bool:
-        parked = await self.pool.fetchval(query("park_run"), run_id, attempt, status, wake_at)
-        return parked is not None
+    async def record_values(
+        self, run_id: UUID, attempt: int, values: Sequence[PendingRecord]
+    ) -> bool:
+        """Write the pending values of synchronous calls; False when the lease was lost."""
+        fenced = await self.pool.fetchval(
+            query("record_values"),
+            run_id,
+            attempt,
+            [v.key for v in values],
+            [v.seq for v in values],
+            [v.kind for v in values],
+            [v.name for v in values],
+            [v.output_json for v in values],
+        )
+        return bool(fenced)
+
+    async def park(
+        self,
+        run_id: UUID,
+        attempt: int,
+        status: str,
+        wake_at: datetime | None,
+        waiting_for: Sequence[str],
+        pending: Sequence[PendingRecord],
+    ) -> bool:
+        """Park the run (after writing pending values) under its row lock; False when the
+        lease was lost. See lock_run for why the lock comes first."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(query("lock_run"), run_id, attempt) is None:
+                return False
+            if pending:
+                await conn.fetchval(
+                    query("record_values"),
+                    run_id, attempt,
+                    [v.key for v in pending], [v.seq for v in pending],
+                    [v.kind for v in pending], [v.name for v in pending],
+                    [v.output_json for v in pending],
+                )  # fmt: skip
+            row = await conn.fetchrow(
+                query("park_run"), run_id, attempt, status, wake_at, list(waiting_for)
+            )
+        return row is not None
 
     async def finish(
         self,
@@ -207,3 +250,73 @@ class Store:
     async def db_now(self) -> datetime:
         value: datetime = await self.pool.fetchval(query("db_now"))
         return value
+
+    async def shift_clock(self, seconds: float) -> float:
+        """Move ``durable.now()`` forward for every connection; return the total offset."""
+        offset: float = await self.pool.fetchval(query("shift_clock"), seconds)
+        return offset
+
+    async def count_due_runs(self) -> int:
+        count: int = await self.pool.fetchval(query("count_due_runs"))
+        return count
+
+    async def count_ready_runs(self, queues: Sequence[str]) -> list[Row]:
+        """(queue, ready, lag) of due-but-unclaimed runs, for the queue-depth gauges."""
+        return await self.pool.fetch(query("count_ready_runs"), list(queues))
+
+    # -- signals, events, cancel -------------------------------------------------------
+
+    async def signal_wait_type(self, run_id: UUID, name: str) -> str | None:
+        value: str | None = await self.pool.fetchval(query("signal_wait_type"), run_id, name)
+        return value
+
+    async def send_signal(
+        self, run_id: UUID, name: str, payload_json: str, idempotency_key: str | None
+    ) -> Row | None:
+        return await self.pool.fetchrow(
+            query("send_signal"), run_id, name, payload_json, idempotency_key
+        )
+
+    async def consume_signal(
+        self,
+        run_id: UUID,
+        attempt: int,
+        name: str,
+        key: str,
+        seq: int,
+        deadline: datetime | None,
+    ) -> tuple[bool, str | None]:
+        """Consume the oldest buffered signal into the wait's record: (found, payload)."""
+        row = await self.pool.fetchrow(
+            query("consume_signal"), run_id, attempt, name, key, seq, deadline
+        )
+        return (False, None) if row is None else (True, row["output"])
+
+    async def cancel(self, run_id: UUID) -> list[UUID]:
+        """Cancel the run and its unfinished descendants; return the ids cancelled."""
+        rows = await self.pool.fetch(query("cancel_run"), run_id)
+        return [row["id"] for row in rows]
+
+    async def run_status(self, run_id: UUID) -> str | None:
+        status: str | None = await self.pool.fetchval(query("run_exists"), run_id)
+        return status
+
+    async def set_event(
+        self, run_id: UUID, attempt: int, key: str, value_json: str, cursor: str, seq: int
+    ) -> bool:
+        row = await self.pool.fetchrow(
+            query("set_event"), run_id, attempt, key, value_json, cursor, seq
+        )
+        return row is not None
+
+    async def get_event(self, run_id: UUID, key: str) -> str | None:
+        value: str | None = await self.pool.fetchval(query("get_event"), run_id, key)
+        return value
+
+    async def watch_progress(self, run_id: UUID) -> None:
+        await self.pool.execute(query("watch_progress"), run_id)
+
+    async def run_progress(
+        self, run_id: UUID, step: str | None, signal: str | None, event: str | None
+    ) -> Row | None:
+        return await self.pool.fetchrow(query("run_progress"), run_id, step, signal, event)

@@ -51,6 +51,14 @@ class Worker:
     def free_slots(self) -> int:
         return self.settings.concurrency - len(self.active)
 
+    def on_run(self, run_id: UUID, what: str) -> None:
+        """A run changed: when one executing here was cancelled, cancel its execution."""
+        if what == "cancelled":
+            execution = self.active.get(run_id)
+            if execution is not None:
+                _log.info("run %s was cancelled; cancelling its execution", run_id)
+                execution.scope.cancel()
+
     def wake(self, queue: str = "") -> None:
         """Claim again soon (called on NOTIFY of ``queue``; "" means any)."""
         if not queue or queue in self.settings.queues:
@@ -139,10 +147,13 @@ class Worker:
             await anyio.sleep(self.settings.heartbeat_seconds)
             if not self.running and not self.active:
                 return
+            telemetry = self.runtime.telemetry
+            await telemetry.refresh_queue_depth(self.runtime.store, self.settings.queues)
             try:
                 held = await self.runtime.store.heartbeat(
                     self.runtime.worker_id, self.settings.lease_seconds, list(self.active)
                 )
+                await self.runtime.sync_clock()
             except _TRANSIENT as exc:
                 _log.warning("heartbeat failed (%s); will retry", exc)
                 continue

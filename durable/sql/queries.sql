@@ -33,11 +33,11 @@ INSERT INTO durable.schema_migrations (version, name, checksum) VALUES ($1, $2, 
 WITH ins AS (
     INSERT INTO durable.runs (
         id, workflow_name, workflow_version, input, queue, priority, tags, idempotency_key,
-        parent_run_id, parent_cursor, wake_at, deadline_at, traceparent, tracestate)
+        parent_run_id, parent_cursor, wake_at, deadline_at, traceparent, tracestate, depth)
     VALUES (
         $1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8, $9, $10,
         durable.now() + make_interval(secs => coalesce($11::float8, 0)),
-        durable.now() + make_interval(secs => $12::float8), $13, $14)
+        durable.now() + make_interval(secs => $12::float8), $13, $14, $15)
     ON CONFLICT DO NOTHING
     RETURNING id, queue, $11::float8 IS NULL OR $11::float8 <= 0 AS due
 )
@@ -62,8 +62,9 @@ ON CONFLICT (name, version) DO UPDATE
     SET last_seen_at = durable.now(), queue = excluded.queue;
 
 -- name: register_worker
-INSERT INTO durable.workers (id, hostname, pid, queues, concurrency)
-VALUES ($1, $2, $3, $4::text[], $5)
+-- $6: "name@version" of every workflow the worker serves (see run_version_available).
+INSERT INTO durable.workers (id, hostname, pid, queues, concurrency, workflows)
+VALUES ($1, $2, $3, $4::text[], $5, $6::text[])
 ON CONFLICT (id) DO UPDATE SET heartbeat_at = durable.now();
 
 -- name: unregister_worker
@@ -95,7 +96,7 @@ UPDATE durable.runs AS r SET
 FROM due
 WHERE r.id = due.id
 RETURNING r.id, r.workflow_name, r.workflow_version, r.input, r.attempt, r.queue,
-    r.deadline_at, r.parent_run_id, r.traceparent, r.tracestate,
+    r.deadline_at, r.parent_run_id, r.traceparent, r.tracestate, r.depth, r.started_at,
     (SELECT json_agg(json_build_object(
             'key', s.cursor_key, 'seq', s.seq, 'kind', s.kind, 'name', s.name,
             'status', s.status, 'output', s.output, 'error', s.error,
@@ -133,52 +134,101 @@ SELECT pg_notify('durable_wake', queue) FROM (SELECT DISTINCT queue FROM release
 -- name: record_step
 -- Record one durable call's outcome, fenced by the lease: the run must still be running
 -- under this claim ($2 = the attempt that claimed it). A completed or failed record is
--- final; only a 'retrying' record (a failed attempt that will run again) is replaced.
--- Returns no row when the lease was lost or the key was already recorded.
+-- final; only a 'retrying' record (a failed attempt that will run again) or a 'waiting'
+-- one (an armed signal wait) is replaced. Returns no row when the lease was lost or the
+-- key was already recorded. Notifies only while a handle waits on the run's progress.
+WITH fence AS (
+    SELECT id, notify_steps FROM durable.runs
+    WHERE id = $1 AND attempt = $2 AND status = 'running'
+    FOR KEY SHARE
+), ins AS (
+    INSERT INTO durable.steps AS s (
+        run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
+        started_at, finished_at)
+    SELECT id, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10,
+        durable.now() + make_interval(secs => $11::float8), $12, durable.now()
+    FROM fence
+    ON CONFLICT (run_id, cursor_key) DO UPDATE SET
+        status = excluded.status, output = excluded.output, error = excluded.error,
+        attempt = excluded.attempt, retry_at = excluded.retry_at,
+        finished_at = excluded.finished_at
+    WHERE s.status IN ('retrying', 'waiting')
+    RETURNING s.retry_at
+)
+SELECT extract(epoch FROM ins.retry_at)::float8 AS retry_at
+FROM ins CROSS JOIN fence
+LEFT JOIN LATERAL (
+    SELECT pg_notify('durable_run', $1::text || ' step') WHERE fence.notify_steps) AS n ON true;
+
+-- name: record_values
+-- Write the values of synchronous recorded calls (now, uuid4, random, patched) in one
+-- statement, fenced like record_step. Returns the number of rows fenced in (0: lease lost).
 WITH fence AS (
     SELECT id FROM durable.runs
     WHERE id = $1 AND attempt = $2 AND status = 'running'
     FOR KEY SHARE
+), ins AS (
+    INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status, output)
+    SELECT fence.id, v.key, v.seq, v.kind, v.name, 'completed', v.output::jsonb
+    FROM fence, unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::text[])
+        AS v(key, seq, kind, name, output)
+    ON CONFLICT (run_id, cursor_key) DO NOTHING
 )
-INSERT INTO durable.steps AS s (
-    run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
-    started_at, finished_at)
-SELECT id, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10,
-    durable.now() + make_interval(secs => $11::float8), $12, durable.now()
-FROM fence
-ON CONFLICT (run_id, cursor_key) DO UPDATE SET
-    status = excluded.status, output = excluded.output, error = excluded.error,
-    attempt = excluded.attempt, retry_at = excluded.retry_at, finished_at = excluded.finished_at
-WHERE s.status = 'retrying'
-RETURNING extract(epoch FROM s.retry_at)::float8 AS retry_at;
+SELECT count(*) FROM fence;
+
+-- name: lock_run
+-- Take the run's row lock for the rest of the transaction, fenced by the claim. Parking,
+-- signal delivery and child completion all lock the run first, so none can slip between
+-- another's check and its write.
+SELECT id FROM durable.runs WHERE id = $1 AND attempt = $2 AND status = 'running' FOR UPDATE;
 
 -- name: park_run
--- Suspend a running run (sleeping or waiting) until wake_at ($4; NULL: until woken),
--- freeing its slot. Fenced by the claim like record_step.
-UPDATE durable.runs SET
-    status = $3, wake_at = least($4::timestamptz, deadline_at),
-    lease_owner = NULL, lease_expires_at = NULL, updated_at = durable.now()
-WHERE id = $1 AND attempt = $2 AND status = 'running'
-RETURNING id;
+-- Suspend a running run (sleeping or waiting) until wake_at ($4; NULL: until woken) or one
+-- of $5 ("signal:<name>", "child:<id>") happens, freeing its slot. When one already has
+-- (a buffered signal, a finished child) the run is due at once. Run after lock_run.
+WITH parked AS (
+    UPDATE durable.runs AS r SET
+        status = $3, waiting_for = $5::text[], lease_owner = NULL, lease_expires_at = NULL,
+        updated_at = durable.now(),
+        wake_at = CASE
+            WHEN EXISTS (
+                SELECT 1 FROM durable.signals AS s
+                WHERE s.run_id = r.id AND s.consumed_by IS NULL
+                  AND 'signal:' || s.name = ANY($5::text[]))
+              OR EXISTS (
+                SELECT 1 FROM durable.runs AS c
+                WHERE c.parent_run_id = r.id AND 'child:' || c.id::text = ANY($5::text[])
+                  AND c.status IN ('completed', 'failed', 'cancelled'))
+            THEN durable.now()
+            ELSE least($4::timestamptz, r.deadline_at)
+        END
+    WHERE r.id = $1 AND r.attempt = $2 AND r.status = 'running'
+    RETURNING r.queue, r.wake_at <= durable.now() AS due
+)
+SELECT due FROM parked
+LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', parked.queue) WHERE parked.due) AS n ON true;
 
 -- name: finish_run
 -- Store a run's final status with its output or error, wake a waiting parent and tell
--- result waiters, all in one statement. Fenced by the claim like record_step.
+-- result waiters, all in one statement. Fenced by the claim like record_step. The parent's
+-- row is always updated (so locked): a parent parking at the same moment sees this child.
 WITH done AS (
     UPDATE durable.runs SET
         status = $3, output = $4::jsonb, error = $5::jsonb,
         finished_at = durable.now(), updated_at = durable.now(),
-        lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL
+        lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, waiting_for = NULL
     WHERE id = $1 AND attempt = $2 AND status = 'running'
     RETURNING id, parent_run_id
 ), parent AS (
-    UPDATE durable.runs AS p SET wake_at = durable.now()
+    UPDATE durable.runs AS p SET wake_at = CASE
+        WHEN p.status = 'waiting' AND 'child:' || done.id::text = ANY(p.waiting_for)
+        THEN durable.now() ELSE p.wake_at END
     FROM done
-    WHERE p.id = done.parent_run_id AND p.status = 'waiting'
-    RETURNING p.queue
+    WHERE p.id = done.parent_run_id
+    RETURNING p.queue, p.status = 'waiting' AND p.wake_at <= durable.now() AS woken
 )
 SELECT pg_notify('durable_run', $1::text || ' ' || $3),
-    (SELECT pg_notify('durable_wake', queue) FROM parent)
+    (SELECT pg_notify('durable_wake', queue) FROM parent WHERE woken)
 FROM done;
 
 -- name: run_outcome
@@ -186,10 +236,16 @@ FROM done;
 SELECT status, output, error FROM durable.runs WHERE id = $1;
 
 -- name: get_run
+-- version_available: some live worker (heartbeat within a minute) serves the run's
+-- (name, version), so a run pinned to a retired version is reported, never stranded quietly.
 SELECT id, workflow_name, workflow_version, status, input, output, error, queue, priority,
     tags, attempt, created_at, started_at, finished_at, parent_run_id, parent_cursor,
-    wake_at, lease_owner, idempotency_key
-FROM durable.runs WHERE id = $1;
+    wake_at, lease_owner, idempotency_key, waiting_for,
+    EXISTS (SELECT 1 FROM durable.workers AS w
+        WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
+          AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
+        AS version_available
+FROM durable.runs AS r WHERE id = $1;
 
 -- name: run_steps
 -- The steps timeline of one run, in call order.
@@ -207,8 +263,12 @@ SELECT id FROM durable.runs WHERE parent_run_id = $1 ORDER BY created_at, id;
 -- One keyset page of runs, newest first. Every filter is optional (NULL: any).
 -- ($8, $9) is the (created_at, id) of the last row of the previous page.
 SELECT id, workflow_name, workflow_version, status, error, queue, priority, tags, attempt,
-    created_at, started_at, finished_at, parent_run_id
-FROM durable.runs
+    created_at, started_at, finished_at, parent_run_id,
+    EXISTS (SELECT 1 FROM durable.workers AS w
+        WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
+          AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
+        AS version_available
+FROM durable.runs AS r
 WHERE ($1::text IS NULL OR workflow_name = $1)
   AND ($2::text[] IS NULL OR status = ANY($2::text[]))
   AND ($3::text IS NULL OR tags @> ARRAY[$3::text])
@@ -222,3 +282,164 @@ LIMIT $10;
 
 -- name: db_now
 SELECT durable.now();
+
+-- name: shift_clock
+-- Move durable.now() forward by $1 seconds for every connection (tests only).
+UPDATE durable.clock SET offset_seconds = offset_seconds + $1 RETURNING offset_seconds;
+
+-- name: count_due_runs
+-- Runs due now (ready but not yet claimed, or with an expired lease), via the claim index.
+SELECT count(*) FROM durable.runs
+WHERE status IN ('pending', 'running', 'sleeping', 'waiting') AND wake_at <= durable.now();
+
+-- name: count_ready_runs
+-- Runs due but not yet claimed, per queue of $1, with the seconds the oldest has waited:
+-- the queue-depth gauges. Reads only the due part of the claim index (runs_claim_idx).
+SELECT queue, count(*) AS ready, extract(epoch FROM durable.now() - min(wake_at))::float8 AS lag
+FROM durable.runs
+WHERE status IN ('pending', 'running', 'sleeping', 'waiting') AND wake_at <= durable.now()
+  AND queue = ANY($1::text[])
+GROUP BY queue;
+
+-- name: signal_wait_type
+-- The payload type an armed wait of run $1 for signal $2 declared, if any.
+SELECT output ->> 'type' FROM durable.steps
+WHERE run_id = $1 AND kind = 'signal' AND name = $2 AND status = 'waiting'
+LIMIT 1;
+
+-- name: send_signal
+-- Deliver signal $2 to run $1: store it (deduplicated by idempotency key $4) and, when the
+-- run is parked waiting for it, make it due and wake the workers. The run's row is always
+-- locked first, like finish_run. Returns the run's status, whether it was waiting for
+-- this signal, whether that wait's deadline had passed, and the new signal's seq
+-- (NULL: a duplicate). No row: no such run.
+WITH target AS (
+    SELECT id, status, queue, wake_at,
+        status = 'waiting' AND 'signal:' || $2 = ANY(waiting_for) AS awaited
+    FROM durable.runs WHERE id = $1
+    FOR UPDATE
+), woken AS (
+    UPDATE durable.runs AS r SET wake_at = durable.now()
+    FROM target
+    WHERE r.id = target.id AND target.awaited
+      AND (target.wake_at IS NULL OR target.wake_at > durable.now())
+    RETURNING r.queue
+), ins AS (
+    INSERT INTO durable.signals (run_id, name, payload, idempotency_key)
+    SELECT id, $2, $3::jsonb, $4 FROM target
+    WHERE target.status NOT IN ('completed', 'failed', 'cancelled')
+    ON CONFLICT DO NOTHING
+    RETURNING seq
+)
+SELECT target.status, target.awaited,
+    target.awaited AND EXISTS (
+        SELECT 1 FROM durable.steps AS w
+        WHERE w.run_id = $1 AND w.kind = 'signal' AND w.name = $2 AND w.status = 'waiting'
+          AND w.retry_at <= durable.now()) AS expired,
+    (SELECT seq FROM ins) AS seq,
+    (SELECT pg_notify('durable_wake', queue) FROM woken) AS notified
+FROM target;
+
+-- name: consume_signal
+-- Take the oldest unconsumed signal $3 of run $1 sent before the wait's deadline ($6), and
+-- record it as the outcome of the wait at cursor key $4 (position $5) in one statement,
+-- fenced like record_step. Returns its payload; no row when none is there.
+WITH fence AS (
+    SELECT id, notify_steps FROM durable.runs
+    WHERE id = $1 AND attempt = $2 AND status = 'running'
+    FOR KEY SHARE
+), sig AS (
+    SELECT s.run_id, s.name, s.seq, s.payload FROM durable.signals AS s, fence
+    WHERE s.run_id = $1 AND s.name = $3 AND s.consumed_by IS NULL
+      AND s.created_at <= coalesce($6::timestamptz, 'infinity')
+    ORDER BY s.seq
+    LIMIT 1
+    FOR UPDATE OF s SKIP LOCKED
+), used AS (
+    UPDATE durable.signals AS s SET consumed_by = $4
+    FROM sig WHERE s.run_id = sig.run_id AND s.name = sig.name AND s.seq = sig.seq
+    RETURNING sig.payload
+), rec AS (
+    INSERT INTO durable.steps AS st (run_id, cursor_key, seq, kind, name, status, output)
+    SELECT $1, $4, $5, 'signal', $3, 'completed', payload FROM used
+    ON CONFLICT (run_id, cursor_key) DO UPDATE SET
+        status = 'completed', output = excluded.output, retry_at = NULL,
+        finished_at = durable.now()
+    WHERE st.status = 'waiting'
+    RETURNING st.output
+)
+SELECT rec.output FROM rec CROSS JOIN fence
+LEFT JOIN LATERAL (
+    SELECT pg_notify('durable_run', $1::text || ' step') WHERE fence.notify_steps) AS n ON true;
+
+-- name: cancel_run
+-- Cancel run $1 and every unfinished descendant; wake the waiting parent of a cancelled
+-- run and tell executing workers and result waiters. Returns one row per cancelled run.
+WITH RECURSIVE tree AS (
+    SELECT id FROM durable.runs WHERE id = $1
+    UNION ALL
+    SELECT c.id FROM durable.runs AS c JOIN tree ON c.parent_run_id = tree.id
+), done AS (
+    UPDATE durable.runs AS r SET
+        status = 'cancelled', finished_at = durable.now(), updated_at = durable.now(),
+        wake_at = NULL, lease_owner = NULL, lease_expires_at = NULL, waiting_for = NULL,
+        error = jsonb_build_object('type', 'durable.errors.RunCancelled',
+            'message', 'the run was cancelled', 'code', 'run_cancelled')
+    FROM tree
+    WHERE r.id = tree.id AND r.status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING r.id, r.parent_run_id
+), parents AS (
+    UPDATE durable.runs AS p SET wake_at = durable.now()
+    FROM done
+    WHERE p.id = done.parent_run_id AND p.status = 'waiting'
+      AND 'child:' || done.id::text = ANY(p.waiting_for)
+    RETURNING p.queue
+)
+SELECT done.id, pg_notify('durable_run', done.id::text || ' cancelled'),
+    (SELECT count(pg_notify('durable_wake', queue)) FROM parents) AS woken
+FROM done;
+
+-- name: run_exists
+SELECT status FROM durable.runs WHERE id = $1;
+
+-- name: set_event
+-- Publish value $4 under key $3 of run $1 and record the call ($5 key, $6 position), fenced
+-- like record_step; tells handles waiting on the run's events.
+WITH fence AS (
+    SELECT id FROM durable.runs
+    WHERE id = $1 AND attempt = $2 AND status = 'running'
+    FOR KEY SHARE
+), ev AS (
+    INSERT INTO durable.events AS e (run_id, key, value)
+    SELECT id, $3, $4::jsonb FROM fence
+    ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, updated_at = durable.now()
+    RETURNING e.run_id
+), rec AS (
+    INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status)
+    SELECT run_id, $5, $6, 'event', $3, 'completed' FROM ev
+    ON CONFLICT (run_id, cursor_key) DO NOTHING
+)
+SELECT pg_notify('durable_run', $1::text || ' event') FROM ev;
+
+-- name: get_event
+SELECT value FROM durable.events WHERE run_id = $1 AND key = $2;
+
+-- name: watch_progress
+-- Ask run $1's step records to NOTIFY from now on (a handle waits on its progress).
+UPDATE durable.runs SET notify_steps = true WHERE id = $1 AND NOT notify_steps;
+
+-- name: run_progress
+-- What handle.wait() checks: the run's status, whether step $2 is recorded, whether a
+-- signal $3 was consumed, and whether event $4 is set (with its value).
+SELECT r.status,
+    EXISTS (SELECT 1 FROM durable.steps AS s
+        WHERE s.run_id = r.id AND s.cursor_key = $2 AND s.status IN ('completed', 'failed'))
+        AS step_done,
+    EXISTS (SELECT 1 FROM durable.steps AS s
+        WHERE s.run_id = r.id AND s.kind = 'signal' AND s.name = $3
+          AND s.status = 'completed') AS signal_done,
+    EXISTS (SELECT 1 FROM durable.events AS e WHERE e.run_id = r.id AND e.key = $4)
+        AS event_set,
+    (SELECT e.value FROM durable.events AS e WHERE e.run_id = r.id AND e.key = $4)
+        AS event_value
+FROM durable.runs AS r WHERE r.id = $1;

@@ -1,0 +1,103 @@
+"""Operations on existing runs: signal, cancel, events and progress waits.
+
+``Engine`` and ``RunHandle`` expose these; they live here so each stays small.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+import anyio
+
+from durable._runtime import Runtime
+from durable._signals import (
+    SignalDelivery,
+    SignalKind,
+    check_signal_name,
+    encode_payload,
+    resolve_type,
+)
+from durable._views import RunStatus
+from durable.errors import RunNotFound
+
+__all__ = ["cancel_run", "get_event", "send_signal", "wait_progress"]
+
+
+async def send_signal(
+    runtime: Runtime,
+    run_id: UUID,
+    name: str,
+    payload: Any,
+    idempotency_key: str | None,
+) -> SignalDelivery:
+    """Store a signal for a run and wake it if it waits for it; see ``SignalKind``."""
+    check_signal_name(name)
+    store = runtime.store
+    expected = resolve_type(await store.signal_wait_type(run_id, name))
+    payload_json, invalid = encode_payload(payload, expected)
+    if invalid is not None:
+        return SignalDelivery(SignalKind.INVALID_PAYLOAD, run_id, name, invalid)
+    row = await store.send_signal(run_id, name, payload_json, idempotency_key)
+    if row is None:
+        return SignalDelivery(SignalKind.RUN_NOT_FOUND, run_id, name)
+    if RunStatus(row["status"]).finished:
+        return SignalDelivery(SignalKind.RUN_FINISHED, run_id, name, f"the run {row['status']}")
+    if row["seq"] is None:
+        return SignalDelivery(SignalKind.DUPLICATE, run_id, name)
+    if row["expired"]:
+        return SignalDelivery(SignalKind.EXPIRED, run_id, name, "the wait had timed out")
+    kind = SignalKind.DELIVERED if row["awaited"] else SignalKind.BUFFERED
+    return SignalDelivery(kind, run_id, name)
+
+
+async def cancel_run(runtime: Runtime, run_id: UUID) -> bool:
+    """Cancel a run and its unfinished children; False when it had already finished."""
+    cancelled = await runtime.store.cancel(run_id)
+    if cancelled:
+        return True
+    if await runtime.store.run_status(run_id) is None:
+        raise RunNotFound(run_id)
+    return False
+
+
+async def get_event(runtime: Runtime, run_id: UUID, key: str) -> Any:
+    """The latest value the run published under ``key`` (None when never set)."""
+    raw = await runtime.store.get_event(run_id, key)
+    return None if raw is None else json.loads(raw)
+
+
+async def wait_progress(
+    runtime: Runtime,
+    run_id: UUID,
+    *,
+    step: str | None,
+    signal: str | None,
+    event: str | None,
+    timeout: float | None,
+) -> bool:
+    """Wait until step ``step`` is recorded, a ``signal`` was consumed or ``event`` is set.
+
+    Returns True when it happened, False when the run finished without it. Woken by
+    NOTIFY (the run's step records notify while someone waits), not by busy polling.
+    """
+    if step is None and signal is None and event is None:
+        raise ValueError("wait() needs step=, signal= or event=")
+    store = runtime.store
+    with runtime.listener.watch(run_id) as changed, anyio.fail_after(timeout):
+        if step is not None or signal is not None:
+            await store.watch_progress(run_id)
+        while True:
+            row = await store.run_progress(run_id, step, signal, event)
+            if row is None:
+                raise RunNotFound(run_id)
+            if (
+                (step is not None and row["step_done"])
+                or (signal is not None and row["signal_done"])
+                or (event is not None and row["event_set"])
+            ):
+                return True
+            if RunStatus(row["status"]).finished:
+                return False
+            await changed.wait(runtime.settings.poll_interval)

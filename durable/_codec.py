@@ -7,8 +7,10 @@ datetimes, UUIDs, Decimals and enums come back as the same types. Where there is
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
+import math
 import sys
 import traceback
 import typing
@@ -19,7 +21,7 @@ from typing import Any
 import pydantic_core
 from pydantic import TypeAdapter, ValidationError
 
-from durable.errors import ErrorInfo, SerializationError, StepFailed
+from durable.errors import ErrorInfo, SerializationError, StepFailed, WorkflowFailed
 
 __all__ = [
     "Signature",
@@ -44,6 +46,8 @@ def _adapter(hint: Any) -> TypeAdapter[Any]:
 
 
 def _dump(adapter: TypeAdapter[Any], value: Any, what: str) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SerializationError(f"{what} cannot be encoded as JSON: {value!r} is not finite")
     try:
         # warnings="error": a value that does not match its hint is refused, not guessed at.
         return adapter.dump_python(value, mode="json", warnings="error")
@@ -113,57 +117,76 @@ class Signature:
     def encode_args(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         """JSON text of a call's arguments, checked against the signature and hints."""
         bound = self.bind(args, kwargs)
-        out_args: list[Any] = []
-        out_kwargs: dict[str, Any] = {}
-        for name, value in bound.arguments.items():
-            param = self._signature.parameters[name]
-            what = f"argument {name!r} of {self._name}"
-            if param.kind is param.VAR_POSITIONAL:
-                out_args.extend(_dump(self._param_adapter(name), v, what) for v in value)
-            elif param.kind is param.VAR_KEYWORD:
-                adapter = self._param_adapter(name)
-                out_kwargs.update({k: _dump(adapter, v, what) for k, v in value.items()})
-            elif param.kind is param.KEYWORD_ONLY:
-                out_kwargs[name] = _dump(self._param_adapter(name), value, what)
-            else:
-                out_args.append(_dump(self._param_adapter(name), value, what))
-        return to_json({"args": out_args, "kwargs": out_kwargs})
+        params = list(self._signature.parameters.values())
+        targets = _positional_targets(params, len(bound.args))
+        out_args = [
+            _dump(self._adapter_for(param), value, self._what(param))
+            for param, value in zip(targets, bound.args, strict=True)
+        ]
+        var_kw = next((p for p in params if p.kind is p.VAR_KEYWORD), None)
+        out_kwargs = {}
+        for key, value in bound.kwargs.items():
+            param = self._keyword_target(key) or var_kw
+            out_kwargs[key] = _dump(self._adapter_for(param), value, f"argument {key!r}")
+        return _text({"args": out_args, "kwargs": out_kwargs}, f"arguments of {self._name}")
 
     def decode_args(self, raw: str | Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """Arguments rebuilt to their hinted types from stored JSON."""
         data = json.loads(raw) if isinstance(raw, str) else raw
         raw_args, raw_kwargs = list(data.get("args", [])), dict(data.get("kwargs", {}))
         params = list(self._signature.parameters.values())
-        args: list[Any] = []
-        for index, value in enumerate(raw_args):
-            param = _positional_param(params, index)
-            name = param.name if param else ""
-            args.append(_load(self._param_adapter(name), value, f"argument {name!r}"))
-        var_kw = next((p.name for p in params if p.kind is p.VAR_KEYWORD), "")
+        targets = _positional_targets(params, len(raw_args))
+        args = tuple(
+            _load(self._adapter_for(param), value, self._what(param))
+            for param, value in zip(targets, raw_args, strict=True)
+        )
+        var_kw = next((p for p in params if p.kind is p.VAR_KEYWORD), None)
         kwargs = {
             key: _load(
-                self._param_adapter(key if key in self._params else var_kw),
-                value,
-                f"argument {key!r}",
+                self._adapter_for(self._keyword_target(key) or var_kw), value, f"argument {key!r}"
             )
             for key, value in raw_kwargs.items()
         }
-        return tuple(args), kwargs
+        return args, kwargs
+
+    def _keyword_target(self, key: str) -> inspect.Parameter | None:
+        """The named parameter a keyword argument binds to (None: it goes to **kwargs)."""
+        param = self._signature.parameters.get(key)
+        if param is None or param.kind in (param.POSITIONAL_ONLY, param.VAR_POSITIONAL):
+            return None
+        return param if param.kind is not param.VAR_KEYWORD else None
+
+    def _adapter_for(self, param: inspect.Parameter | None) -> TypeAdapter[Any]:
+        return _ANY if param is None else self._param_adapter(param.name)
+
+    def _what(self, param: inspect.Parameter | None) -> str:
+        name = param.name if param is not None else "?"
+        return f"argument {name!r} of {self._name}"
 
     def encode_result(self, value: Any) -> str:
         """JSON text of a return value, checked against the return hint."""
-        return to_json(_dump(self._result, value, f"result of {self._name}"))
+        what = f"result of {self._name}"
+        return _text(_dump(self._result, value, what), what)
 
     def decode_result(self, value: Any) -> Any:
         """A JSON-decoded return value rebuilt to the return hint's type."""
         return _load(self._result, value, f"result of {self._name}")
 
 
-def _positional_param(params: list[inspect.Parameter], index: int) -> inspect.Parameter | None:
+def _positional_targets(
+    params: list[inspect.Parameter], count: int
+) -> list[inspect.Parameter | None]:
+    """The parameter each of ``count`` positional arguments binds to."""
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if index < len(positional):
-        return positional[index]
-    return next((p for p in params if p.kind is p.VAR_POSITIONAL), None)
+    var_pos = next((p for p in params if p.kind is p.VAR_POSITIONAL), None)
+    return [positional[i] if i < len(positional) else var_pos for i in range(count)]
+
+
+def _text(value: Any, what: str) -> str:
+    try:
+        return to_json(value)
+    except ValueError as exc:  # NaN or infinity: JSON has neither
+        raise SerializationError(f"{what} cannot be encoded as JSON: {exc}") from exc
 
 
 def _qualified_type(exc: BaseException) -> str:
@@ -173,18 +196,29 @@ def _qualified_type(exc: BaseException) -> str:
 
 def encode_error(exc: BaseException) -> dict[str, Any]:
     """A JSON-ready record of an exception: type, message, code, traceback and args."""
+    args: list[Any] | None = list(exc.args)
     try:
-        args = encode_plain(list(exc.args))
-    except SerializationError:
-        args = None  # the type will be reported, not rebuilt
+        # Only args that survive JSON unchanged can rebuild the same exception.
+        if json.loads(to_json(args)) != args:
+            args = None
+    except (TypeError, ValueError):
+        args = None
     code = getattr(exc, "code", None)
-    return {
+    record: dict[str, Any] = {
         "type": _qualified_type(exc),
         "message": str(exc),
         "code": code if isinstance(code, str) else None,
         "traceback": "".join(traceback.format_exception(exc)),
         "args": args,
     }
+    # durable's own wrappers carry a recorded error: keep it so they rebuild faithfully.
+    inner = getattr(exc, "error", None)
+    if isinstance(exc, StepFailed | WorkflowFailed) and isinstance(inner, ErrorInfo):
+        record["error"] = dataclasses.asdict(inner)
+        record["cursor_key"] = getattr(exc, "cursor_key", None)
+        run_id = getattr(exc, "run_id", None)
+        record["run_id"] = None if run_id is None else str(run_id)
+    return record
 
 
 def error_info(record: Mapping[str, Any]) -> ErrorInfo:
@@ -219,19 +253,34 @@ def _find_type(qualified: str) -> type[Exception] | None:
     return None
 
 
+def _rebuild_wrapper(info: ErrorInfo, record: Mapping[str, Any]) -> Exception | None:
+    inner = record.get("error")
+    if not isinstance(inner, Mapping):
+        return None
+    if info.type == "durable.errors.StepFailed":
+        return StepFailed(error_info(inner), cursor_key=record.get("cursor_key"))
+    if info.type == "durable.errors.WorkflowFailed":
+        return WorkflowFailed(record.get("run_id"), error_info(inner))
+    return None
+
+
 def rebuild_exception(record: Mapping[str, Any], *, cursor_key: str | None = None) -> Exception:
     """The recorded exception as its own type where that type can be rebuilt, else StepFailed.
 
     The rebuilt exception carries the original traceback as a note.
     """
     info = error_info(record)
+    wrapped = _rebuild_wrapper(info, record)
+    if wrapped is not None:
+        return wrapped
     cls = _find_type(info.type)
     args = record.get("args")
     exc: Exception | None = None
     if cls is not None and isinstance(args, list):
         try:
             built = cls(*args)
-            exc = built if isinstance(built, Exception) else None
+            # A constructor that formats its message would change it: report, don't rebuild.
+            exc = built if isinstance(built, Exception) and str(built) == info.message else None
         except Exception:
             exc = None
     if exc is None:

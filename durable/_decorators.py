@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,10 +46,17 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.retries < 0:
             raise ValueError(f"retries must be >= 0, not {self.retries}")
-        if self.backoff < 1:
-            raise ValueError(f"backoff must be >= 1, not {self.backoff}")
-        if self.initial_interval < 0 or self.max_interval < self.initial_interval:
-            raise ValueError("need 0 <= initial_interval <= max_interval")
+        if not math.isfinite(self.backoff) or self.backoff < 1:
+            raise ValueError(f"backoff must be a finite number >= 1, not {self.backoff}")
+        if not (
+            math.isfinite(self.initial_interval)
+            and math.isfinite(self.max_interval)
+            and 0 <= self.initial_interval <= self.max_interval
+        ):
+            raise ValueError(
+                "need finite 0 <= initial_interval <= max_interval, got "
+                f"{self.initial_interval} and {self.max_interval}"
+            )
 
     def delay(self, attempt: int, jitter: float) -> float:
         """Seconds to wait after failed attempt number ``attempt`` (1-based).
@@ -56,7 +64,11 @@ class RetryPolicy:
         ``jitter`` in [0, 1) spreads retries of many runs: the wait is between half and
         all of the exponential interval.
         """
-        base = min(self.max_interval, self.initial_interval * self.backoff ** (attempt - 1))
+        try:
+            grown = self.initial_interval * self.backoff ** (attempt - 1)
+        except OverflowError:
+            grown = math.inf
+        base = min(self.max_interval, grown)
         return base * (0.5 + jitter / 2)
 
 

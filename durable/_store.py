@@ -256,6 +256,11 @@ class Store:
         offset: float = await self.pool.fetchval(query("shift_clock"), seconds)
         return offset
 
+    async def next_timer(self) -> float | None:
+        """Seconds until the earliest sleeping run or delayed start wakes (None: none)."""
+        value: float | None = await self.pool.fetchval(query("next_timer"))
+        return value
+
     async def count_due_runs(self) -> int:
         count: int = await self.pool.fetchval(query("count_due_runs"))
         return count

@@ -19,26 +19,15 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
+from durable._dsn import dsn_for_database
 from durable._embedded import EmbeddedPostgres
 from durable._migrations import migrate
 
 TEST_DATABASE_URL_ENV = "DURABLE_TEST_DATABASE_URL"
-
-
-def dsn_for_database(server_dsn: str, database: str) -> str:
-    """``server_dsn`` pointed at ``database``: works for TCP and unix-socket (``?host=``) URLs."""
-    parts = urlsplit(server_dsn)
-    if parts.scheme not in ("postgres", "postgresql"):
-        raise ValueError(f"expected a postgresql:// URL, got {server_dsn!r}")
-    # A dbname in the query string would override the path, so drop it.
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = [(key, value) for key, value in pairs if key not in ("dbname", "database")]
-    return urlunsplit(parts._replace(path=f"/{database}", query=urlencode(query)))
 
 
 async def _admin(server_dsn: str, statement: str) -> None:

@@ -287,6 +287,12 @@ SELECT durable.now();
 -- Move durable.now() forward by $1 seconds for every connection (tests only).
 UPDATE durable.clock SET offset_seconds = offset_seconds + $1 RETURNING offset_seconds;
 
+-- name: next_timer
+-- Seconds until the earliest timer (a sleeping run or a delayed start); NULL when none.
+-- The test harness skips the clock to it; waits' timeouts are not timers here.
+SELECT extract(epoch FROM min(wake_at) - durable.now())::float8 FROM durable.runs
+WHERE (status = 'sleeping' OR status = 'pending') AND wake_at > durable.now();
+
 -- name: count_due_runs
 -- Runs due now (ready but not yet claimed, or with an expired lease), via the claim index.
 SELECT count(*) FROM durable.runs

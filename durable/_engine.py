@@ -378,9 +378,10 @@ class Engine:
             limit=limit + 1,
         )
         items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]
-        more = len(rows) > limit
-        next_cursor = encode_cursor(rows[limit - 1]["created_at"], rows[limit - 1]["id"])
-        return Page(items=items, next_cursor=next_cursor if more else None)
+        if len(rows) <= limit:
+            return Page(items=items, next_cursor=None)
+        last = rows[limit - 1]
+        return Page(items=items, next_cursor=encode_cursor(last["created_at"], last["id"]))
 
 
 def _statuses(status: str | RunStatus | Sequence[str | RunStatus] | None) -> list[str] | None:

@@ -270,7 +270,7 @@ class SchemaMigration(_Base, table=True):
     """A migration applied to this database."""
 
     __tablename__ = "schema_migrations"
-    version: int = Field(sa_column=Column(Integer, primary_key=True))
+    version: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
     name: str = _col(Text, nullable=False)
     checksum: str = _col(Text, nullable=False)
     applied_at: datetime = Field(

@@ -1,0 +1,80 @@
+"""Worker subprocesses for chaos tests: started from the repo root, output kept in files and
+attached to the report of a failing test, killed (by their own pid) when the test ends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chaos.worker_app import MARKS_ENV, SLOW_ENV
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class WorkerProcesses:
+    """Spawns ``python -m tests.chaos.worker_app`` processes and remembers their output."""
+
+    def __init__(self, log_dir: Path) -> None:
+        self.log_dir = log_dir
+        self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
+
+    def spawn(
+        self, database_url: str, marks: Path, *, slow_seconds: float = 0
+    ) -> subprocess.Popen[bytes]:
+        env = dict(os.environ)
+        env.update({MARKS_ENV: str(marks), SLOW_ENV: str(slow_seconds), "PYTHONUNBUFFERED": "1"})
+        log = self.log_dir / f"worker-{len(self.started)}.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "tests.chaos.worker_app", database_url],
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        self.started.append((proc, log))
+        return proc
+
+    @staticmethod
+    def kill(proc: subprocess.Popen[bytes]) -> None:
+        """SIGKILL one worker we started, and reap it."""
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+    def output(self) -> str:
+        parts = []
+        for proc, log in self.started:
+            state = "running" if proc.poll() is None else f"exit code {proc.returncode}"
+            text = log.read_text(errors="replace") if log.exists() else ""
+            parts.append(f"=== worker pid {proc.pid} ({state}) ===\n{text}")
+        return "\n".join(parts)
+
+    def kill_all(self) -> None:
+        for proc, _ in self.started:
+            self.kill(proc)
+
+
+@pytest.fixture
+def workers(tmp_path: Path) -> Iterator[WorkerProcesses]:
+    procs = WorkerProcesses(tmp_path)
+    try:
+        yield procs
+    finally:
+        procs.kill_all()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Any:
+    report = yield
+    procs = getattr(item, "funcargs", {}).get("workers")
+    if report.failed and isinstance(procs, WorkerProcesses) and procs.started:
+        report.sections.append(("Captured stdout of worker subprocesses", procs.output()))
+    return report

@@ -1,0 +1,116 @@
+"""Workflows for the chaos tests, and a worker process that serves them until it is killed.
+
+    python -m tests.chaos.worker_app <database_url>
+
+Every step body appends ``<event> <pid>`` lines to the file named by ``DURABLE_CHAOS_MARKS``
+(one ``write`` per line on an ``O_APPEND`` file, so lines from several processes never
+interleave): the tests count executions across processes from it. The ``charge`` step's
+body sleeps ``DURABLE_CHAOS_SLOW_SECONDS`` (default 0) between its start and end marks, which
+is where the first worker gets killed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import anyio
+
+from durable import Engine, step, workflow
+
+MARKS_ENV = "DURABLE_CHAOS_MARKS"
+SLOW_ENV = "DURABLE_CHAOS_SLOW_SECONDS"
+LEASE_SECONDS = 2.0
+HEARTBEAT_SECONDS = 0.5
+POLL_INTERVAL = 0.2
+
+
+def mark(event: str) -> None:
+    """Append ``event`` with this process id to the marks file (if one is configured)."""
+    path = os.environ.get(MARKS_ENV)
+    if not path:
+        return
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, f"{event} {os.getpid()}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def read_marks(path: Path) -> list[tuple[str, int]]:
+    """The (event, pid) pairs written so far, in order."""
+    if not path.exists():
+        return []
+    pairs = []
+    for line in path.read_text().splitlines():
+        event, _, pid = line.rpartition(" ")
+        pairs.append((event, int(pid)))
+    return pairs
+
+
+@step(name="chaos.prepare")
+async def prepare(order: str) -> str:
+    mark("prepare:start")
+    mark("prepare:end")
+    return f"prepared {order}"
+
+
+@step(name="chaos.charge")
+async def charge(order: str) -> str:
+    mark("charge:start")
+    await anyio.sleep(float(os.environ.get(SLOW_ENV, "0")))
+    mark("charge:end")
+    return f"charged {order}"
+
+
+@workflow(name="chaos.checkout")
+async def checkout(order: str) -> list[str]:
+    """Two steps: the worker is killed after the first is recorded, inside the second."""
+    prepared = await prepare(order)
+    charged = await charge(order)
+    return [prepared, charged]
+
+
+@step(name="chaos.echo")
+async def echo(value: str) -> str:
+    mark("echo")
+    return value
+
+
+@workflow(name="chaos.echo_flow")
+async def echo_flow(value: str) -> str:
+    return await echo(value)
+
+
+WORKFLOWS = [checkout, echo_flow]
+
+
+async def serve(database_url: str) -> None:
+    async with Engine(
+        database_url,
+        workflows=WORKFLOWS,
+        lease_seconds=LEASE_SECONDS,
+        heartbeat_seconds=HEARTBEAT_SECONDS,
+        poll_interval=POLL_INTERVAL,
+        shutdown_grace_seconds=0,
+    ) as engine:
+        worker_id = engine.runtime.worker_id
+        print(f"worker {worker_id} ready (pid {os.getpid()})", flush=True)
+        await anyio.sleep_forever()
+
+
+def main() -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stdout,
+        format="%(asctime)s pid=%(process)d %(name)s %(levelname)s %(message)s",
+    )
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tests.chaos.worker_app <database_url>")
+    anyio.run(serve, sys.argv[1])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""The claim and next-wake statements read only unfinished runs, through ``runs_claim_idx``.
+
+Finished history grows without bound; a claim that scanned it would slow every worker as
+the table grows. These tests fill ``durable.runs`` with finished runs and a few due ones,
+ANALYZE, and check the real statements' plans: an index (or bitmap) scan on the partial
+claim index, never a sequential scan of ``durable.runs``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+
+from durable.sql import query
+
+pytestmark = pytest.mark.anyio
+
+CLAIM_INDEX = "runs_claim_idx"
+NAMES = ["shop.checkout", "shop.refund", "mail.digest"]
+
+_FINISHED = """
+INSERT INTO durable.runs (
+    id, workflow_name, workflow_version, status, input, output, error, queue, attempt,
+    wake_at, created_at, started_at, finished_at, updated_at)
+SELECT gen_random_uuid(), ($2::text[])[1 + g % 3], 1,
+    CASE WHEN g % 7 = 0 THEN 'failed' ELSE 'completed' END,
+    '{"args": [], "kwargs": {}}', '42', NULL, 'default', 1,
+    NULL, now() - g * interval '1 second', now() - g * interval '1 second', now(), now()
+FROM generate_series(1, $1::int) AS g
+"""
+
+# The live part of a busy table: due work, future timers, leases held by other workers.
+_UNFINISHED = """
+INSERT INTO durable.runs (id, workflow_name, status, input, queue, wake_at, lease_owner,
+    lease_expires_at)
+SELECT gen_random_uuid(), ($1::text[])[1 + g % 3], s.status, '{"args": [], "kwargs": {}}',
+    'default', now() + s.offset_s * interval '1 second', s.owner,
+    CASE WHEN s.owner IS NULL THEN NULL ELSE now() + s.offset_s * interval '1 second' END
+FROM generate_series(1, 4) AS g,
+    (VALUES ('pending', -1.0, NULL), ('sleeping', -0.5, NULL), ('sleeping', 3600.0, NULL),
+            ('waiting', NULL, NULL), ('running', 30.0, 'other-worker'))
+        AS s(status, offset_s, owner)
+"""
+
+
+async def _fill(db: asyncpg.Connection, finished: int) -> float:
+    """Insert the runs and ANALYZE; return the seconds it took."""
+    began = time.perf_counter()
+    await db.execute(_FINISHED, finished, NAMES)
+    await db.execute(_UNFINISHED, NAMES)
+    await db.execute("ANALYZE durable.runs")
+    return time.perf_counter() - began
+
+
+def _nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield plan
+    for child in plan.get("Plans", ()):
+        yield from _nodes(child)
+
+
+async def _plan(db: asyncpg.Connection, sql: str, *args: Any) -> dict[str, Any]:
+    raw = await db.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *args)
+    document = json.loads(raw) if isinstance(raw, str) else raw
+    plan: dict[str, Any] = document[0]["Plan"]
+    return plan
+
+
+def _assert_uses_claim_index(plan: dict[str, Any], statement: str) -> None:
+    nodes = list(_nodes(plan))
+    shown = json.dumps(plan, indent=1)
+    seq_scans = [
+        n for n in nodes if n["Node Type"] == "Seq Scan" and n.get("Relation Name") == "runs"
+    ]
+    assert not seq_scans, f"{statement} scans all of durable.runs:\n{shown}"
+    via_index = [
+        n
+        for n in nodes
+        if n.get("Index Name") == CLAIM_INDEX
+        and n["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
+    ]
+    assert via_index, f"{statement} does not read durable.runs through {CLAIM_INDEX}:\n{shown}"
+
+
+@pytest.mark.parametrize("finished", [10_000, 100_000])
+async def test_claim_runs_uses_the_claim_index(db: asyncpg.Connection, finished: int) -> None:
+    setup = await _fill(db, finished)
+    assert setup < 5.0, f"filling {finished} runs took {setup:.1f}s; mark this case slow"
+    versions = [1] * len(NAMES)
+    plan = await _plan(
+        db, query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions
+    )
+    _assert_uses_claim_index(plan, "claim_runs")
+    # The plan is not only cheap but right: it claims the due runs and nothing else.
+    claimed = await db.fetch(
+        query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions
+    )
+    assert len(claimed) == 8  # four pending and four sleeping runs whose wake_at passed
+
+
+@pytest.mark.parametrize("finished", [10_000, 100_000])
+async def test_next_wake_uses_the_claim_index(db: asyncpg.Connection, finished: int) -> None:
+    setup = await _fill(db, finished)
+    assert setup < 5.0, f"filling {finished} runs took {setup:.1f}s; mark this case slow"
+    plan = await _plan(db, query("next_wake"))
+    _assert_uses_claim_index(plan, "next_wake")
+    seconds = await db.fetchval(query("next_wake"))
+    assert 0 < seconds <= 30.0  # the other worker's lease expires first

@@ -1,0 +1,127 @@
+"""Workers sharing a database: shutdown hands runs back; concurrent workers never double-run."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from durable import RunStatus, step, workflow
+from tests.acceptance import support
+from tests.acceptance.conftest import EngineFactory
+from tests.acceptance.support import CALLS
+
+pytestmark = pytest.mark.anyio
+
+
+@step
+async def long_task(seconds: float) -> str:
+    """Slow on its first execution (the one the shutdown interrupts), quick after."""
+    CALLS["long_task.started"] += 1
+    try:
+        if CALLS["long_task.started"] == 1:
+            await anyio.sleep(seconds)
+    except anyio.get_cancelled_exc_class():
+        CALLS["long_task.cancelled"] += 1
+        raise
+    CALLS["long_task.finished"] += 1
+    return f"done after {CALLS['long_task.started']} starts"
+
+
+@workflow
+async def long_running(seconds: float) -> str:
+    return await long_task(seconds)
+
+
+@step
+async def stage_one(n: int) -> int:
+    CALLS[support.run_key("stage_one")] += 1
+    await anyio.sleep(0.005)
+    return n + 1
+
+
+@step
+async def stage_two(n: int) -> int:
+    CALLS[support.run_key("stage_two")] += 1
+    await anyio.sleep(0.005)
+    return n * 10
+
+
+@workflow
+async def two_stages(n: int) -> int:
+    return await stage_two(await stage_one(n))
+
+
+async def test_shutdown_hands_in_flight_runs_back(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    first = make_engine(long_running, shutdown_grace_seconds=0.2)
+    async with first:
+        handle = await first.start(long_running, 30.0)
+        await support.wait_until(lambda: CALLS["long_task.started"] == 1, what="the step to start")
+        assert await handle.status() == RunStatus.RUNNING
+        exit_began = time.monotonic()
+    assert time.monotonic() - exit_began < 3.0  # the grace period, not the 30 s step
+
+    assert CALLS["long_task.cancelled"] == 1
+    assert CALLS["long_task.finished"] == 0
+    row = await support.fetch_row(
+        database_url,
+        "SELECT status, lease_owner, wake_at <= durable.now() AS due FROM durable.runs"
+        " WHERE id = $1",
+        handle.run_id,
+    )
+    assert row is not None
+    assert row["status"] == "pending"
+    assert row["lease_owner"] is None
+    assert row["due"] is True
+    assert await support.count_rows(database_url, "SELECT count(*) FROM durable.steps") == 0
+
+    began = time.monotonic()
+    async with make_engine(long_running) as second:
+        assert await second.handle(handle.run_id).result(timeout=5) == "done after 2 starts"
+        detail = await second.get_run(handle.run_id)
+    assert time.monotonic() - began < 4.0  # claimed at once, not after a lease expiry
+    assert detail.status == RunStatus.COMPLETED
+    assert detail.attempt == 2
+    assert [(s.cursor_key, s.status) for s in detail.steps] == [("step:long_task#0", "completed")]
+    assert CALLS["long_task.finished"] == 1
+
+
+async def test_shutdown_lets_a_short_step_finish_within_the_grace_period(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    engine = make_engine(long_running, shutdown_grace_seconds=3.0)
+    async with engine:
+        handle = await engine.start(long_running, 0.3)
+        await support.wait_until(lambda: CALLS["long_task.started"] == 1, what="the step to start")
+    assert CALLS["long_task.finished"] == 1
+    assert CALLS["long_task.cancelled"] == 0
+    row = await support.fetch_row(
+        database_url, "SELECT status, output FROM durable.runs WHERE id = $1", handle.run_id
+    )
+    assert row is not None
+    assert row["status"] == "completed"
+    assert row["output"] == '"done after 1 starts"'
+
+
+async def test_two_workers_complete_every_run_exactly_once(make_engine: EngineFactory) -> None:
+    runs = 40
+    async with (
+        make_engine(two_stages, concurrency=4) as one,
+        make_engine(two_stages, concurrency=4) as two,
+    ):
+        handles = [await one.start(two_stages, n) for n in range(runs)]
+        with anyio.fail_after(15):
+            results = [await h.result(timeout=10) for h in handles]
+        assert results == [(n + 1) * 10 for n in range(runs)]
+        details = [await two.get_run(h.run_id) for h in handles]
+
+    for handle, detail in zip(handles, details, strict=True):
+        assert CALLS[("stage_one", handle.run_id)] == 1
+        assert CALLS[("stage_two", handle.run_id)] == 1
+        assert detail.status == RunStatus.COMPLETED
+        assert detail.attempt == 1  # claimed once: no worker took a run another held
+        assert [s.cursor_key for s in detail.steps] == ["step:stage_one#0", "step:stage_two#0"]
+    assert sum(CALLS[k] for k in CALLS if k[0] == "stage_one") == runs

@@ -11,6 +11,7 @@ from durable._decorators import RetryPolicy, Step, Workflow, step, workflow
 from durable._engine import Engine
 from durable._handles import RunHandle
 from durable._logging import RunContextFilter, logger
+from durable._queues import QueueConfig
 from durable._recorded import now, patched, random, uuid4
 from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_signal
 from durable._timers import sleep, sleep_until
@@ -43,6 +44,7 @@ __all__ = [
     "NonRetryableError",
     "Page",
     "PayloadTooLarge",
+    "QueueConfig",
     "RetryPolicy",
     "RunCancelled",
     "RunContextFilter",

@@ -23,6 +23,7 @@ from durable._handles import RunHandle
 from durable._listener import Listener
 from durable._migrations import migrate
 from durable._operations import cancel_run, send_signal
+from durable._queues import Queues
 from durable._registry import Registry, default_registry
 from durable._runtime import Runtime, Settings
 from durable._signals import SignalDelivery
@@ -208,6 +209,7 @@ class Engine:
         delay: Duration | None = None,
         queue: str | None = None,
         priority: int = 0,
+        concurrency_key: str | None = None,
         **kwargs: Any,
     ) -> RunHandle[R]: ...
     @overload
@@ -222,6 +224,7 @@ class Engine:
         delay: Duration | None = None,
         queue: str | None = None,
         priority: int = 0,
+        concurrency_key: str | None = None,
         **kwargs: Any,
     ) -> RunHandle[Any]: ...
     async def start(
@@ -235,12 +238,15 @@ class Engine:
         delay: Duration | None = None,
         queue: str | None = None,
         priority: int = 0,
+        concurrency_key: str | None = None,
         **kwargs: Any,
     ) -> RunHandle[Any]:
         """Start a run of ``workflow`` (an object or a registered name) and return its handle.
 
         The run is stored and the workers are woken in one transaction. With an
         ``idempotency_key``, a repeat start of the same workflow returns the first run.
+        ``priority`` orders due runs (higher first); runs sharing a ``concurrency_key`` in a
+        queue run at most ``key_concurrency`` at a time (see ``engine.queues``).
         Arguments are encoded by the workflow's type hints; a value that cannot be encoded
         raises ``SerializationError`` and stores nothing.
         """
@@ -257,6 +263,7 @@ class Engine:
             delay=delay,
             queue=queue or default_queue,
             priority=priority,
+            concurrency_key=concurrency_key,
         )
 
     async def _start_run(
@@ -273,8 +280,11 @@ class Engine:
         delay: Duration | None = None,
         queue: str,
         priority: int = 0,
+        concurrency_key: str | None = None,
     ) -> RunHandle[Any]:
         run_id = run_id or uuid.uuid4()
+        if concurrency_key is not None:
+            await self.runtime.store.ensure_queue(queue)
         with self.runtime.telemetry.start_workflow(name, version, queue, run_id) as started:
             if wf is not None:
                 input_json = wf.signature.encode_args(args, kwargs)
@@ -297,6 +307,7 @@ class Engine:
                 timeout_seconds=wf.timeout if wf is not None else None,
                 traceparent=started.traceparent,
                 tracestate=started.tracestate,
+                concurrency_key=concurrency_key,
             )
             started.stored(new_id, created)
         return RunHandle(self, new_id, wf, created=created)
@@ -315,6 +326,11 @@ class Engine:
         if remote is None:
             raise UnknownWorkflow(workflow)
         return None, workflow, remote[0], remote[1]
+
+    @property
+    def queues(self) -> Queues:
+        """Configure queue limits: ``await engine.queues.configure("emails", concurrency=2)``."""
+        return Queues(lambda: self.runtime)
 
     def handle(self, run_id: UUID | str) -> RunHandle[Any]:
         """A handle to an existing run, e.g. one started by another process."""

@@ -34,6 +34,8 @@ __all__ = [
     "SCHEMA",
     "Clock",
     "Event",
+    "Queue",
+    "QueueStart",
     "Run",
     "Schedule",
     "SchemaMigration",
@@ -103,6 +105,18 @@ class Run(_Base, table=True):
             "runs_parent_idx", "parent_run_id", postgresql_where=text("parent_run_id IS NOT NULL")
         ),
         Index("runs_tags_idx", "tags", postgresql_using="gin"),
+        CheckConstraint(
+            "paused_from IN ('pending', 'running', 'sleeping', 'waiting')",
+            name="runs_paused_from_check",
+        ),
+        Index(
+            "runs_prune_idx",
+            "finished_at",
+            "id",
+            postgresql_where=text(
+                "parent_run_id IS NULL AND status IN ('completed', 'failed', 'cancelled')"
+            ),
+        ),
     )
     id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
     workflow_name: str = _col(Text, nullable=False)
@@ -133,6 +147,12 @@ class Run(_Base, table=True):
     depth: int = _col(Integer, nullable=False, default="0")
     notify_steps: bool = _col(Boolean, nullable=False, default="false")
     """Set while a handle waits on a step: step records then NOTIFY."""
+    concurrency_key: str | None = _col(Text)
+    """Runs sharing a key in a queue run at most ``key_concurrency`` at a time."""
+    forked_from: uuid.UUID | None = _col(UUID(as_uuid=True))
+    """The run whose records a fork reused (``engine.fork``)."""
+    paused_from: str | None = _col(Text)
+    """The status a paused run returns to on ``engine.resume``."""
 
 
 class Step(_Base, table=True):
@@ -225,6 +245,11 @@ class Schedule(_Base, table=True):
         CheckConstraint(
             "catch_up IN ('skip_missed', 'run_missed')", name="schedules_catch_up_check"
         ),
+        CheckConstraint("max_catch_up >= 1", name="schedules_max_catch_up_check"),
+        CheckConstraint(
+            "source IN ('api', 'decorator', 'builtin')", name="schedules_source_check"
+        ),
+        Index("schedules_due_idx", "next_fire_at", postgresql_where=text("NOT paused")),
     )
     name: str = Field(sa_column=Column(Text, primary_key=True))
     workflow_name: str = _col(Text, nullable=False)
@@ -238,6 +263,14 @@ class Schedule(_Base, table=True):
     jitter_seconds: float = _col(Double, nullable=False, default="0")
     paused: bool = _col(Boolean, nullable=False, default="false")
     created_at: datetime = _ts(nullable=False, now=True)
+    max_catch_up: int = _col(Integer, nullable=False, default="10")
+    """How many missed ticks ``run_missed`` starts after downtime (the latest ones)."""
+    buffered_at: datetime | None = _ts()
+    """The tick ``buffer_one`` holds back until the schedule's running run finishes."""
+    last_run_id: uuid.UUID | None = _col(UUID(as_uuid=True))
+    source: str = _col(Text, nullable=False, default="'api'")
+    """Who defined it: ``api`` (engine.schedules), ``decorator`` or ``builtin``."""
+    updated_at: datetime = _ts(nullable=False, now=True)
 
 
 class WorkflowVersion(_Base, table=True):
@@ -264,6 +297,38 @@ class WorkerRow(_Base, table=True):
     """``name@version`` of every workflow this worker serves."""
     started_at: datetime = _ts(nullable=False, now=True)
     heartbeat_at: datetime = _ts(nullable=False, now=True)
+
+
+class Queue(_Base, table=True):
+    """Limits of a managed queue, enforced inside the claim across all workers."""
+
+    __tablename__ = "queues"
+    __table_args__ = (
+        CheckConstraint("concurrency > 0", name="queues_concurrency_check"),
+        CheckConstraint("rate_limit > 0", name="queues_rate_limit_check"),
+        CheckConstraint("rate_period_seconds > 0", name="queues_rate_period_seconds_check"),
+        CheckConstraint("key_concurrency > 0", name="queues_key_concurrency_check"),
+        CheckConstraint(
+            "(rate_limit IS NULL) = (rate_period_seconds IS NULL)", name="queues_check"
+        ),
+    )
+    name: str = Field(sa_column=Column(Text, primary_key=True))
+    concurrency: int | None = _col(Integer)
+    rate_limit: int | None = _col(Integer)
+    rate_period_seconds: float | None = _col(Double)
+    key_concurrency: int = _col(Integer, nullable=False, default="1")
+    updated_at: datetime = _ts(nullable=False, now=True)
+
+
+class QueueStart(_Base, table=True):
+    """A first claim of a rate-limited queue's run, kept for one rate window."""
+
+    __tablename__ = "queue_starts"
+    queue: str = Field(sa_column=Column(Text, primary_key=True))
+    started_at: datetime = Field(
+        sa_column=Column(DateTime(timezone=True), primary_key=True, server_default=_NOW)
+    )
+    run_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
 
 
 class SchemaMigration(_Base, table=True):

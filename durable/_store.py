@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from durable._context import PendingRecord
+from durable._store_queues import QueueStatements
 from durable.sql import query
 
 __all__ = ["Claimed", "Store"]
@@ -22,7 +23,7 @@ Row = asyncpg.Record
 Claimed = asyncpg.Record
 
 
-class Store:
+class Store(QueueStatements):
     """Typed access to the ``durable`` schema through an asyncpg pool."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:
@@ -48,13 +49,14 @@ class Store:
         traceparent: str | None,
         tracestate: str | None,
         depth: int = 0,
+        concurrency_key: str | None = None,
         conn: asyncpg.Connection | None = None,
     ) -> tuple[UUID, bool]:
         """Insert a run; return (id, created). An existing id or idempotency key wins."""
         args = (
             run_id, workflow, version, input_json, queue, priority, list(tags),
             idempotency_key, parent_run_id, parent_cursor, delay_seconds, timeout_seconds,
-            traceparent, tracestate, depth,
+            traceparent, tracestate, depth, concurrency_key,
         )  # fmt: skip
         executor = conn or self.pool
         created = await executor.fetchval(query("insert_run"), *args)

@@ -20,6 +20,7 @@ from anyio.abc import TaskGroup
 
 from durable._execution import Execution
 from durable._listener import Signal
+from durable._queues import choose_runs
 from durable._runtime import Runtime
 from durable._store import Claimed
 
@@ -45,6 +46,8 @@ class Worker:
         names = [(wf.name, wf.version) for wf in runtime.registry]
         self._names = [n for n, _ in names]
         self._versions = [v for _, v in names]
+        self._managed: set[str] = set()
+        self._managed_stale = True
         self.running = False
 
     @property
@@ -61,7 +64,10 @@ class Worker:
 
     def wake(self, queue: str = "") -> None:
         """Claim again soon (called on NOTIFY of ``queue``; "" means any)."""
-        if not queue or queue in self.settings.queues:
+        if queue == "*queues":  # a queue's limits changed
+            self._managed_stale = True
+            self._wake.set()
+        elif not queue or queue in self.settings.queues:
             self._wake.set()
 
     async def register(self) -> None:
@@ -97,18 +103,27 @@ class Worker:
                     continue
             if claimed and self.free_slots > 0:
                 continue  # a full batch: there may be more due right now
-            await self._wake.wait(await self._idle_timeout())
+            if not await self._wake.wait(await self._idle_timeout()):
+                self._managed_stale = True  # a quiet poll: re-read managed queues too
 
     async def _claim_batch(self, tg: TaskGroup) -> int:
-        limit = self.free_slots
-        rows = await self.runtime.store.claim(
-            self.runtime.worker_id,
-            self.settings.lease_seconds,
-            limit,
-            self.settings.queues,
-            self._names,
-            self._versions,
-        )
+        store, limit = self.runtime.store, self.free_slots
+        if self._managed_stale:
+            self._managed = await store.managed_queues()
+            self._managed_stale = False
+        fast = [q for q in self.settings.queues if q not in self._managed]
+        rows: list[Claimed] = []
+        if fast:
+            rows = await store.claim(
+                self.runtime.worker_id, self.settings.lease_seconds, limit, fast,
+                self._names, self._versions,
+            )  # fmt: skip
+        for queue in self.settings.queues:
+            if queue in self._managed and len(rows) < limit:
+                rows += await store.claim_managed(
+                    queue, self.runtime.worker_id, self.settings.lease_seconds,
+                    limit - len(rows), self._names, self._versions, choose_runs,
+                )  # fmt: skip
         self._maybe_more = len(rows) == limit
         for row in rows:
             self._start(tg, row)

@@ -33,11 +33,12 @@ INSERT INTO durable.schema_migrations (version, name, checksum) VALUES ($1, $2, 
 WITH ins AS (
     INSERT INTO durable.runs (
         id, workflow_name, workflow_version, input, queue, priority, tags, idempotency_key,
-        parent_run_id, parent_cursor, wake_at, deadline_at, traceparent, tracestate, depth)
+        parent_run_id, parent_cursor, wake_at, deadline_at, traceparent, tracestate, depth,
+        concurrency_key)
     VALUES (
         $1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8, $9, $10,
         durable.now() + make_interval(secs => coalesce($11::float8, 0)),
-        durable.now() + make_interval(secs => $12::float8), $13, $14, $15)
+        durable.now() + make_interval(secs => $12::float8), $13, $14, $15, $16)
     ON CONFLICT DO NOTHING
     RETURNING id, queue, $11::float8 IS NULL OR $11::float8 <= 0 AS due
 )
@@ -71,17 +72,20 @@ ON CONFLICT (id) DO UPDATE SET heartbeat_at = durable.now();
 DELETE FROM durable.workers WHERE id = $1;
 
 -- name: claim_runs
--- Claim up to $3 due runs of the given queues and (name, version) pairs for worker $1,
--- leasing them for $2 seconds. Due: pending, sleeping or waiting with wake_at passed, or
--- running with an expired lease (a running run's wake_at is its lease expiry).
--- Each row carries every record of the run, so a resume costs this one query.
+-- Claim up to $3 due runs of the unmanaged queues $4 and the (name, version) pairs $5/$6
+-- for worker $1, leasing them for $2 seconds; higher priority first, then oldest due.
+-- Due: pending, sleeping or waiting with wake_at passed, or running with an expired lease
+-- (a running run's wake_at is its lease expiry). Runs of managed queues (limits, keys)
+-- go through claim_ids instead. Each row carries every record of the run, so a resume
+-- costs this one query.
 WITH due AS (
     SELECT id FROM durable.runs
     WHERE status IN ('pending', 'running', 'sleeping', 'waiting')
       AND wake_at <= durable.now()
       AND queue = ANY($4::text[])
+      AND concurrency_key IS NULL
       AND (workflow_name, workflow_version) IN (SELECT * FROM unnest($5::text[], $6::int[]))
-    ORDER BY wake_at
+    ORDER BY priority DESC, wake_at
     LIMIT $3
     FOR UPDATE SKIP LOCKED
 )
@@ -102,6 +106,98 @@ RETURNING r.id, r.workflow_name, r.workflow_version, r.input, r.attempt, r.queue
             'status', s.status, 'output', s.output, 'error', s.error,
             'attempt', s.attempt, 'retry_at', s.retry_at))
         FROM durable.steps AS s WHERE s.run_id = r.id) AS records;
+
+-- name: managed_queues
+-- Queues with a row in durable.queues: their runs are claimed under the queue's lock.
+SELECT name FROM durable.queues;
+
+-- name: lock_queue
+-- Serialize claims of one managed queue across workers for the rest of the transaction;
+-- the counts that follow (queue_load) then see every earlier claim.
+SELECT concurrency, rate_limit, rate_period_seconds, key_concurrency
+FROM durable.queues WHERE name = $1 FOR UPDATE;
+
+-- name: queue_load
+-- Runs of queue $1 running under a live lease, and first claims within the last $2 s.
+SELECT
+    (SELECT count(*) FROM durable.runs
+        WHERE status = 'running' AND queue = $1 AND lease_expires_at > durable.now())
+        AS running,
+    (SELECT count(*) FROM durable.queue_starts
+        WHERE queue = $1 AND started_at > durable.now() - make_interval(secs => $2::float8))
+        AS recent;
+
+-- name: queue_candidates
+-- Up to $2 due runs of managed queue $1 for the (name, version) pairs $3/$4, locked for
+-- the claim; the worker picks among them within the queue's limits.
+SELECT id, concurrency_key, started_at IS NULL AS first_claim FROM durable.runs
+WHERE status IN ('pending', 'running', 'sleeping', 'waiting')
+  AND wake_at <= durable.now()
+  AND queue = $1
+  AND (workflow_name, workflow_version) IN (SELECT * FROM unnest($3::text[], $4::int[]))
+ORDER BY priority DESC, wake_at
+LIMIT $2
+FOR UPDATE SKIP LOCKED;
+
+-- name: running_keys
+-- How many runs of queue $1 run under a live lease per concurrency key in $2.
+SELECT concurrency_key, count(*) AS running FROM durable.runs
+WHERE status = 'running' AND queue = $1 AND lease_expires_at > durable.now()
+  AND concurrency_key = ANY($2::text[])
+GROUP BY concurrency_key;
+
+-- name: claim_ids
+-- Claim the runs $3 (already locked by queue_candidates) for worker $1 with a lease of $2
+-- seconds; returns the same columns as claim_runs.
+UPDATE durable.runs AS r SET
+    status = 'running',
+    lease_owner = $1,
+    lease_expires_at = durable.now() + make_interval(secs => $2),
+    wake_at = durable.now() + make_interval(secs => $2),
+    attempt = r.attempt + 1,
+    started_at = coalesce(r.started_at, durable.now()),
+    updated_at = durable.now()
+WHERE r.id = ANY($3::uuid[])
+RETURNING r.id, r.workflow_name, r.workflow_version, r.input, r.attempt, r.queue,
+    r.deadline_at, r.parent_run_id, r.traceparent, r.tracestate, r.depth, r.started_at,
+    (SELECT json_agg(json_build_object(
+            'key', s.cursor_key, 'seq', s.seq, 'kind', s.kind, 'name', s.name,
+            'status', s.status, 'output', s.output, 'error', s.error,
+            'attempt', s.attempt, 'retry_at', s.retry_at))
+        FROM durable.steps AS s WHERE s.run_id = r.id) AS records;
+
+-- name: record_queue_starts
+-- Note first claims $3 of rate-limited queue $1 and forget those older than $2 seconds.
+WITH expired AS (
+    DELETE FROM durable.queue_starts
+    WHERE queue = $1 AND started_at <= durable.now() - make_interval(secs => $2::float8)
+)
+INSERT INTO durable.queue_starts (queue, run_id) SELECT $1, unnest($3::uuid[]);
+
+-- name: configure_queue
+-- Create or change a managed queue's limits and tell the workers.
+WITH upserted AS (
+    INSERT INTO durable.queues AS q
+        (name, concurrency, rate_limit, rate_period_seconds, key_concurrency)
+    VALUES ($1, $2, $3, $4, $5)
+    ON CONFLICT (name) DO UPDATE SET
+        concurrency = excluded.concurrency, rate_limit = excluded.rate_limit,
+        rate_period_seconds = excluded.rate_period_seconds,
+        key_concurrency = excluded.key_concurrency, updated_at = durable.now()
+    RETURNING q.name
+)
+SELECT name, pg_notify('durable_wake', '*queues') FROM upserted;
+
+-- name: ensure_queue
+-- A run with a concurrency key makes its queue managed (default limits), once.
+WITH ins AS (
+    INSERT INTO durable.queues (name) VALUES ($1) ON CONFLICT (name) DO NOTHING RETURNING name
+)
+SELECT pg_notify('durable_wake', '*queues') FROM ins;
+
+-- name: get_queues
+SELECT name, concurrency, rate_limit, rate_period_seconds, key_concurrency, updated_at
+FROM durable.queues ORDER BY name;
 
 -- name: next_wake
 -- Seconds until the earliest future wake of any unfinished run (NULL: none), so an idle
@@ -209,8 +305,8 @@ SELECT due FROM parked
 LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', parked.queue) WHERE parked.due) AS n ON true;
 
 -- name: finish_run
--- Store a run's final status with its output or error, wake a waiting parent and tell
--- result waiters, all in one statement. Fenced by the claim like record_step. The parent's
+-- Store a run's final status with its output or error, wake a waiting parent, tell
+-- result waiters (and workers of a managed queue, whose slot freed), in one statement. Fenced by the claim like record_step. The parent's
 -- row is always updated (so locked): a parent parking at the same moment sees this child.
 WITH done AS (
     UPDATE durable.runs SET
@@ -218,7 +314,7 @@ WITH done AS (
         finished_at = durable.now(), updated_at = durable.now(),
         lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, waiting_for = NULL
     WHERE id = $1 AND attempt = $2 AND status = 'running'
-    RETURNING id, parent_run_id
+    RETURNING id, parent_run_id, queue
 ), parent AS (
     UPDATE durable.runs AS p SET wake_at = CASE
         WHEN p.status = 'waiting' AND 'child:' || done.id::text = ANY(p.waiting_for)
@@ -228,7 +324,9 @@ WITH done AS (
     RETURNING p.queue, p.status = 'waiting' AND p.wake_at <= durable.now() AS woken
 )
 SELECT pg_notify('durable_run', $1::text || ' ' || $3),
-    (SELECT pg_notify('durable_wake', queue) FROM parent WHERE woken)
+    (SELECT pg_notify('durable_wake', queue) FROM parent WHERE woken),
+    -- a slot of a managed queue freed up: its waiting runs may go now
+    (SELECT pg_notify('durable_wake', q.name) FROM durable.queues AS q WHERE q.name = done.queue)
 FROM done;
 
 -- name: run_outcome

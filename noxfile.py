@@ -53,8 +53,20 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """The benchmarks (``python -m bench``), when the bench package has a ``__main__``."""
+    """durable vs DBOS (``python -m bench``; args go to it, e.g. ``-- --quick --only step``).
+
+    Syncs the locked environment plus the ``bench`` dependency group (DBOS, pgqueuer).
+    Runs against ``$DURABLE_BENCH_DATABASE_URL``, else an embedded PostgreSQL.
+    """
     if not Path("bench", "__main__.py").exists():
         session.skip("bench/__main__.py does not exist yet")
-    _sync(session)
+    session.run_install(
+        "uv",
+        "sync",
+        "--frozen",
+        "--group",
+        "bench",
+        env={"UV_PROJECT_ENVIRONMENT": session.virtualenv.location},
+        external=True,
+    )
     session.run("python", "-m", "bench", *session.posargs)

@@ -11,20 +11,24 @@ from durable._decorators import RetryPolicy, Step, Workflow, step, workflow
 from durable._engine import Engine
 from durable._handles import RunHandle
 from durable._logging import RunContextFilter, logger
+from durable._management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
 from durable._queues import QueueConfig
 from durable._recorded import now, patched, random, uuid4
+from durable._schedules import ScheduleInfo, Schedules
 from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_signal
 from durable._timers import sleep, sleep_until
 from durable._views import Page, RunDetail, RunStatus, RunSummary, StepInfo
 from durable.errors import (
     DurableError,
     ErrorInfo,
+    InvalidSchedule,
     LeaseLost,
     NonDeterminismError,
     NonRetryableError,
     PayloadTooLarge,
     RunCancelled,
     RunNotFound,
+    ScheduleNotFound,
     SerializationError,
     SignalTimeout,
     StepFailed,
@@ -39,13 +43,19 @@ __all__ = [
     "DurableError",
     "Engine",
     "ErrorInfo",
+    "ForwardKind",
+    "ForwardResult",
+    "Health",
+    "InvalidSchedule",
     "LeaseLost",
     "NonDeterminismError",
     "NonRetryableError",
     "Page",
     "PayloadTooLarge",
     "QueueConfig",
+    "RetryKind",
     "RetryPolicy",
+    "RetryResult",
     "RunCancelled",
     "RunContextFilter",
     "RunDetail",
@@ -53,6 +63,9 @@ __all__ = [
     "RunNotFound",
     "RunStatus",
     "RunSummary",
+    "ScheduleInfo",
+    "ScheduleNotFound",
+    "Schedules",
     "SerializationError",
     "SignalDelivery",
     "SignalKind",

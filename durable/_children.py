@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from durable._codec import decode_error, error_info, to_json
 from durable._context import Call, ParkRequest, RunContext
+from durable._limits import check_payload
 from durable._replay import tracked, write
+from durable._telemetry import EVENT_CHILD_START
 from durable.errors import DurableError, RunCancelled, WorkflowFailed
 
 if TYPE_CHECKING:
@@ -69,13 +71,19 @@ async def _child(
                          execution.runtime.engine)  # fmt: skip
     _check_limits(ctx, ordinal, execution.runtime.settings)
     input_json = workflow.signature.encode_args(args, dict(kwargs))
+    limit = execution.runtime.settings.max_input_bytes
+    check_payload(f"the input of child workflow {workflow.name}", input_json, limit)
     await execution.flush(ctx)
+    telemetry = execution.runtime.telemetry
+    telemetry.event(EVENT_CHILD_START, **{"durable.child.workflow": workflow.name,
+                                          "durable.step.cursor": call.key})  # fmt: skip
+    traceparent, tracestate = telemetry.current_traceparent()
     await execution.runtime.store.insert_run(
         run_id=child_id, workflow=workflow.name, version=workflow.version,
         input_json=input_json, queue=workflow.queue, priority=0, tags=(),
         idempotency_key=None, parent_run_id=ctx.run_id, parent_cursor=call.key,
         delay_seconds=None, timeout_seconds=workflow.timeout,
-        traceparent=ctx.traceparent, tracestate=ctx.tracestate, depth=ctx.depth + 1,
+        traceparent=traceparent, tracestate=tracestate, depth=ctx.depth + 1,
     )  # fmt: skip
     if not wait:
         await write(ctx, key=call.key, seq=call.seq, kind="start", name=workflow.name,

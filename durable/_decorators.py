@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from durable import _context
 from durable._codec import Signature
+from durable._cron import check_scheduled_workflow
 from durable._durations import to_seconds
 from durable._registry import default_registry
 
@@ -125,6 +126,8 @@ class Workflow(Generic[P, R]):
         _check_async(fn, "workflow")
         if version < 1:
             raise ValueError(f"workflow version must be >= 1, not {version}")
+        if schedule is not None:  # InvalidSchedule here, at decoration, not in a worker
+            check_scheduled_workflow(fn, schedule, timezone)
         self.fn = fn
         self.name = name or f"{fn.__module__}.{fn.__qualname__}"
         self.version = version
@@ -242,7 +245,9 @@ def workflow(
     """Make an async function a durable workflow, registered under ``name``.
 
     The default name is ``module.qualname``. Runs are pinned to ``version``; ``queue``
-    chooses which workers run it; ``timeout`` bounds a run's total time.
+    chooses which workers run it; ``timeout`` bounds a run's total time. ``schedule`` (a
+    cron expression, read in ``timezone``) starts one run per tick; an invalid expression
+    or zone raises ``InvalidSchedule`` here.
     """
     limit = None if timeout is None else to_seconds(timeout)
 

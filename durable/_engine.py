@@ -20,12 +20,15 @@ from durable._decorators import Workflow
 from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
+from durable._limits import check_payload
 from durable._listener import Listener
+from durable._management import EngineOperations
 from durable._migrations import migrate
 from durable._operations import cancel_run, send_signal
 from durable._queues import Queues
 from durable._registry import Registry, default_registry
 from durable._runtime import Runtime, Settings
+from durable._schedules import Scheduler
 from durable._signals import SignalDelivery
 from durable._store import Store
 from durable._telemetry import Telemetry
@@ -59,13 +62,15 @@ def running_engine() -> Engine:
     return _running[-1]
 
 
-class Engine:
+class Engine(EngineOperations):
     """The entry point: a connection to Postgres, a worker, and operations on runs.
 
     ``database_url=None`` reads ``DURABLE_DATABASE_URL``, then ``DATABASE_URL``; with
     neither set it starts an embedded PostgreSQL in ``data_dir`` (default ``./.durable``).
     Entering the engine connects, applies migrations and, with ``worker=True``, starts
     the built-in poller for the registered workflows (all of them, or ``workflows=``).
+    ``max_input_bytes``/``max_output_bytes``/``max_signal_bytes`` cap encoded payloads
+    (``PayloadTooLarge``); ``retention`` (a duration) prunes older finished runs.
     """
 
     def __init__(
@@ -88,6 +93,10 @@ class Engine:
         max_children_per_run: int = 1000,
         data_dir: str | Path | None = None,
         pool_size: int | None = None,
+        max_input_bytes: int = 1 << 20,
+        max_output_bytes: int = 1 << 20,
+        max_signal_bytes: int = 256 << 10,
+        retention: Duration | None = None,
     ) -> None:
         self.registry = default_registry if workflows is None else Registry(workflows)
         self.settings = Settings(
@@ -100,6 +109,10 @@ class Engine:
             queues=tuple(queues) if queues else _queues_of(self.registry),
             max_child_depth=max_child_depth,
             max_children_per_run=max_children_per_run,
+            max_input_bytes=max_input_bytes,
+            max_output_bytes=max_output_bytes,
+            max_signal_bytes=max_signal_bytes,
+            retention_seconds=None if retention is None else to_seconds(retention),
         )
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
@@ -115,6 +128,7 @@ class Engine:
         self._tg: TaskGroup | None = None
         self._runtime: Runtime | None = None
         self.worker: Worker | None = None
+        self.scheduler: Scheduler | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -165,6 +179,10 @@ class Engine:
             listener.on_run(self.worker.on_run)
             await self.worker.register()
             self._tg.start_soon(self.worker.run, self._tg)
+            self.scheduler = Scheduler(runtime)
+            listener.on_wake(self.scheduler.wake)
+            await self.scheduler.register()
+            self._tg.start_soon(self.scheduler.run)
         _log.info(
             "durable engine started (worker=%s, workflows=%d)",
             self._want_worker,
@@ -292,6 +310,8 @@ class Engine:
                 input_json = to_json(
                     {"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))}
                 )
+            limit = self.runtime.settings.max_input_bytes
+            check_payload(f"the input of workflow {name!r}", input_json, limit)
             new_id, created = await self.runtime.store.insert_run(
                 run_id=run_id,
                 workflow=name,

@@ -14,6 +14,7 @@ from durable import _context
 from durable._codec import encode_error, to_json
 from durable._context import Call, ParkRequest, Record, RunContext
 from durable._decorators import Workflow
+from durable._limits import check_payload
 from durable._runtime import Runtime
 from durable._store import Claimed
 from durable.errors import LeaseLost, NonDeterminismError, SerializationError
@@ -40,6 +41,8 @@ class Execution:
         self.attempt: int = row["attempt"]
         self.row = row
         self.scope = anyio.CancelScope()
+        self.parked = False
+        """True once this execution parked its run (the worker then re-reads its timers)."""
 
     def clock(self) -> float:
         return self.runtime.clock()
@@ -74,6 +77,10 @@ class Execution:
             args, kwargs = self.workflow.signature.decode_args(self.row["input"])
             result = await self._with_deadline(self.workflow.fn(*args, **kwargs))
             output = self.workflow.signature.encode_result(result)
+            check_payload(
+                f"the result of workflow {self.workflow.name}", output,
+                self.runtime.settings.max_output_bytes,
+            )  # fmt: skip
         except Suspended:
             return
         except anyio.get_cancelled_exc_class():
@@ -84,6 +91,7 @@ class Execution:
         if ctx.fatal is not None:  # the workflow caught a fatal error and returned anyway
             await self._finish_failed(ctx.fatal)
             return
+        await self.flush(ctx)  # inline sleeps and now() values belong in the timeline
         await self._finish("completed", output, None)
 
     async def _with_deadline(self, body: Any) -> Any:
@@ -173,6 +181,7 @@ class Execution:
         raise Suspended
 
     async def _park_now(self, ctx: RunContext) -> None:
+        self.parked = True
         requests = ctx.park_requests
         status = "waiting" if any(r.status == "waiting" for r in requests) else "sleeping"
         wakes = [r.wake_at for r in requests if r.wake_at is not None]

@@ -246,9 +246,7 @@ class Schedule(_Base, table=True):
             "catch_up IN ('skip_missed', 'run_missed')", name="schedules_catch_up_check"
         ),
         CheckConstraint("max_catch_up >= 1", name="schedules_max_catch_up_check"),
-        CheckConstraint(
-            "source IN ('api', 'decorator', 'builtin')", name="schedules_source_check"
-        ),
+        CheckConstraint("source IN ('api', 'decorator', 'builtin')", name="schedules_source_check"),
         Index("schedules_due_idx", "next_fire_at", postgresql_where=text("NOT paused")),
     )
     name: str = Field(sa_column=Column(Text, primary_key=True))

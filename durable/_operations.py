@@ -11,6 +11,7 @@ from uuid import UUID
 
 import anyio
 
+from durable._limits import check_payload
 from durable._runtime import Runtime
 from durable._signals import (
     SignalDelivery,
@@ -37,6 +38,8 @@ async def send_signal(
     store = runtime.store
     expected = resolve_type(await store.signal_wait_type(run_id, name))
     payload_json, invalid = encode_payload(payload, expected)
+    limit = runtime.settings.max_signal_bytes
+    check_payload(f"the payload of signal {name!r}", payload_json, limit)
     if invalid is not None:
         return SignalDelivery(SignalKind.INVALID_PAYLOAD, run_id, name, invalid)
     row = await store.send_signal(run_id, name, payload_json, idempotency_key)

@@ -16,7 +16,14 @@ import anyio
 
 from durable._codec import encode_error, rebuild_exception, to_json
 from durable._context import Call, RunContext
-from durable.errors import LeaseLost, NonRetryableError, SerializationError, StepTimeout
+from durable._limits import check_payload
+from durable.errors import (
+    LeaseLost,
+    NonRetryableError,
+    PayloadTooLarge,
+    SerializationError,
+    StepTimeout,
+)
 
 if TYPE_CHECKING:
     from durable._decorators import Step
@@ -69,6 +76,10 @@ async def _step(
             with ctx.execution.runtime.telemetry.step_attempt(ctx, step.name, key, attempt):
                 value = await _attempt(step, key, args, kwargs)
                 output = step.signature.encode_result(value)
+                check_payload(
+                    f"the result of step {step.name} ({key})", output,
+                    ctx.execution.runtime.settings.max_output_bytes,
+                )  # fmt: skip
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:
@@ -101,7 +112,8 @@ async def _attempt(
 def _retry_delay(step: Step[Any, Any], exc: Exception, attempt: int) -> float | None:
     """Seconds until the next attempt, or None when the failure is final."""
     policy = step.retry
-    if attempt > policy.retries or isinstance(exc, NonRetryableError | SerializationError):
+    final = NonRetryableError | SerializationError | PayloadTooLarge
+    if attempt > policy.retries or isinstance(exc, final):
         return None
     if policy.retry_on is not None and not isinstance(exc, policy.retry_on):
         return None

@@ -32,6 +32,14 @@ class Settings:
     queues: tuple[str, ...] = ("default",)
     max_child_depth: int = 8
     max_children_per_run: int = 1000
+    max_input_bytes: int = 1 << 20
+    """Cap on a run's encoded input (``engine.start``, child runs, schedules)."""
+    max_output_bytes: int = 1 << 20
+    """Cap on an encoded step or workflow result."""
+    max_signal_bytes: int = 256 << 10
+    """Cap on an encoded signal payload."""
+    retention_seconds: float | None = None
+    """Finished runs older than this are pruned by a built-in schedule (None: kept)."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -47,6 +55,11 @@ class Settings:
             raise ValueError("inline_wait_seconds and shutdown_grace_seconds must be >= 0")
         if not self.queues:
             raise ValueError("a worker needs at least one queue")
+        caps = (self.max_input_bytes, self.max_output_bytes, self.max_signal_bytes)
+        if min(caps) < 1:
+            raise ValueError(f"payload caps must be >= 1 byte, got {caps}")
+        if self.retention_seconds is not None and self.retention_seconds <= 0:
+            raise ValueError(f"retention must be a positive duration, not {self.retention_seconds}")
 
 
 def new_worker_id() -> str:

@@ -21,6 +21,7 @@ from durable._codec import encode_error, encode_plain, to_json
 from durable._context import Call, ParkRequest, RunContext, require
 from durable._durations import to_seconds
 from durable._replay import epoch, tracked, write
+from durable._telemetry import EVENT_SIGNAL_WAIT, add_event
 from durable.errors import LeaseLost, SerializationError, SignalTimeout
 
 __all__ = ["SignalDelivery", "SignalKind", "set_event", "wait_for_signal"]
@@ -121,6 +122,7 @@ async def _wait(ctx: RunContext, call: Call, name: str, seconds: float | None, t
         )  # fmt: skip
         raise error
     if record is None:
+        add_event(EVENT_SIGNAL_WAIT, {"durable.step.cursor": call.key, "durable.signal.name": name})
         await write(
             ctx, key=call.key, seq=call.seq, kind="signal", name=name, status="waiting",
             output_json=to_json({"type": _type_name(type_)}),

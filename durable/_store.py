@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from durable._context import PendingRecord
+from durable._store_operations import OperationStatements
 from durable._store_queues import QueueStatements
 from durable.sql import query
 
@@ -23,7 +24,7 @@ Row = asyncpg.Record
 Claimed = asyncpg.Record
 
 
-class Store(QueueStatements):
+class Store(QueueStatements, OperationStatements):
     """Typed access to the ``durable`` schema through an asyncpg pool."""
 
     def __init__(self, pool: asyncpg.Pool) -> None:

@@ -26,9 +26,11 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
@@ -343,8 +345,10 @@ class Telemetry:
                 RUN_ID: str(run_id),
             },
         )
-        with _active(span):
-            parent, state = current_traceparent() if span.is_recording() else (None, None)
+        with _Active(span):
+            parent, state = (
+                current_traceparent() if span.get_span_context().is_valid else (None, None)
+            )
             yield StartedRun(span, parent, state)
 
     @contextmanager
@@ -369,17 +373,18 @@ class Telemetry:
             run_id=str(execution.run_id), workflow=name, attempt=execution.attempt, cursor=...
         )
         try:
-            with _active(span):
+            with _Active(span):
                 yield span
                 if execution.scope.cancelled_caught:
                     span.add_event(EVENT_INTERRUPTED)
         finally:
             reset_contextvars(**tokens)
 
-    @contextmanager
-    def step_attempt(self, ctx: RunContext, name: str, key: str, attempt: int) -> Iterator[Span]:
-        """The INTERNAL span of one executed step attempt, its metrics and ``cursor``."""
-        runtime = ctx.execution.runtime
+    def step_attempt(self, ctx: RunContext, name: str, key: str, attempt: int) -> _StepAttempt:
+        """The INTERNAL span of one executed step attempt, its metrics and ``cursor``.
+
+        A class, not a generator: this runs once per executed step, so it stays cheap.
+        """
         span = self.tracer.start_span(
             f"step {name}",
             kind=SpanKind.INTERNAL,
@@ -390,25 +395,11 @@ class Telemetry:
                 STEP_NAME: name,
                 STEP_CURSOR: key,
                 STEP_ATTEMPT: attempt,
-                WORKER_ID: runtime.worker_id,
+                WORKER_ID: ctx.execution.runtime.worker_id,
             },
         )
         bind_cursor(key)  # gathered branches each log their own step's cursor
-        result = "completed"
-        started = time.perf_counter()
-        try:
-            with _active(span):
-                yield span
-        except Exception:
-            result = "failed"
-            raise
-        except BaseException:
-            result = "cancelled"
-            raise
-        finally:
-            labels = {WORKFLOW_NAME: ctx.workflow, STEP_NAME: name, STEP_RESULT: result}
-            self.instruments.step_duration.record(time.perf_counter() - started, labels)
-            self.instruments.step_attempts.add(1, labels)
+        return _StepAttempt(span, self.instruments, ctx.workflow, name)
 
     # -- run outcomes ---------------------------------------------------------------------
 
@@ -438,19 +429,65 @@ class Telemetry:
         await self.queue_depth.refresh(store, queues)
 
 
-@contextmanager
-def _active(span: Span) -> Iterator[None]:
-    """Make ``span`` current, end it on exit; an Exception marks it failed, a cancellation
-    (a BaseException) only adds an event."""
-    with trace.use_span(
-        span, end_on_exit=True, record_exception=False, set_status_on_exception=False
-    ):
+class _Active:
+    """Makes ``span`` current and ends it on exit. An Exception marks it failed (ERROR status,
+    ``error.type``, the exception recorded); a cancellation (a BaseException) adds an event."""
+
+    __slots__ = ("_token", "span")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        self._token: object = None
+
+    def __enter__(self) -> Span:
+        if self.span.get_span_context().is_valid:  # the no-op tracer's span changes nothing
+            self._token = otel_context.attach(trace.set_span_in_context(self.span))
+        return self.span
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         try:
-            yield
-        except Exception as exc:
-            _mark_failed(span, exc)
-            raise
-        except BaseException as exc:
-            if span.is_recording():
-                span.add_event(EVENT_INTERRUPTED, {ERROR_TYPE: error_type(exc)})
-            raise
+            if exc is not None and self.span.is_recording():
+                if isinstance(exc, Exception):
+                    _mark_failed(self.span, exc)
+                else:
+                    self.span.add_event(EVENT_INTERRUPTED, {ERROR_TYPE: error_type(exc)})
+        finally:
+            if self._token is not None:
+                otel_context.detach(self._token)  # type: ignore[arg-type]
+            self.span.end()
+
+
+class _StepAttempt(_Active):
+    """One step attempt's span, plus its duration and result in the step metrics."""
+
+    __slots__ = ("_instruments", "_started", "_step", "_workflow")
+
+    def __init__(self, span: Span, instruments: _Instruments, workflow: str, step: str) -> None:
+        super().__init__(span)
+        self._instruments = instruments
+        self._workflow = workflow
+        self._step = step
+        self._started = time.perf_counter()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        elapsed = time.perf_counter() - self._started
+        try:
+            super().__exit__(exc_type, exc, tb)
+        finally:
+            if exc is None:
+                result = "completed"
+            else:
+                result = "failed" if isinstance(exc, Exception) else "cancelled"
+            labels = {WORKFLOW_NAME: self._workflow, STEP_NAME: self._step, STEP_RESULT: result}
+            self._instruments.step_duration.record(elapsed, labels)
+            self._instruments.step_attempts.add(1, labels)

@@ -13,6 +13,7 @@ from durable._codec import to_json
 from durable._context import Call, PendingRecord, RunContext, require
 from durable._durations import to_seconds
 from durable._replay import epoch, tracked
+from durable._telemetry import EVENT_SLEEP, add_event
 
 __all__ = ["sleep", "sleep_until"]
 
@@ -41,4 +42,5 @@ async def _sleep(ctx: RunContext, call: Call, wake: object) -> None:
         assert callable(wake)
         wake_at = float(wake())
         ctx.pending.append(PendingRecord(call.key, call.seq, "sleep", "", to_json(wake_at)))
+        add_event(EVENT_SLEEP, {"durable.step.cursor": call.key, "durable.sleep.until": wake_at})
     await ctx.execution.wait_until(ctx, call, wake_at)

@@ -71,6 +71,9 @@ class RunSummary:
     finished_at: datetime | None
     parent_run_id: UUID | None
     queue: str = "default"
+    version_available: bool = True
+    """False when no live worker serves this run's (workflow, version): it cannot progress
+    until one is deployed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +94,13 @@ class RunDetail:
     finished_at: datetime | None
     parent_run_id: UUID | None
     queue: str = "default"
+    version_available: bool = True
+    """False when no live worker serves this run's (workflow, version)."""
     steps: list[StepInfo] = field(default_factory=list)
     children: list[UUID] = field(default_factory=list)
     events: dict[str, Any] = field(default_factory=dict)
+    forked_from: UUID | None = None
+    """The run this one was forked from (``engine.fork``), if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +125,7 @@ def _common(row: Mapping[str, Any]) -> dict[str, Any]:
         "finished_at": row["finished_at"],
         "parent_run_id": row["parent_run_id"],
         "queue": row["queue"],
+        "version_available": row["version_available"],
     }
 
 
@@ -151,6 +159,7 @@ def detail_from_rows(
         ],
         children=children,
         events={e["key"]: decode_json(e["value"]) for e in events},
+        forked_from=run.get("forked_from"),
     )
 
 

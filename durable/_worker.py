@@ -48,6 +48,7 @@ class Worker:
         self._versions = [v for _, v in names]
         self._managed: set[str] = set()
         self._managed_stale = True
+        self._claiming = False
         self.running = False
 
     @property
@@ -55,11 +56,12 @@ class Worker:
         return self.settings.concurrency - len(self.active)
 
     def on_run(self, run_id: UUID, what: str) -> None:
-        """A run changed: when one executing here was cancelled, cancel its execution."""
-        if what == "cancelled":
+        """A run changed: when one executing here was cancelled or paused, stop its
+        execution (its lease-fenced writes would be refused anyway)."""
+        if what in ("cancelled", "paused"):
             execution = self.active.get(run_id)
             if execution is not None:
-                _log.info("run %s was cancelled; cancelling its execution", run_id)
+                _log.info("run %s was %s; cancelling its execution", run_id, what)
                 execution.scope.cancel()
 
     def wake(self, queue: str = "") -> None:
@@ -106,7 +108,19 @@ class Worker:
             if not await self._wake.wait(await self._idle_timeout()):
                 self._managed_stale = True  # a quiet poll: re-read managed queues too
 
+    @property
+    def busy(self) -> bool:
+        """True while a claim is in flight or a run executes here."""
+        return self._claiming or bool(self.active)
+
     async def _claim_batch(self, tg: TaskGroup) -> int:
+        self._claiming = True
+        try:
+            return await self._claim_into(tg)
+        finally:
+            self._claiming = False
+
+    async def _claim_into(self, tg: TaskGroup) -> int:
         store, limit = self.runtime.store, self.free_slots
         if self._managed_stale:
             self._managed = await store.managed_queues()
@@ -142,7 +156,8 @@ class Worker:
             await execution.run()
         finally:
             self.active.pop(execution.run_id, None)
-            if self._maybe_more or self._stopping:
+            # A parked run has a new wake time: the idle loop must re-read the next timer.
+            if self._maybe_more or self._stopping or execution.parked:
                 self._wake.set()
             if not self.active:
                 self._idle.set()

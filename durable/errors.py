@@ -12,12 +12,14 @@ from typing import Any, ClassVar
 __all__ = [
     "DurableError",
     "ErrorInfo",
+    "InvalidSchedule",
     "LeaseLost",
     "NonDeterminismError",
     "NonRetryableError",
     "PayloadTooLarge",
     "RunCancelled",
     "RunNotFound",
+    "ScheduleNotFound",
     "SerializationError",
     "SignalTimeout",
     "StepFailed",
@@ -173,3 +175,23 @@ class LeaseLost(DurableError):
     """
 
     code = "lease_lost"
+
+
+class InvalidSchedule(DurableError, ValueError):
+    """A schedule's cron expression, time zone or policy is invalid.
+
+    Raised where the schedule is defined (``@workflow(schedule=...)`` or
+    ``engine.schedules.create``), never later in a worker.
+    """
+
+    code = "invalid_schedule"
+
+
+class ScheduleNotFound(DurableError, LookupError):
+    """No schedule has that name."""
+
+    code = "schedule_not_found"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no schedule named {name!r}")
+        self.name = name

@@ -127,12 +127,22 @@ class Environment:
 
     async def advance(self, duration: float | timedelta | str) -> None:
         """Move the clock forward by ``duration`` for every connection, then run everything
-        that became due (timers, retry backoffs, wait timeouts, delayed starts) until idle."""
+        that became due (timers, retry backoffs, wait timeouts, delayed starts, schedule
+        ticks) until idle. Ticks missed by one jump follow the schedule's catch-up policy."""
         seconds = to_seconds(duration)
         await self.run_until_idle(skip_timers=False)
         await self.engine.runtime.store.shift_clock(seconds)
         await self.engine.runtime.sync_clock()
+        await self.fire_schedules()
         await self.run_until_idle(skip_timers=False)
+
+    async def fire_schedules(self) -> int:
+        """Fire the schedule ticks due now (the worker also does, within ``poll_interval``);
+        return the number of runs started."""
+        scheduler = self.engine.scheduler
+        if scheduler is None:
+            raise RuntimeError("fire_schedules needs an engine with worker=True")
+        return await scheduler.fire_due()
 
     async def run_until_idle(self, *, skip_timers: bool = True, timeout: float = 30.0) -> None:
         """Drive runs until every run is finished or waits on something time can't bring
@@ -159,9 +169,9 @@ class Environment:
         while True:
             worker.wake()
             await anyio.sleep(_SETTLE)
-            if worker.active:
+            if worker.busy:
                 continue
-            if await store.count_due_runs() == 0 and not worker.active:
+            if await store.count_due_runs() == 0 and not worker.busy:
                 return
 
     async def now(self) -> float:

@@ -338,7 +338,7 @@ SELECT status, output, error FROM durable.runs WHERE id = $1;
 -- (name, version), so a run pinned to a retired version is reported, never stranded quietly.
 SELECT id, workflow_name, workflow_version, status, input, output, error, queue, priority,
     tags, attempt, created_at, started_at, finished_at, parent_run_id, parent_cursor,
-    wake_at, lease_owner, idempotency_key, waiting_for,
+    wake_at, lease_owner, idempotency_key, waiting_for, forked_from,
     EXISTS (SELECT 1 FROM durable.workers AS w
         WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
           AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
@@ -547,3 +547,245 @@ SELECT r.status,
     (SELECT e.value FROM durable.events AS e WHERE e.run_id = r.id AND e.key = $4)
         AS event_value
 FROM durable.runs AS r WHERE r.id = $1;
+
+-- ==== Operations (issue 6): schedules, run management, retention ====================
+
+-- name: schedule_upsert
+-- Create schedule $1 or replace its definition. A changed cron or time zone restarts it
+-- from $6 (its next tick from now); otherwise the pending tick is kept. An existing
+-- schedule keeps its paused flag. An identical definition is left untouched (no write),
+-- so many workers upserting decorated schedules at start cost one read each. A change
+-- wakes the workers' schedule loops (durable_wake payload "*schedules").
+WITH up AS (
+INSERT INTO durable.schedules AS s (
+    name, workflow_name, cron, timezone, input, next_fire_at, overlap, catch_up,
+    max_catch_up, jitter_seconds, paused, source)
+VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (name) DO UPDATE SET
+    workflow_name = excluded.workflow_name, cron = excluded.cron, timezone = excluded.timezone,
+    input = excluded.input, overlap = excluded.overlap, catch_up = excluded.catch_up,
+    max_catch_up = excluded.max_catch_up, jitter_seconds = excluded.jitter_seconds,
+    source = excluded.source, updated_at = durable.now(),
+    next_fire_at = CASE
+        WHEN s.cron = excluded.cron AND s.timezone = excluded.timezone
+             AND s.next_fire_at IS NOT NULL
+        THEN s.next_fire_at ELSE excluded.next_fire_at END
+WHERE (s.workflow_name, s.cron, s.timezone, s.input, s.overlap, s.catch_up, s.max_catch_up,
+       s.jitter_seconds, s.source)
+    IS DISTINCT FROM (excluded.workflow_name, excluded.cron, excluded.timezone, excluded.input,
+       excluded.overlap, excluded.catch_up, excluded.max_catch_up, excluded.jitter_seconds,
+       excluded.source)
+RETURNING s.name
+)
+SELECT pg_notify('durable_wake', '*schedules') FROM up;
+
+-- name: schedule_get
+-- One schedule with the status of the run its latest tick started (NULL: none or pruned).
+SELECT s.name, s.workflow_name, s.cron, s.timezone, s.input, s.next_fire_at, s.last_fired_at,
+    s.last_run_id, s.buffered_at, s.overlap, s.catch_up, s.max_catch_up, s.jitter_seconds,
+    s.paused, s.source, s.created_at, s.updated_at, r.status AS last_status
+FROM durable.schedules AS s LEFT JOIN durable.runs AS r ON r.id = s.last_run_id
+WHERE s.name = $1;
+
+-- name: schedule_list
+-- Every schedule, by name, with the status of its latest run.
+SELECT s.name, s.workflow_name, s.cron, s.timezone, s.input, s.next_fire_at, s.last_fired_at,
+    s.last_run_id, s.buffered_at, s.overlap, s.catch_up, s.max_catch_up, s.jitter_seconds,
+    s.paused, s.source, s.created_at, s.updated_at, r.status AS last_status
+FROM durable.schedules AS s LEFT JOIN durable.runs AS r ON r.id = s.last_run_id
+ORDER BY s.name;
+
+-- name: schedule_set_paused
+-- Pause ($2 true) or resume schedule $1; resuming restarts it from tick $3 (the next one
+-- after now), so ticks that fell while it was paused never fire. Returns no row: unknown.
+UPDATE durable.schedules SET
+    paused = $2, next_fire_at = coalesce($3, next_fire_at), updated_at = durable.now()
+WHERE name = $1
+RETURNING name, pg_notify('durable_wake', '*schedules');
+
+-- name: schedule_delete
+DELETE FROM durable.schedules WHERE name = $1 RETURNING name;
+
+-- name: schedules_due
+-- The unpaused schedules of workflows in $1 with a tick due, or with a tick held back by
+-- buffer_one whose previous run has finished. Carries the database clock and the status
+-- of each schedule's latest run, so the caller plans every tick from one snapshot.
+SELECT s.name, s.workflow_name, s.cron, s.timezone, s.input, s.next_fire_at, s.buffered_at,
+    s.overlap, s.catch_up, s.max_catch_up, s.jitter_seconds, r.status AS last_status,
+    durable.now() AS now
+FROM durable.schedules AS s LEFT JOIN durable.runs AS r ON r.id = s.last_run_id
+WHERE NOT s.paused AND s.workflow_name = ANY($1::text[])
+  AND (s.next_fire_at <= durable.now()
+       OR (s.buffered_at IS NOT NULL
+           AND (r.status IS NULL OR r.status IN ('completed', 'failed', 'cancelled'))))
+ORDER BY s.next_fire_at
+LIMIT 100;
+
+-- name: schedules_next_wake
+-- Seconds until the next tick of an unpaused schedule of the workflows in $1 (NULL: none).
+SELECT extract(epoch FROM min(next_fire_at) - durable.now())::float8
+FROM durable.schedules
+WHERE NOT paused AND workflow_name = ANY($1::text[]);
+
+-- name: schedule_advance
+-- Compare-and-set: move schedule $1 from the state the caller planned from (next tick $2,
+-- held tick $3) to the next tick $4 and held tick $5, noting the latest started tick $6
+-- and its run $7. Exactly one of any number of workers racing on a tick gets the row;
+-- the others see the new next_fire_at and return no row. The caller inserts the tick's
+-- runs in the same transaction.
+UPDATE durable.schedules SET
+    next_fire_at = $4, buffered_at = $5,
+    last_fired_at = coalesce($6, last_fired_at), last_run_id = coalesce($7, last_run_id),
+    updated_at = durable.now()
+WHERE name = $1 AND next_fire_at IS NOT DISTINCT FROM $2
+  AND buffered_at IS NOT DISTINCT FROM $3 AND NOT paused
+RETURNING name;
+
+-- name: schedule_last_run
+-- Note run $2 as schedule $1's latest (a manual trigger, or an idempotent insert that
+-- resolved to an existing run).
+UPDATE durable.schedules SET last_run_id = $2, last_fired_at = durable.now(),
+    updated_at = durable.now()
+WHERE name = $1;
+
+-- name: retry_lock
+-- Lock a run for engine.retry and read what decides it: its status and error.
+SELECT id, status, error, parent_run_id FROM durable.runs WHERE id = $1 FOR UPDATE;
+
+-- name: retry_reset
+-- Resume failed run $1: delete its failed records at cursor keys $2 (they run again),
+-- clear its error and make it due, restarting a workflow timeout from now. Every other
+-- record stays, so the retried run replays them instead of running them again.
+WITH gone AS (
+    DELETE FROM durable.steps
+    WHERE run_id = $1 AND cursor_key = ANY($2::text[]) AND status = 'failed'
+)
+UPDATE durable.runs SET
+    status = 'pending', output = NULL, error = NULL, finished_at = NULL,
+    wake_at = durable.now(), lease_owner = NULL, lease_expires_at = NULL, waiting_for = NULL,
+    deadline_at = durable.now() + (deadline_at - created_at), updated_at = durable.now()
+WHERE id = $1 AND status = 'failed'
+RETURNING pg_notify('durable_wake', queue), pg_notify('durable_run', id::text || ' pending');
+
+-- name: fork_run
+-- Start run $2 as a copy of run $1 (same workflow, version, input, queue, tags) that
+-- reuses $1's completed and failed records before position $3, and links $1 as its
+-- source. One statement: the run and its copied records appear together.
+WITH src AS (
+    SELECT * FROM durable.runs WHERE id = $1
+), ins AS (
+    INSERT INTO durable.runs (
+        id, workflow_name, workflow_version, input, queue, priority, tags, concurrency_key,
+        wake_at, deadline_at, traceparent, tracestate, forked_from)
+    SELECT $2, workflow_name, workflow_version, input, queue, priority, tags, concurrency_key,
+        durable.now(), durable.now() + (deadline_at - created_at), $4, $5, id
+    FROM src
+    RETURNING id, queue
+), copied AS (
+    INSERT INTO durable.steps (
+        run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
+        started_at, finished_at)
+    SELECT ins.id, s.cursor_key, s.seq, s.kind, s.name, s.status, s.output, s.error,
+        s.attempt, s.retry_at, s.started_at, s.finished_at
+    FROM durable.steps AS s, ins
+    WHERE s.run_id = $1 AND s.seq < $3 AND s.status IN ('completed', 'failed')
+    RETURNING 1
+)
+SELECT ins.id, (SELECT count(*) FROM copied) AS copied, pg_notify('durable_wake', ins.queue)
+FROM ins;
+
+-- name: pause_run
+-- Pause run $1: it keeps its place but is never claimed until resumed. A running run is
+-- taken from its worker (its lease-fenced writes fail from now on) and resumes as
+-- pending. Returns the status it had and whether it was paused now; no row: no such run.
+WITH target AS (
+    SELECT id, status FROM durable.runs WHERE id = $1 FOR UPDATE
+), paused AS (
+    UPDATE durable.runs AS r SET
+        status = 'paused',
+        paused_from = CASE WHEN target.status = 'running' THEN 'pending' ELSE target.status END,
+        lease_owner = NULL, lease_expires_at = NULL, updated_at = durable.now()
+    FROM target
+    WHERE r.id = target.id AND target.status IN ('pending', 'running', 'sleeping', 'waiting')
+    RETURNING r.id
+)
+SELECT target.status, EXISTS (SELECT 1 FROM paused) AS paused,
+    (SELECT pg_notify('durable_run', id::text || ' paused') FROM paused) AS notified
+FROM target;
+
+-- name: resume_run
+-- Resume paused run $1 in the status it had, due at once: its replay re-checks whatever
+-- it waits for (a timer, a signal or child that arrived while paused) and parks again.
+UPDATE durable.runs SET
+    status = paused_from, paused_from = NULL, wake_at = durable.now(),
+    updated_at = durable.now()
+WHERE id = $1 AND status = 'paused'
+RETURNING status, pg_notify('durable_wake', queue),
+    pg_notify('durable_run', id::text || ' ' || status);
+
+-- name: run_wait_state
+-- What a parked run waits for: its status and waiting_for entries.
+SELECT status, waiting_for FROM durable.runs WHERE id = $1;
+
+-- name: fast_forward_timers
+-- Skip the timers run $1 is parked on: pending sleeps end now and retry backoffs are
+-- over, and the run is due at once. Only a sleeping or waiting run is touched. Returns
+-- the run's status and the number of timers skipped; no row: no such run.
+WITH target AS (
+    SELECT id, status FROM durable.runs WHERE id = $1 FOR UPDATE
+), sleeps AS (
+    UPDATE durable.steps AS s
+    SET output = to_jsonb(extract(epoch FROM durable.now())::float8)
+    FROM target
+    WHERE s.run_id = target.id AND target.status IN ('sleeping', 'waiting')
+      AND s.kind = 'sleep' AND jsonb_typeof(s.output) = 'number'
+      AND (s.output #>> '{}')::float8 > extract(epoch FROM durable.now())
+    RETURNING s.cursor_key
+), backoffs AS (
+    UPDATE durable.steps AS s SET retry_at = durable.now()
+    FROM target
+    WHERE s.run_id = target.id AND target.status IN ('sleeping', 'waiting')
+      AND s.status = 'retrying' AND s.retry_at > durable.now()
+    RETURNING s.cursor_key
+), woken AS (
+    UPDATE durable.runs AS r SET wake_at = durable.now(), updated_at = durable.now()
+    FROM target
+    WHERE r.id = target.id
+      AND (EXISTS (SELECT 1 FROM sleeps) OR EXISTS (SELECT 1 FROM backoffs))
+    RETURNING r.queue
+)
+SELECT target.status,
+    (SELECT count(*) FROM sleeps) + (SELECT count(*) FROM backoffs) AS skipped,
+    (SELECT pg_notify('durable_wake', queue) FROM woken) AS notified
+FROM target;
+
+-- name: prune_runs
+-- Delete one batch of finished top-level runs (statuses $2) that finished more than $1
+-- seconds ago, oldest first after the keyset position ($3, $4), with their child runs;
+-- steps, signals and events go with them (ON DELETE CASCADE). A run whose tree still
+-- holds an unfinished run is kept whole. Returns how many runs were deleted, how many
+-- candidates were looked at, and the position to continue from.
+WITH RECURSIVE roots AS (
+    SELECT id, finished_at FROM durable.runs
+    WHERE parent_run_id IS NULL AND status IN ('completed', 'failed', 'cancelled')
+      AND status = ANY($2::text[])
+      AND finished_at < durable.now() - make_interval(secs => $1::float8)
+      AND ($3::timestamptz IS NULL OR (finished_at, id) > ($3, $4::uuid))
+    ORDER BY finished_at, id
+    LIMIT $5
+), tree AS (
+    SELECT id, id AS root FROM roots
+    UNION ALL
+    SELECT c.id, tree.root FROM durable.runs AS c JOIN tree ON c.parent_run_id = tree.id
+), blocked AS (
+    SELECT DISTINCT tree.root FROM tree JOIN durable.runs AS r ON r.id = tree.id
+    WHERE r.status NOT IN ('completed', 'failed', 'cancelled')
+), gone AS (
+    DELETE FROM durable.runs AS r USING tree
+    WHERE r.id = tree.id AND tree.root NOT IN (SELECT root FROM blocked)
+    RETURNING r.id
+), last AS (
+    SELECT finished_at, id FROM roots ORDER BY finished_at DESC, id DESC LIMIT 1
+)
+SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT count(*) FROM roots) AS scanned,
+    (SELECT finished_at FROM last) AS last_at, (SELECT id FROM last) AS last_id;

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -102,21 +102,41 @@ async def _serve(database_url: str) -> None:
 
 
 @pytest.fixture
-def worker_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {
+def worker_env(tmp_path: Path) -> dict[str, str]:
+    return {
         **os.environ,
         SPANS_ENV: str(tmp_path / "spans.jsonl"),
         MARKS_ENV: str(tmp_path / "marks.txt"),
         HANG_ENV: "1",
         "PYTHONUNBUFFERED": "1",
     }
-    yield env
 
 
-async def _wait_for_mark(path: Path, mark: str, proc: subprocess.Popen[bytes]) -> None:
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def _spawn(database_url: str, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.chaos.test_telemetry_resume", database_url],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+async def _wait_for_mark(path: Path, mark: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 30
-    while not (path.exists() and mark in path.read_text().splitlines()):
-        assert proc.poll() is None, f"the worker exited early:\n{proc.stdout}"
+    while mark not in _lines(path):
+        assert proc.poll() is None, "the worker exited early:\n" + "\n".join(_lines(log))
         assert time.monotonic() < deadline, f"the worker never reached {mark!r}"
         await anyio.sleep(0.05)
 
@@ -136,24 +156,15 @@ async def test_resume_in_another_process_continues_the_callers_trace(
             handle = await client.start(checkout, "o-9")
     trace_id = f"{request.get_span_context().trace_id:032x}"
 
-    log = (tmp_path / "worker.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.chaos.test_telemetry_resume", database_url],
-        cwd=REPO_ROOT,
-        env=worker_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    log = tmp_path / "worker.log"
+    proc = _spawn(database_url, worker_env, log)
     try:
-        await _wait_for_mark(Path(worker_env[MARKS_ENV]), "charge:hang", proc)
+        await _wait_for_mark(Path(worker_env[MARKS_ENV]), "charge:hang", proc, log)
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
-        log.close()
+        _kill(proc)
 
     # The killed worker exported the span of the step it finished, in the caller's trace.
-    first = [json.loads(line) for line in Path(worker_env[SPANS_ENV]).read_text().splitlines()]
+    first = [json.loads(line) for line in _lines(Path(worker_env[SPANS_ENV]))]
     assert [s["name"] for s in first] == ["step telx.prepare"]
     assert first[0]["trace_id"] == trace_id
     assert first[0]["attributes"]["durable.run.attempt"] == 1
@@ -187,7 +198,8 @@ async def test_resume_in_another_process_continues_the_callers_trace(
     run = spans["run_workflow telx.checkout"]
     start = spans["start_workflow telx.checkout"]
     assert f"{run.context.trace_id:032x}" == trace_id
-    assert run.parent is not None and run.parent.span_id == start.context.span_id
+    assert run.parent is not None
+    assert run.parent.span_id == start.context.span_id
     assert dict(run.attributes or {})["durable.run.attempt"] == 2
     assert dict(run.attributes or {})["durable.worker.id"] == here
     assert spans["step telx.charge"].parent.span_id == run.context.span_id  # type: ignore[union-attr]

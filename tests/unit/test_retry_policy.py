@@ -239,7 +239,7 @@ def test_workflow_with_options(registry: Registry) -> None:
         schedule="0 * * * *",
         timezone="Europe/Paris",
     )
-    async def wf(order_id: str) -> str:
+    async def wf(order_id: str = "order-1") -> str:  # a tick passes no arguments
         return order_id
 
     assert wf.name == "checkout"

@@ -1,0 +1,415 @@
+"""The ``durable`` command line (also ``python -m durable``).
+
+::
+
+    durable worker --app myapp.workflows:engine [--queues default,emails] [--concurrency 8]
+    durable migrate [--dry-run]
+    durable runs list [--status failed --since 12h --workflow checkout --tag tenant:acme]
+    durable runs show RUN_ID
+    durable runs cancel|retry|pause|resume RUN_ID
+    durable runs fork RUN_ID [--from-step step:charge#0]
+    durable runs signal RUN_ID NAME [PAYLOAD_JSON]
+    durable schedules list
+    durable schedules pause|resume|trigger|delete NAME
+
+The database is ``--database-url``, else ``DURABLE_DATABASE_URL``, else ``DATABASE_URL``,
+else the embedded PostgreSQL (like ``Engine``). Exit status: 0 done, 1 the operation
+failed (unknown run, nothing to retry, database unreachable, ...), 2 a usage error.
+Built on argparse: no dependency beyond the library's own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib
+import json
+import os
+import re
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import anyio
+import asyncpg
+
+from durable import _cli_format as fmt
+from durable._decorators import Workflow
+from durable._durations import to_seconds
+from durable._embedded import EmbeddedPostgres, EmbeddedPostgresUnavailable, resolve_database_url
+from durable._engine import Engine
+from durable._management import RetryKind
+from durable._migrations import migrate, pending_migrations
+from durable._signals import SignalKind
+from durable._views import RunStatus
+from durable.errors import DurableError, ScheduleNotFound
+
+__all__ = ["main"]
+
+OK, FAILED, USAGE = 0, 1, 2
+
+
+class CommandFailed(Exception):
+    """The command ran but could not do what was asked (exit status ``code``)."""
+
+    def __init__(self, message: str, code: int = FAILED) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- arguments ---------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--database-url", default=argparse.SUPPRESS, metavar="URL",
+        help="PostgreSQL URL (default: $DURABLE_DATABASE_URL, $DATABASE_URL, else embedded)",
+    )  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="durable", parents=[common], description="Operate durable workflows on Postgres."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    worker = commands.add_parser("worker", parents=[common], help="run a worker")
+    worker.add_argument("--app", required=True, metavar="MODULE[:ATTR]",
+                        help="an Engine, a workflow or a list of them; a bare module serves "
+                        "every workflow it registers")  # fmt: skip
+    worker.add_argument("--queues", metavar="Q1,Q2", help="queues to serve (default: all)")
+    worker.add_argument("--concurrency", type=_positive, metavar="N", help="runs at once")
+    migrate_cmd = commands.add_parser("migrate", parents=[common], help="apply migrations")
+    migrate_cmd.add_argument("--dry-run", action="store_true", help="print the pending SQL")
+    _runs_parser(commands.add_parser("runs", parents=[common], help="inspect and act on runs"),
+                 common)  # fmt: skip
+    _schedules_parser(
+        commands.add_parser("schedules", parents=[common], help="list and control schedules"),
+        common,
+    )
+    return parser
+
+
+def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="list runs, newest first")
+    listing.add_argument("--workflow", help="workflow name")
+    listing.add_argument("--status", action="append", choices=[s.value for s in RunStatus],
+                         help="status (repeatable)")  # fmt: skip
+    listing.add_argument("--tag", help="runs carrying this tag")
+    listing.add_argument("--since", type=_moment, help="ISO time, or an age like 12h")
+    listing.add_argument("--until", type=_moment, help="ISO time, or an age like 30m")
+    listing.add_argument("--parent", type=_run_id, help="child runs of this run id")
+    listing.add_argument("--queue", help="queue name")
+    listing.add_argument("--limit", type=_positive, default=50, help="page size (max 1000)")
+    listing.add_argument("--cursor", help="next_cursor printed by the previous page")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    show = actions.add_parser("show", parents=[common], help="a run's steps timeline")
+    show.add_argument("run_id", type=_run_id)
+    show.add_argument("--json", action="store_true", help="print JSON")
+    for name, text in (
+        ("cancel", "cancel a run and its children"),
+        ("retry", "resume a failed run from the failed step"),
+        ("pause", "stop claiming a run"),
+        ("resume", "resume a paused run"),
+    ):
+        actions.add_parser(name, parents=[common], help=text).add_argument("run_id", type=_run_id)
+    fork = actions.add_parser("fork", parents=[common], help="rerun a run from a step")
+    fork.add_argument("run_id", type=_run_id)
+    fork.add_argument("--from-step", metavar="CURSOR_KEY", help="e.g. step:charge#0")
+    send = actions.add_parser("signal", parents=[common], help="send a signal to a run")
+    send.add_argument("run_id", type=_run_id)
+    send.add_argument("name")
+    send.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
+    send.add_argument("--idempotency-key")
+
+
+def _schedules_parser(schedules: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
+    actions = schedules.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="list schedules")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    for name, text in (
+        ("pause", "stop firing a schedule"),
+        ("resume", "fire a schedule again from its next tick"),
+        ("trigger", "start a schedule's run now"),
+        ("delete", "delete a schedule"),
+    ):
+        actions.add_parser(name, parents=[common], help=text).add_argument("name")  # fmt: skip
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _run_id(text: str) -> str:
+    try:
+        return str(UUID(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a run id (a UUID): {text!r}") from None
+
+
+def _moment(text: str) -> datetime:
+    """An ISO time (naive: UTC), or an age such as ``12h`` meaning that long ago."""
+    try:
+        value = datetime.fromisoformat(text)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    except ValueError:
+        pass
+    try:
+        return datetime.now(UTC) - timedelta(seconds=to_seconds(text))
+    except (ValueError, TypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO time (2024-05-01T12:00) or an age (30m, 12h, 7d), got {text!r}"
+        ) from None
+
+
+# -- running -----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    url = resolve_database_url(getattr(args, "database_url", None))
+    try:
+        return anyio.run(_dispatch, args, url)
+    except CommandFailed as exc:
+        _say(f"durable: {exc}")
+        return exc.code
+    except EmbeddedPostgresUnavailable as exc:
+        _say(f"durable: {exc}")
+        return USAGE
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        _say(
+            f"durable: database error at {_redact(url)}: {type(exc).__name__}: {exc}\n"
+            "Check that PostgreSQL is running and --database-url (or DURABLE_DATABASE_URL) "
+            "points at it."
+        )
+        return FAILED
+    except (DurableError, ValueError) as exc:
+        _say(f"durable: {exc}")
+        return FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+def _redact(url: str | None) -> str:
+    if url is None:
+        return "the embedded PostgreSQL"
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
+    if args.command == "worker":
+        return await _worker(args, url)
+    if args.command == "migrate":
+        return await _migrate(args, url)
+    async with Engine(url, worker=False) as engine:
+        if args.command == "runs":
+            return await _runs(engine, args)
+        return await _schedules(engine, args)
+
+
+def _color() -> bool:
+    if os.environ.get("NO_COLOR"):
+        return False
+    return bool(os.environ.get("FORCE_COLOR")) or sys.stdout.isatty()
+
+
+# -- worker and migrate ------------------------------------------------------------------------
+
+
+def _load_app(spec: str) -> Any:
+    module_name, _, attr = spec.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: the app's own modules import
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise CommandFailed(f"cannot import --app module {module_name!r}: {exc}", USAGE) from exc
+    if not attr:
+        return None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise CommandFailed(f"module {module_name!r} has no attribute {attr!r}", USAGE) from None
+
+
+def _worker_engine(app: Any, args: argparse.Namespace, url: str | None) -> Engine:
+    queues = [q.strip() for q in args.queues.split(",") if q.strip()] if args.queues else None
+    options: dict[str, Any] = {}
+    if args.concurrency:
+        options["concurrency"] = args.concurrency
+    if isinstance(app, Engine):
+        if url is not None:
+            app._database_url = url
+        changes: dict[str, Any] = dict(options)
+        if queues:
+            changes["queues"] = tuple(queues)
+        app.settings = dataclasses.replace(app.settings, **changes)
+        return app
+    if app is None:
+        workflows = None
+    elif isinstance(app, Workflow):
+        workflows = [app]
+    elif isinstance(app, list | tuple) and all(isinstance(w, Workflow) for w in app):
+        workflows = list(app)
+    else:
+        raise CommandFailed(
+            f"--app must name an Engine, a @workflow or a list of them, not {type(app).__name__}",
+            USAGE,
+        )
+    return Engine(url, workflows=workflows, queues=queues, **options)
+
+
+async def _worker(args: argparse.Namespace, url: str | None) -> int:
+    engine = _worker_engine(_load_app(args.app), args, url)
+    if len(engine.registry) == 0:
+        raise CommandFailed(f"--app {args.app} registers no workflow: nothing to run", USAGE)
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with engine:
+            names = ", ".join(sorted({wf.name for wf in engine.registry}))
+            print(
+                f"durable worker {engine.runtime.worker_id} serving {names} on queues "
+                f"{', '.join(engine.settings.queues)} (concurrency "
+                f"{engine.settings.concurrency}); Ctrl-C or SIGTERM stops it",
+                flush=True,
+            )
+            async for received in signals:
+                print(f"received {signal.Signals(received).name}; shutting down", flush=True)
+                break
+    return OK
+
+
+async def _migrate(args: argparse.Namespace, url: str | None) -> int:
+    embedded = None
+    if url is None:
+        embedded = EmbeddedPostgres()
+        url = await embedded.start()
+    try:
+        conn = await asyncpg.connect(url)
+        try:
+            if args.dry_run:
+                return _print_pending(await pending_migrations(conn))
+            applied = await migrate(conn)
+        finally:
+            await conn.close()
+    finally:
+        if embedded is not None:
+            await embedded.stop()
+    print(f"applied migrations {applied}" if applied else "the database is up to date")
+    return OK
+
+
+def _print_pending(pending: Sequence[Any]) -> int:
+    if not pending:
+        print("-- the database is up to date: no pending migrations")
+        return OK
+    for migration in pending:
+        print(f"-- migration {migration.version:04d}_{migration.name}\n{migration.sql.rstrip()}\n")
+    return OK
+
+
+# -- runs and schedules -------------------------------------------------------------------------
+
+
+async def _runs(engine: Engine, args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "list":
+        return await _runs_list(engine, args)
+    if action == "show":
+        return await _runs_show(engine, args)
+    if action == "signal":
+        return await _runs_signal(engine, args)
+    if action == "fork":
+        handle = await engine.fork(args.run_id, from_step=args.from_step)
+        print(handle.run_id)
+        return OK
+    if action == "retry":
+        return _retried(await engine.retry(args.run_id), args.run_id)
+    done = {"cancel": engine.cancel, "pause": engine.pause, "resume": engine.resume}[action]
+    if not await done(args.run_id):
+        status = await engine.handle(args.run_id).status()
+        raise CommandFailed(f"cannot {action} run {args.run_id}: it is {status}")
+    print(f"{action}{'led' if action == 'cancel' else 'd'} run {args.run_id}")
+    return OK
+
+
+def _retried(result: Any, run_id: str) -> int:
+    if result.kind == RetryKind.MISSING:
+        raise CommandFailed(f"no run with id {run_id}")
+    if result.kind == RetryKind.NOT_FAILED:
+        raise CommandFailed(f"run {run_id} is {result.status}, not failed: nothing to retry")
+    print(f"queued run {run_id} for retry ({len(result.retried)} run(s) requeued)")
+    return OK
+
+
+async def _runs_list(engine: Engine, args: argparse.Namespace) -> int:
+    page = await engine.list_runs(
+        workflow=args.workflow, status=args.status, tag=args.tag, since=args.since,
+        until=args.until, limit=args.limit, cursor=args.cursor, parent=args.parent,
+        queue=args.queue,
+    )  # fmt: skip
+    if args.json:
+        print(fmt.as_json({"items": page.items, "next_cursor": page.next_cursor}))
+        return OK
+    print(fmt.runs_table(page.items, _color()))
+    if page.next_cursor:
+        print(f"\nmore: durable runs list --cursor {page.next_cursor} ...")
+    return OK
+
+
+async def _runs_show(engine: Engine, args: argparse.Namespace) -> int:
+    detail = await engine.get_run(args.run_id)
+    if args.json:
+        print(fmt.as_json(detail))
+        return OK
+    children = (await engine.list_runs(parent=detail.run_id, limit=1000)).items
+    print(fmt.run_detail(detail, children, _color()))
+    return OK
+
+
+async def _runs_signal(engine: Engine, args: argparse.Namespace) -> int:
+    try:
+        payload = json.loads(args.payload)
+    except json.JSONDecodeError as exc:
+        raise CommandFailed(f"the payload must be JSON ({exc}); quote strings: '\"yes\"'",
+                            USAGE) from exc  # fmt: skip
+    delivery = await engine.signal(
+        args.run_id, args.name, payload, idempotency_key=args.idempotency_key
+    )
+    detail = f" ({delivery.detail})" if delivery.detail else ""
+    if delivery.kind in (SignalKind.RUN_NOT_FOUND, SignalKind.RUN_FINISHED,
+                         SignalKind.INVALID_PAYLOAD):  # fmt: skip
+        raise CommandFailed(f"signal {args.name!r} not sent: {delivery.kind}{detail}")
+    print(f"signal {args.name!r} {delivery.kind}{detail}")
+    return OK
+
+
+async def _schedules(engine: Engine, args: argparse.Namespace) -> int:
+    schedules = engine.schedules
+    if args.action == "list":
+        items = await schedules.list()
+        print(fmt.as_json(items) if args.json else fmt.schedules_table(items, _color()))
+        return OK
+    if args.action == "trigger":
+        handle = await schedules.trigger(args.name)
+        print(handle.run_id)
+        return OK
+    if args.action == "delete":
+        if not await schedules.delete(args.name):
+            raise ScheduleNotFound(args.name)
+        print(f"deleted schedule {args.name}")
+        return OK
+    info = await (schedules.pause if args.action == "pause" else schedules.resume)(args.name)
+    print(f"{args.action}d schedule {info.name} (next tick {info.next_fire_at})")
+    return OK

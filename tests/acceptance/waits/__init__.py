@@ -1,0 +1,1 @@
+"""Helpers of the durable-waits acceptance tests (``test_waits_*.py``)."""

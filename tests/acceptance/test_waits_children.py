@@ -89,7 +89,7 @@ async def test_a_child_is_not_started_again_when_the_parent_resumes(
     assert CALLS[("double", 21)] == 1
     assert await _child_rows(database_url, handle.run_id) == 1
     parent = await engine.get_run(handle.run_id)
-    assert parent.attempt >= 3  # waited for the child, slept, and replayed both times
+    assert parent.attempt >= 2  # at least the replay after the sleep
     assert [s.cursor_key for s in parent.steps] == [f"child:{double.name}#0", "sleep#0"]
     assert parent.steps[0].output == 42
 

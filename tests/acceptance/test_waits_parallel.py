@@ -72,7 +72,7 @@ async def test_gather_returns_in_order_and_replays_without_re_executing(engine: 
         "sleep#0",
     ]
     assert [s.output for s in detail.steps[:4]] == [1, 15, 4, 9]
-    assert detail.attempt >= 3
+    assert detail.attempt >= 2  # at least the replay after the sleep
     assert len(detail.children) == 1
 
 

@@ -25,6 +25,7 @@ from durable._listener import Listener
 from durable._management import EngineOperations
 from durable._migrations import migrate
 from durable._operations import cancel_run, send_signal
+from durable._pool import ConnectionPool
 from durable._queues import Queues
 from durable._registry import Registry, default_registry
 from durable._runtime import Runtime, Settings
@@ -124,7 +125,7 @@ class Engine(EngineOperations):
         self._want_worker = worker
         self._pool_size = pool_size or min(max(4, concurrency // 2 + 2), 20)
         self._embedded: EmbeddedPostgres | None = None
-        self._pool: asyncpg.Pool | None = None
+        self._pool: ConnectionPool | None = None
         self._tg: TaskGroup | None = None
         self._runtime: Runtime | None = None
         self.worker: Worker | None = None
@@ -156,11 +157,10 @@ class Engine(EngineOperations):
         if url is None:
             self._embedded = EmbeddedPostgres()
             url = await self._embedded.start(self._data_dir)
-        self._pool = await asyncpg.create_pool(
-            url, min_size=1, max_size=self._pool_size, reset=_keep_session
-        )
+        self._pool = ConnectionPool(lambda: asyncpg.connect(url), max_size=self._pool_size)
+        await self._pool.open()
         async with self._pool.acquire() as conn:
-            applied = await migrate(conn)  # type: ignore[arg-type]
+            applied = await migrate(conn)
         if applied:
             _log.info("applied durable migrations %s", applied)
         listener = Listener(lambda: asyncpg.connect(url))
@@ -420,11 +420,6 @@ class Engine(EngineOperations):
             return Page(items=items, next_cursor=None)
         last = rows[limit - 1]
         return Page(items=items, next_cursor=encode_cursor(last["created_at"], last["id"]))
-
-
-async def _keep_session(conn: asyncpg.Connection) -> None:
-    """Skip asyncpg's reset round trip on every release: durable never changes session
-    state on pooled connections (no SET, no LISTEN, only transaction-scoped locks)."""
 
 
 def _statuses(status: str | RunStatus | Sequence[str | RunStatus] | None) -> list[str] | None:

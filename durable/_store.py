@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 
 from durable._context import PendingRecord
+from durable._pool import ConnectionPool
 from durable._store_operations import OperationStatements
 from durable._store_queues import QueueStatements
 from durable.sql import query
@@ -27,7 +28,7 @@ Claimed = asyncpg.Record
 class Store(QueueStatements, OperationStatements):
     """Typed access to the ``durable`` schema through an asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: ConnectionPool) -> None:
         self.pool = pool
 
     # -- starting runs ---------------------------------------------------------------

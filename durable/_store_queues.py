@@ -7,6 +7,7 @@ from typing import Any
 
 import asyncpg
 
+from durable._pool import ConnectionPool
 from durable.sql import query
 
 __all__ = ["QueueStatements"]
@@ -17,7 +18,7 @@ Chooser = Callable[[asyncpg.Record, asyncpg.Record, int, Sequence[Any], dict[str
 class QueueStatements:
     """Managed-queue statements; mixed into ``Store``, which provides ``pool``."""
 
-    pool: asyncpg.Pool
+    pool: ConnectionPool
 
     async def managed_queues(self) -> set[str]:
         return {row["name"] for row in await self.pool.fetch(query("managed_queues"))}

@@ -1,0 +1,144 @@
+"""DBOS's side of every scenario, run in the DBOS agent process, which launches DBOS once
+with its default settings (see ``work_dbos.launch``); our own harness, DBOS's public API."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import anyio
+import asyncpg
+from dbos import DBOS
+
+from bench import work_dbos as X
+from bench.harness import Bench, RepOut, Runner, wait_until
+from bench.marks import MARKS, now
+from bench.parked import settled_rss
+from bench.replay_child import killed_child
+
+__all__ = ["RUNNERS"]
+
+TIMEOUT = 180.0
+DONE = (
+    "SELECT count(*) FROM dbos.workflow_status"
+    " WHERE workflow_uuid = ANY($1::text[]) AND status = 'SUCCESS'"
+)
+
+
+async def step(bench: Bench, rep: int) -> RepOut:
+    for _ in range(5):  # warm-up
+        await (await DBOS.start_workflow_async(X.steps, 10)).get_result()
+    per_wf: list[float] = []
+    per_step: list[float] = []
+    for _ in range(bench.n("step")):
+        MARKS.reset()
+        t0 = now()
+        await (await DBOS.start_workflow_async(X.steps, 10)).get_result()
+        per_wf.append(now() - t0)
+        per_step.extend(b - a for a, b in itertools.pairwise(MARKS.step_times))
+    return RepOut({"workflow": per_wf, "step": per_step})
+
+
+async def step_sync(bench: Bench, rep: int) -> RepOut:
+    """``step`` with DBOS's synchronous API, the whole loop in one worker thread."""
+
+    def loop() -> RepOut:
+        for _ in range(5):
+            DBOS.start_workflow(X.steps_sync, 10).get_result()
+        per_wf: list[float] = []
+        per_step: list[float] = []
+        for _ in range(bench.n("step")):
+            MARKS.reset()
+            t0 = now()
+            DBOS.start_workflow(X.steps_sync, 10).get_result()
+            per_wf.append(now() - t0)
+            per_step.extend(b - a for a, b in itertools.pairwise(MARKS.step_times))
+        return RepOut({"workflow": per_wf, "step": per_step})
+
+    return await anyio.to_thread.run_sync(loop)
+
+
+async def throughput(bench: Bench, rep: int) -> RepOut:
+    async def one() -> int:
+        return await (await DBOS.start_workflow_async(X.one_step)).get_result()
+
+    await asyncio.gather(*(one() for _ in range(20)))  # warm-up
+    t0 = now()
+    await asyncio.gather(*(one() for _ in range(bench.n("batch"))))
+    return RepOut({"batch": [now() - t0]})
+
+
+async def drain(bench: Bench, rep: int) -> RepOut:
+    n = bench.n("batch")
+    queue = await DBOS.retrieve_queue_async(X.DRAIN_QUEUE)
+    if queue is None:
+        raise RuntimeError(f"queue {X.DRAIN_QUEUE} is not registered")
+    handles = await asyncio.gather(
+        *(DBOS.enqueue_workflow_async(X.DRAIN_QUEUE, X.one_step) for _ in range(n))
+    )
+    ids = [h.get_workflow_id() for h in handles]
+    conn = await asyncpg.connect(bench.dbos_url)
+    try:
+        if await conn.fetchval(DONE, ids):
+            raise RuntimeError("the paused DBOS queue ran workflows")
+        t0 = now()
+        await queue.set_worker_concurrency_async(None)
+        with anyio.fail_after(TIMEOUT):
+            while await conn.fetchval(DONE, ids) < n:  # noqa: ASYNC110 (polling the database)
+                await anyio.sleep(0.005)
+        elapsed = now() - t0
+    finally:
+        await queue.set_worker_concurrency_async(0)
+        await conn.close()
+    return RepOut({"batch": [elapsed]})
+
+
+async def pickup(bench: Bench, rep: int) -> RepOut:
+    out = []
+    for _ in range(max(1, bench.n("pickup") // bench.reps)):
+        await anyio.sleep(0.05)
+        MARKS.reset()
+        t0 = now()
+        handle = await DBOS.enqueue_workflow_async(X.PICKUP_QUEUE, X.steps, 1)
+        await handle.get_result(polling_interval_sec=0.01)
+        out.append(MARKS.step_times[0] - t0)
+    return RepOut({"pickup": out})
+
+
+async def replay(bench: Bench, rep: int) -> RepOut:
+    workflow_id = await killed_child("dbos", bench.dbos_url, bench.n("replay"))
+    MARKS.reset()
+    t_due = now()
+    handle = await DBOS.resume_workflow_async(workflow_id)
+    await wait_until(lambda: MARKS.replayed is not None, timeout=TIMEOUT)
+    await handle.get_result(polling_interval_sec=0.01)
+    if MARKS.replayed is None or MARKS.body_entry is None:
+        raise RuntimeError("the resumed workflow left no stamp")
+    body = MARKS.replayed - MARKS.body_entry
+    return RepOut({"claim": [body], "due": [MARKS.replayed - t_due], "body": [body]})
+
+
+async def parked(bench: Bench, rep: int) -> RepOut:
+    n = bench.n("parked")
+    before = await settled_rss()
+    MARKS.reset()
+    for start in range(0, n, 500):
+        batch = min(500, n - start)
+        await asyncio.gather(*(DBOS.start_workflow_async(X.sleeper) for _ in range(batch)))
+    await wait_until(lambda: MARKS.parked >= n, timeout=TIMEOUT)
+    after = await settled_rss()
+    return RepOut(
+        {"memory": [(after - before) / n]},
+        notes={"memory": f"{(after - before) / 2**20:+.1f} MiB in all"},
+    )
+
+
+RUNNERS: dict[str, Runner] = {
+    "step": step,
+    "step_sync": step_sync,
+    "throughput": throughput,
+    "drain": drain,
+    "pickup": pickup,
+    "replay": replay,
+    "parked": parked,
+}

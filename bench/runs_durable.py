@@ -1,0 +1,178 @@
+"""durable's side of every scenario, run in the durable agent process (see ``scenarios_*``
+for what each measures). Engines use durable's default settings; each rep opens its own."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+from uuid import UUID
+
+import anyio
+import asyncpg
+
+from bench import work_durable as W
+from bench.harness import Bench, RepOut, Runner, wait_until
+from bench.marks import MARKS, now
+from bench.parked import parked_durable
+from bench.replay_child import killed_child
+from durable import Engine, Workflow
+
+__all__ = ["RUNNERS", "durable_engine", "fresh"]
+
+TIMEOUT = 180.0
+DONE = "SELECT count(*) FROM durable.runs WHERE id = ANY($1::uuid[]) AND status = 'completed'"
+
+
+@asynccontextmanager
+async def durable_engine(
+    bench: Bench, workflows: Iterable[Workflow[Any, Any]], *, worker: bool = True
+) -> AsyncIterator[Engine]:
+    """An engine on the durable database with its default settings."""
+    async with Engine(bench.durable_url, workflows=list(workflows), worker=worker) as engine:
+        yield engine
+
+
+async def fresh(bench: Bench, rep: int) -> None:
+    """Before a scenario's first rep: empty durable's run tables."""
+    if rep:
+        return
+    conn = await asyncpg.connect(bench.durable_url)
+    try:
+        if await conn.fetchval("SELECT to_regclass('durable.runs') IS NOT NULL"):
+            await conn.execute("TRUNCATE durable.runs, durable.steps, durable.workers CASCADE")
+    finally:
+        await conn.close()
+
+
+async def step(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    per_wf: list[float] = []
+    per_step: list[float] = []
+    async with durable_engine(bench, [W.steps]) as engine:
+        for _ in range(5):  # warm-up
+            await (await engine.start(W.steps, 10)).result(timeout=TIMEOUT)
+        for _ in range(bench.n("step")):
+            MARKS.reset()
+            t0 = now()
+            await (await engine.start(W.steps, 10)).result(timeout=TIMEOUT)
+            per_wf.append(now() - t0)
+            per_step.extend(b - a for a, b in itertools.pairwise(MARKS.step_times))
+    return RepOut({"workflow": per_wf, "step": per_step})
+
+
+async def throughput(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    async with durable_engine(bench, [W.one_step]) as engine:
+
+        async def one() -> int:
+            return await (await engine.start(W.one_step)).result(timeout=TIMEOUT)
+
+        await asyncio.gather(*(one() for _ in range(20)))  # warm-up
+        t0 = now()
+        await asyncio.gather(*(one() for _ in range(bench.n("batch"))))
+        return RepOut({"batch": [now() - t0]})
+
+
+async def _poll_done(conn: asyncpg.Connection, ids: Sequence[UUID], target: int) -> None:
+    with anyio.fail_after(TIMEOUT):
+        while await conn.fetchval(DONE, ids) < target:  # noqa: ASYNC110 (polling the database)
+            await anyio.sleep(0.005)
+
+
+async def drain(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    n = bench.n("batch")
+    async with durable_engine(bench, [W.one_step], worker=False) as client:
+        handles = await asyncio.gather(*(client.start(W.one_step) for _ in range(n)))
+    ids = [h.run_id for h in handles]
+    conn = await asyncpg.connect(bench.durable_url)
+    try:
+        t0 = now()
+        async with durable_engine(bench, [W.one_step]):
+            await _poll_done(conn, ids, n)
+            elapsed = now() - t0
+    finally:
+        await conn.close()
+    return RepOut({"batch": [elapsed]})
+
+
+async def pickup(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    out = []
+    async with durable_engine(bench, [W.steps]) as engine:
+        await (await engine.start(W.steps, 1)).result(timeout=TIMEOUT)  # warm-up
+        for _ in range(max(1, bench.n("pickup") // bench.reps)):
+            await anyio.sleep(0.05)  # idle: the previous run is finished
+            MARKS.reset()
+            t0 = now()
+            await (await engine.start(W.steps, 1)).result(timeout=TIMEOUT)
+            out.append(MARKS.step_times[0] - t0)
+    return RepOut({"pickup": out})
+
+
+async def replay(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    run_id = UUID(await killed_child("durable", bench.durable_url, bench.n("replay")))
+    claims: list[float] = []
+    async with durable_engine(bench, [W.replay, W.steps]) as engine:
+        # The resuming worker is an already-running one: warm its pool and statements.
+        async def warm() -> int:
+            return await (await engine.start(W.steps, 2)).result(timeout=TIMEOUT)
+
+        await asyncio.gather(*(warm() for _ in range(8)))
+        store = engine.runtime.store
+        claim = store.claim
+
+        async def timed_claim(*args: Any, **kwargs: Any) -> Any:
+            t0 = now()
+            rows = await claim(*args, **kwargs)
+            if rows:
+                claims.append(t0)
+            return rows
+
+        store.claim = timed_claim  # type: ignore[method-assign]
+        conn = await asyncpg.connect(bench.durable_url)
+        try:
+            MARKS.reset()
+            t_due = now()
+            async with conn.transaction():
+                queue = await conn.fetchval(
+                    "UPDATE durable.runs SET wake_at = durable.now()"
+                    " WHERE id = $1 AND status = 'running' RETURNING queue",
+                    run_id,
+                )
+                if queue is None:
+                    raise RuntimeError(f"run {run_id} was not left running by its worker")
+                await conn.execute("SELECT pg_notify('durable_wake', $1)", queue)
+            await wait_until(lambda: MARKS.replayed is not None, timeout=TIMEOUT)
+            await engine.handle(run_id).result(timeout=TIMEOUT)
+        finally:
+            await conn.close()
+    if MARKS.replayed is None or MARKS.body_entry is None or not claims:
+        raise RuntimeError("the resumed run left no stamp")
+    return RepOut(
+        {
+            "claim": [MARKS.replayed - claims[0]],
+            "due": [MARKS.replayed - t_due],
+            "body": [MARKS.replayed - MARKS.body_entry],
+        }
+    )
+
+
+async def parked(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    async with durable_engine(bench, [W.sleeper, W.steps]) as engine:
+        return await parked_durable(bench, engine)
+
+
+RUNNERS: dict[str, Runner] = {
+    "step": step,
+    "throughput": throughput,
+    "drain": drain,
+    "pickup": pickup,
+    "replay": replay,
+    "parked": parked,
+}

@@ -1,0 +1,72 @@
+"""Load scenarios: throughput, queue drain, the pgqueuer reference and parked runs.
+
+Each function says what it measures and how; the code of each system's side is in
+``runs_durable`` / ``runs_dbos`` (``runs_plain`` for pgqueuer), under the same name.
+"""
+
+from __future__ import annotations
+
+from bench.agents import Harness
+from bench.harness import Measure
+from bench.report import Figure
+
+__all__ = ["drain", "parked", "pgqueuer", "throughput"]
+
+
+async def throughput(h: Harness) -> list[Figure]:
+    """**throughput**: 1,000 tasks at once, each starting a 1-step no-op workflow and
+    waiting for its result, on an in-process worker; a sample is the time until the last
+    result is back. durable: ``engine.start`` + ``handle.result()``; DBOS:
+    ``start_workflow_async`` + ``get_result()``."""
+    n = h.bench.n("batch")
+    measure = Measure("batch", f"{n:,} concurrent 1-step", per=n)
+    systems = {"durable": "throughput", "dbos": "throughput"}
+    return await h.alternate("throughput", [measure], systems)
+
+
+async def drain(h: Harness) -> list[Figure]:
+    """**queue drain**: 1,000 1-step workflows stored first with no worker running, then a
+    worker is let loose; a sample is the time until all are finished, read by polling their
+    status every 5 ms on a separate connection. durable: started by a ``worker=False``
+    client engine; the clock starts just before the worker engine is entered (its connect
+    and migration check included). DBOS: enqueued on a queue paused with
+    ``worker_concurrency=0``; the clock starts when the limit is lifted (the queue thread
+    sees it at its next poll, every 1 s by DBOS's default)."""
+    n = h.bench.n("batch")
+    notes = {"dbos": "includes <= 1 s queue poll"}
+    measure = Measure("batch", f"{n:,} queued 1-step", per=n, notes=notes)
+    return await h.alternate("queue drain", [measure], {"durable": "drain", "dbos": "drain"})
+
+
+async def pgqueuer(h: Harness) -> list[Figure]:
+    """**executor reference**: pgqueuer (default settings, batch size 10) drains 5,000
+    plain jobs that record nothing, on its own database: enqueued in one batch, then the
+    clock runs from ``QueueManager.run(mode=drain)`` until it returns."""
+    n = h.bench.n("pgqueuer")
+    notes = {"pgqueuer": "jobs record nothing"}
+    measure = Measure("batch", f"{n:,} plain jobs", per=n, notes=notes)
+    return await h.alternate("executor ref", [measure], {"pgqueuer": "pgqueuer"})
+
+
+async def parked(h: Harness) -> list[Figure]:
+    """**parked runs**: 10,000 sleeping runs (due in a day), one rep. *RSS per parked run*:
+    the agent process's VmRSS after minus before, over the number of parked runs, with the
+    worker running throughout. durable: the rows are inserted with SQL (status
+    ``sleeping``, as ``durable.sleep`` leaves them) beside 100,000 finished runs, then the
+    worker is woken and runs one workflow, so it has polled with them present. DBOS:
+    workflows started with ``start_workflow_async`` that call ``DBOS.sleep_async`` for a
+    day (a sleeping DBOS workflow stays a coroutine in its process). *claim query*:
+    durable's ``claim_runs`` under ``EXPLAIN ANALYZE`` (rolled back, 10 times) after
+    ``ANALYZE durable.runs``; the note names its scans of ``durable.runs``."""
+    n = h.bench.n("parked")
+    measures = [
+        Measure("memory", f"RSS per parked run ({n:,})", kind="bytes"),
+        Measure("claim_query", "claim query"),
+    ]
+    figures = await h.alternate(
+        "parked runs", measures, {"durable": "parked", "dbos": "parked"}, reps=1
+    )
+    for fig in figures:
+        if fig.measure == "claim query" and fig.system == "dbos" and fig.error is None:
+            fig.error = "no claim query: a sleeping DBOS workflow waits in its process"
+    return figures

@@ -66,7 +66,12 @@ class RunHandle(Generic[R]):
                         raise RunNotFound(self.run_id)
                     if RunStatus(row["status"]).finished:
                         return self._outcome(row["status"], row["output"], row["error"])
-                    await changed.wait(poll)
+                    while await changed.wait(poll):
+                        status, _, output = (changed.news or "").partition(" ")
+                        if status == RunStatus.COMPLETED and output:
+                            return self._outcome(status, output, None)
+                        if status != "step" and status != "event":
+                            break  # a status change: read the row
 
     def _outcome(self, status: str, output: str | None, error: str | None) -> R:
         if status == RunStatus.FAILED:

@@ -29,8 +29,11 @@ class Signal:
 
     def __init__(self) -> None:
         self._event = anyio.Event()
+        self.news: str | None = None
+        """What the latest notification said (e.g. ``"completed <output>"``), if anything."""
 
-    def set(self) -> None:
+    def set(self, news: str | None = None) -> None:
+        self.news = news
         self._event.set()
 
     async def wait(self, timeout: float | None) -> bool:
@@ -139,7 +142,7 @@ class Listener:
         except ValueError:
             return
         for signal in self._watchers.get(key, ()):
-            signal.set()
+            signal.set(what)
         for on_run in self._run_callbacks:
             on_run(key, what)
 

@@ -49,6 +49,12 @@ class _Lease:
             self._pool._give(conn, healthy=_survives(conn, exc))
 
 
+def _discard(attempt: asyncio.Future[asyncpg.Connection]) -> None:
+    if attempt.cancelled() or attempt.exception() is not None:
+        return
+    attempt.result().terminate()
+
+
 def _survives(conn: asyncpg.Connection, exc: BaseException | None) -> bool:
     if conn.is_closed() or conn.is_in_transaction():
         return False
@@ -79,10 +85,14 @@ class ConnectionPool:
 
     async def _new(self) -> asyncpg.Connection:
         self._size += 1
+        # A connect cancelled half way (say, mid TLS negotiation) leaves asyncpg futures
+        # nobody reads; let it finish in the background and drop what it made.
+        attempt = asyncio.ensure_future(self._connect())
         try:
-            return await self._connect()
+            return await asyncio.shield(attempt)
         except BaseException:
             self._size -= 1
+            attempt.add_done_callback(_discard)
             raise
 
     async def _take(self) -> asyncpg.Connection:

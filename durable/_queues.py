@@ -35,8 +35,27 @@ class QueueConfig:
 
 
 def _positive(name: str, value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValueError(f"{name} must be > 0, not {value!r}")
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError(f"{name} must be a number > 0, not {value!r}")
+
+
+def _rate(rate_limit: object) -> tuple[int | None, float | None]:
+    """``(count, per_seconds)`` checked, or ``(None, None)`` for no rate limit."""
+    if rate_limit is None:
+        return None, None
+    if not isinstance(rate_limit, tuple | list) or len(rate_limit) != 2:
+        raise ValueError(
+            f"rate_limit must be a (count, per_seconds) pair such as (10, 60.0), not "
+            f"{rate_limit!r}"
+        )
+    count, period = rate_limit
+    if isinstance(count, bool) or not isinstance(count, int):
+        raise ValueError(f"rate_limit count must be a whole number, not {count!r}")
+    _positive("rate_limit count", count)
+    _positive("rate_limit per_seconds", period)
+    return count, float(period)
 
 
 class Queues:
@@ -62,9 +81,7 @@ class Queues:
             raise ValueError(f"a queue name must be a non-empty string: {name!r}")
         _positive("concurrency", concurrency)
         _positive("key_concurrency", key_concurrency)
-        rate, period = (None, None) if rate_limit is None else rate_limit
-        _positive("rate_limit count", rate)
-        _positive("rate_limit period", period)
+        rate, period = _rate(rate_limit)
         runtime: Runtime = self._runtime_of()
         await runtime.store.configure_queue(name, concurrency, rate, period, key_concurrency)
         return await self.get(name)

@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import cast
 from uuid import UUID
 
 import asyncpg
 
+from durable._pool import ConnectionPool
 from durable.sql import query
 
 __all__ = ["OperationStatements"]
@@ -26,14 +26,13 @@ Row = asyncpg.Record
 class OperationStatements:
     """Schedules, retry, fork, pause, fast-forward and prune; ``Store`` provides ``pool``."""
 
-    pool: asyncpg.Pool
+    pool: ConnectionPool
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         """A connection inside a transaction that commits on exit (rolls back on error)."""
         async with self.pool.acquire() as conn, conn.transaction():
-            # A pooled connection proxies every Connection method.
-            yield cast(asyncpg.Connection, conn)
+            yield conn
 
     # -- schedules -------------------------------------------------------------------
 

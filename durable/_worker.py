@@ -103,7 +103,7 @@ class Worker:
                     _log.warning("claim failed (%s); retrying", exc)
                     await anyio.sleep(min(1.0, self.settings.poll_interval))
                     continue
-            if claimed and self.free_slots > 0:
+            if claimed and self._maybe_more and self.free_slots > 0:
                 continue  # a full batch: there may be more due right now
             if not await self._wake.wait(await self._idle_timeout()):
                 self._managed_stale = True  # a quiet poll: re-read managed queues too

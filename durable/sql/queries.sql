@@ -200,10 +200,17 @@ SELECT name, concurrency, rate_limit, rate_period_seconds, key_concurrency, upda
 FROM durable.queues ORDER BY name;
 
 -- name: next_wake
--- Seconds until the earliest future wake of any unfinished run (NULL: none), so an idle
--- worker sleeps exactly until the next timer, lease expiry or delayed start.
-SELECT extract(epoch FROM min(wake_at) - durable.now())::float8 FROM durable.runs
-WHERE status IN ('pending', 'running', 'sleeping', 'waiting') AND wake_at > durable.now();
+-- Seconds until the earliest future wake of any unfinished run, or until a rate-limited
+-- queue's window makes room (NULL: none), so an idle worker sleeps exactly until the next
+-- timer, lease expiry, delayed start or rate window.
+SELECT extract(epoch FROM least(
+    (SELECT min(wake_at) FROM durable.runs
+        WHERE status IN ('pending', 'running', 'sleeping', 'waiting')
+          AND wake_at > durable.now()),
+    (SELECT min(s.started_at + make_interval(secs => q.rate_period_seconds))
+        FROM durable.queue_starts AS s JOIN durable.queues AS q ON q.name = s.queue
+        WHERE s.started_at + make_interval(secs => q.rate_period_seconds) > durable.now())
+) - durable.now())::float8;
 
 -- name: heartbeat_runs
 -- Extend the leases of a worker's runs in one statement; returns the runs it still holds.
@@ -323,7 +330,10 @@ WITH done AS (
     WHERE p.id = done.parent_run_id
     RETURNING p.queue, p.status = 'waiting' AND p.wake_at <= durable.now() AS woken
 )
-SELECT pg_notify('durable_run', $1::text || ' ' || $3),
+-- A short output rides along, so a waiting handle.result() needs no further read.
+SELECT pg_notify('durable_run', $1::text || ' ' || $3 || CASE
+        WHEN $4::text IS NOT NULL AND octet_length($4::text) < 4000 THEN ' ' || $4::text
+        ELSE '' END),
     (SELECT pg_notify('durable_wake', queue) FROM parent WHERE woken),
     -- a slot of a managed queue freed up: its waiting runs may go now
     (SELECT pg_notify('durable_wake', q.name) FROM durable.queues AS q WHERE q.name = done.queue)
@@ -704,6 +714,7 @@ WITH target AS (
     UPDATE durable.runs AS r SET
         status = 'paused',
         paused_from = CASE WHEN target.status = 'running' THEN 'pending' ELSE target.status END,
+        wake_at = CASE WHEN target.status = 'running' THEN durable.now() ELSE r.wake_at END,
         lease_owner = NULL, lease_expires_at = NULL, updated_at = durable.now()
     FROM target
     WHERE r.id = target.id AND target.status IN ('pending', 'running', 'sleeping', 'waiting')
@@ -714,11 +725,13 @@ SELECT target.status, EXISTS (SELECT 1 FROM paused) AS paused,
 FROM target;
 
 -- name: resume_run
--- Resume paused run $1 in the status it had, due at once: its replay re-checks whatever
--- it waits for (a timer, a signal or child that arrived while paused) and parks again.
+-- Resume paused run $1 in the status it had. A pending or sleeping run keeps its wake
+-- time (a start delay, a timer); a waiting run is due at once, since a signal or a
+-- child's result may have arrived while it was paused: its replay re-checks and parks.
 UPDATE durable.runs SET
-    status = paused_from, paused_from = NULL, wake_at = durable.now(),
-    updated_at = durable.now()
+    status = paused_from, paused_from = NULL, updated_at = durable.now(),
+    wake_at = CASE WHEN paused_from = 'waiting' OR wake_at IS NULL
+        THEN durable.now() ELSE wake_at END
 WHERE id = $1 AND status = 'paused'
 RETURNING status, pg_notify('durable_wake', queue),
     pg_notify('durable_run', id::text || ' ' || status);

@@ -70,7 +70,7 @@ class RunHandle(Generic[R]):
                         status, _, output = (changed.news or "").partition(" ")
                         if status == RunStatus.COMPLETED and output:
                             return self._outcome(status, output, None)
-                        if status != "step" and status != "event":
+                        if status not in {"step", "event"}:
                             break  # a status change: read the row
 
     def _outcome(self, status: str, output: str | None, error: str | None) -> R:

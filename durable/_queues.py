@@ -37,8 +37,9 @@ class QueueConfig:
 def _positive(name: str, value: float | None) -> None:
     if value is None:
         return
+    # ValueError even for a wrong type: configure() reports every bad limit the same way.
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, not {value!r}")
+        raise ValueError(f"{name} must be a number > 0, not {value!r}")  # noqa: TRY004
 
 
 def _rate(rate_limit: object) -> tuple[int | None, float | None]:

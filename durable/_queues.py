@@ -39,7 +39,7 @@ def _positive(name: str, value: float | None) -> None:
         return
     # ValueError even for a wrong type: configure() reports every bad limit the same way.
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, not {value!r}")  # noqa: TRY004
+        raise ValueError(f"{name} must be a number > 0, not {value!r}")
 
 
 def _rate(rate_limit: object) -> tuple[int | None, float | None]:
@@ -48,8 +48,7 @@ def _rate(rate_limit: object) -> tuple[int | None, float | None]:
         return None, None
     if not isinstance(rate_limit, tuple | list) or len(rate_limit) != 2:
         raise ValueError(
-            f"rate_limit must be a (count, per_seconds) pair such as (10, 60.0), not "
-            f"{rate_limit!r}"
+            f"rate_limit must be a (count, per_seconds) pair such as (10, 60.0), not {rate_limit!r}"
         )
     count, period = rate_limit
     if isinstance(count, bool) or not isinstance(count, int):

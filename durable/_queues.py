@@ -52,7 +52,7 @@ def _rate(rate_limit: object) -> tuple[int | None, float | None]:
         )
     count, period = rate_limit
     if isinstance(count, bool) or not isinstance(count, int):
-        raise ValueError(f"rate_limit count must be a whole number, not {count!r}")
+        raise ValueError(f"rate_limit count must be a whole number, not {count!r}")  # noqa: TRY004
     _positive("rate_limit count", count)
     _positive("rate_limit per_seconds", period)
     return count, float(period)

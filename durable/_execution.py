@@ -127,8 +127,7 @@ class Execution:
         with anyio.CancelScope(shield=True):
             if ctx.pending:
                 await self._flush_pending(ctx)
-            written, _ = await self.runtime.store.record_step(self.run_id, self.attempt, **fields)
-        return written
+            return await self.runtime.store.record_step(self.run_id, self.attempt, **fields)
 
     async def flush(self, ctx: RunContext) -> None:
         """Write the values of synchronous recorded calls made since the last write."""

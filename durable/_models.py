@@ -164,13 +164,8 @@ class Step(_Base, table=True):
             "status IN ('completed', 'failed', 'retrying', 'waiting')", name="steps_status_check"
         ),
     )
-    run_id: uuid.UUID = Field(
-        sa_column=Column(
-            UUID(as_uuid=True),
-            ForeignKey("durable.runs.id", ondelete="CASCADE"),
-            primary_key=True,
-        )
-    )
+    # No foreign key: every write is fenced on the run row already (see record_step).
+    run_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
     cursor_key: str = Field(sa_column=Column(Text, primary_key=True))
     seq: int = _col(Integer, nullable=False)
     kind: str = _col(Text, nullable=False)

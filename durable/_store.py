@@ -148,16 +148,14 @@ class Store(QueueStatements, OperationStatements):
         step_attempt: int = 1,
         retry_in: float | None = None,
         started_at: datetime | None = None,
-    ) -> tuple[bool, float | None]:
-        """Write one record under the lease fence; return (written, retry_at epoch)."""
-        row = await self.pool.fetchrow(
+    ) -> bool:
+        """Write one record under the lease fence; False when the claim was lost."""
+        written = await self.pool.fetchval(
             query("record_step"),
             run_id, attempt, key, seq, kind, name, status, output_json, error_json,
             step_attempt, retry_in, started_at,
         )  # fmt: skip
-        if row is None:
-            return False, None
-        return True, row["retry_at"]
+        return written is not None
 
     async def record_values(
         self, run_id: UUID, attempt: int, values: Sequence[PendingRecord]

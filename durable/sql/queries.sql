@@ -236,32 +236,31 @@ SELECT pg_notify('durable_wake', queue) FROM (SELECT DISTINCT queue FROM release
 
 -- name: record_step
 -- Record one durable call's outcome, fenced by the lease: the run must still be running
--- under this claim ($2 = the attempt that claimed it). A completed or failed record is
--- final; only a 'retrying' record (a failed attempt that will run again) or a 'waiting'
--- one (an armed signal wait) is replaced. Returns no row when the lease was lost or the
--- key was already recorded. Notifies only while a handle waits on the run's progress.
+-- under this claim ($2 = the attempt that claimed it), and its row stays key-share locked
+-- until commit, so a concurrent reclaim waits for (or skips) this write. A completed or
+-- failed record is final; only a 'retrying' record (a failed attempt that will run again)
+-- or a 'waiting' one (an armed signal wait) is replaced. Returns no row when the lease was
+-- lost or the key was already recorded. Notifies only while a handle waits on progress.
 WITH fence AS (
-    SELECT id, notify_steps FROM durable.runs
+    SELECT id,
+        CASE WHEN notify_steps THEN pg_notify('durable_run', id::text || ' step')::text END
+            AS notified
+    FROM durable.runs
     WHERE id = $1 AND attempt = $2 AND status = 'running'
     FOR KEY SHARE
-), ins AS (
-    INSERT INTO durable.steps AS s (
-        run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
-        started_at, finished_at)
-    SELECT id, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10,
-        durable.now() + make_interval(secs => $11::float8), $12, durable.now()
-    FROM fence
-    ON CONFLICT (run_id, cursor_key) DO UPDATE SET
-        status = excluded.status, output = excluded.output, error = excluded.error,
-        attempt = excluded.attempt, retry_at = excluded.retry_at,
-        finished_at = excluded.finished_at
-    WHERE s.status IN ('retrying', 'waiting')
-    RETURNING s.retry_at
 )
-SELECT extract(epoch FROM ins.retry_at)::float8 AS retry_at
-FROM ins CROSS JOIN fence
-LEFT JOIN LATERAL (
-    SELECT pg_notify('durable_run', $1::text || ' step') WHERE fence.notify_steps) AS n ON true;
+INSERT INTO durable.steps AS s (
+    run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
+    started_at, finished_at)
+SELECT id, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10,
+    durable.now() + make_interval(secs => $11::float8), $12, durable.now()
+FROM fence
+ON CONFLICT (run_id, cursor_key) DO UPDATE SET
+    status = excluded.status, output = excluded.output, error = excluded.error,
+    attempt = excluded.attempt, retry_at = excluded.retry_at,
+    finished_at = excluded.finished_at
+WHERE s.status IN ('retrying', 'waiting')
+RETURNING 1;
 
 -- name: record_values
 -- Write the values of synchronous recorded calls (now, uuid4, random, patched) in one
@@ -774,8 +773,8 @@ FROM target;
 
 -- name: prune_runs
 -- Delete one batch of finished top-level runs (statuses $2) that finished more than $1
--- seconds ago, oldest first after the keyset position ($3, $4), with their child runs;
--- steps, signals and events go with them (ON DELETE CASCADE). A run whose tree still
+-- seconds ago, oldest first after the keyset position ($3, $4), with their child runs and
+-- steps (deleted here: steps have no foreign key); signals and events go by ON DELETE CASCADE. A run whose tree still
 -- holds an unfinished run is kept whole. Returns how many runs were deleted, how many
 -- candidates were looked at, and the position to continue from.
 WITH RECURSIVE roots AS (
@@ -797,6 +796,8 @@ WITH RECURSIVE roots AS (
     DELETE FROM durable.runs AS r USING tree
     WHERE r.id = tree.id AND tree.root NOT IN (SELECT root FROM blocked)
     RETURNING r.id
+), gone_steps AS (
+    DELETE FROM durable.steps AS s USING gone WHERE s.run_id = gone.id
 ), last AS (
     SELECT finished_at, id FROM roots ORDER BY finished_at DESC, id DESC LIMIT 1
 )

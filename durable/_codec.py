@@ -110,6 +110,20 @@ class Signature:
     def _param_adapter(self, name: str) -> TypeAdapter[Any]:
         return self._params.get(name, _ANY)
 
+    @cached_property
+    def _layout(self) -> tuple[list[inspect.Parameter], Any, Any]:
+        """(positional parameters, the *args parameter, the **kwargs parameter)."""
+        params = list(self._signature.parameters.values())
+        positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        var_pos = next((p for p in params if p.kind is p.VAR_POSITIONAL), None)
+        var_kw = next((p for p in params if p.kind is p.VAR_KEYWORD), None)
+        return positional, var_pos, var_kw
+
+    def _targets(self, count: int) -> list[inspect.Parameter | None]:
+        """The parameter each of ``count`` positional arguments binds to."""
+        positional, var_pos, _ = self._layout
+        return [positional[i] if i < len(positional) else var_pos for i in range(count)]
+
     def bind(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> inspect.BoundArguments:
         """Bind a call to the signature; a bad call raises TypeError as Python would."""
         return self._signature.bind(*args, **kwargs)
@@ -117,13 +131,12 @@ class Signature:
     def encode_args(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         """JSON text of a call's arguments, checked against the signature and hints."""
         bound = self.bind(args, kwargs)
-        params = list(self._signature.parameters.values())
-        targets = _positional_targets(params, len(bound.args))
+        targets = self._targets(len(bound.args))
         out_args = [
             _dump(self._adapter_for(param), value, self._what(param))
             for param, value in zip(targets, bound.args, strict=True)
         ]
-        var_kw = next((p for p in params if p.kind is p.VAR_KEYWORD), None)
+        var_kw = self._layout[2]
         out_kwargs = {}
         for key, value in bound.kwargs.items():
             param = self._keyword_target(key) or var_kw
@@ -134,13 +147,12 @@ class Signature:
         """Arguments rebuilt to their hinted types from stored JSON."""
         data = json.loads(raw) if isinstance(raw, str) else raw
         raw_args, raw_kwargs = list(data.get("args", [])), dict(data.get("kwargs", {}))
-        params = list(self._signature.parameters.values())
-        targets = _positional_targets(params, len(raw_args))
+        targets = self._targets(len(raw_args))
         args = tuple(
             _load(self._adapter_for(param), value, self._what(param))
             for param, value in zip(targets, raw_args, strict=True)
         )
-        var_kw = next((p for p in params if p.kind is p.VAR_KEYWORD), None)
+        var_kw = self._layout[2]
         kwargs = {
             key: _load(
                 self._adapter_for(self._keyword_target(key) or var_kw), value, f"argument {key!r}"
@@ -171,15 +183,6 @@ class Signature:
     def decode_result(self, value: Any) -> Any:
         """A JSON-decoded return value rebuilt to the return hint's type."""
         return _load(self._result, value, f"result of {self._name}")
-
-
-def _positional_targets(
-    params: list[inspect.Parameter], count: int
-) -> list[inspect.Parameter | None]:
-    """The parameter each of ``count`` positional arguments binds to."""
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    var_pos = next((p for p in params if p.kind is p.VAR_POSITIONAL), None)
-    return [positional[i] if i < len(positional) else var_pos for i in range(count)]
 
 
 def _text(value: Any, what: str) -> str:

@@ -312,6 +312,10 @@ class Engine(EngineOperations):
                 )
             limit = self.runtime.settings.max_input_bytes
             check_payload(f"the input of workflow {name!r}", input_json, limit)
+            # Listen before the run exists, so result() can wait for its NOTIFY without
+            # reading the row first (the run may finish before start() returns).
+            listener = self.runtime.listener
+            news = listener.subscribe(run_id) if listener.connected else None
             new_id, created = await self.runtime.store.insert_run(
                 run_id=run_id,
                 workflow=name,
@@ -330,7 +334,10 @@ class Engine(EngineOperations):
                 concurrency_key=concurrency_key,
             )
             started.stored(new_id, created)
-        return RunHandle(self, new_id, wf, created=created)
+        handle = RunHandle(self, new_id, wf, created=created)
+        if created and new_id == run_id:
+            handle._news = news
+        return handle
 
     async def _resolve(
         self, workflow: Workflow[..., Any] | str

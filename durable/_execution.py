@@ -114,8 +114,9 @@ class Execution:
         await self._finish("failed", None, to_json(encode_error(exc)))
 
     async def _finish(self, status: str, output: str | None, error: str | None) -> None:
-        with anyio.CancelScope(shield=True):
-            done = await self.runtime.store.finish(self.run_id, self.attempt, status, output, error)
+        # Not shielded: a write cut short by cancellation is simply not committed (or is),
+        # and the run is replayed from its records either way.
+        done = await self.runtime.store.finish(self.run_id, self.attempt, status, output, error)
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
         self.runtime.telemetry.run_finished(self, status)
@@ -123,11 +124,13 @@ class Execution:
     # -- services for durable calls (see _replay, _timers, _signals, _children) -----------
 
     async def record(self, ctx: RunContext, **fields: Any) -> bool:
-        """Write one record under this execution's claim; False when the claim is lost."""
-        with anyio.CancelScope(shield=True):
-            if ctx.pending:
-                await self._flush_pending(ctx)
-            return await self.runtime.store.record_step(self.run_id, self.attempt, **fields)
+        """Write one record under this execution's claim; False when the claim is lost.
+
+        Not shielded (a cancel scope costs more than the rest of the call): a cancellation
+        mid-write leaves the step recorded or not, and a replay copes with both."""
+        if ctx.pending:
+            await self._flush_pending(ctx)
+        return await self.runtime.store.record_step(self.run_id, self.attempt, **fields)
 
     async def flush(self, ctx: RunContext) -> None:
         """Write the values of synchronous recorded calls made since the last write."""

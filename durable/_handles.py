@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 from uuid import UUID
 
 import anyio
 
 from durable._codec import decode_error, decode_json
+from durable._listener import Signal
 from durable._operations import get_event, wait_progress
 from durable._signals import SignalDelivery
 from durable._views import RunDetail, RunStatus
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["RunHandle"]
 
 R = TypeVar("R")
+_READ = object()  # sentinel: the outcome must be read from the row
 
 
 class RunHandle(Generic[R]):
@@ -38,6 +40,8 @@ class RunHandle(Generic[R]):
         self.workflow = workflow
         self.created = created
         """False when an idempotency key or run id matched an existing run."""
+        self._news: Signal | None = None
+        """Set by start(): a subscription made before the run existed (see result())."""
 
     def __repr__(self) -> str:
         name = self.workflow.name if self.workflow else "?"
@@ -58,20 +62,32 @@ class RunHandle(Generic[R]):
         """
         runtime = self.engine.runtime
         poll = runtime.settings.poll_interval
-        with runtime.listener.watch(self.run_id) as changed:
-            with anyio.fail_after(timeout):
+        with anyio.fail_after(timeout):
+            news, self._news = self._news, None
+            # Subscribed before the run existed, no notification can have been missed: wait
+            # for one instead of reading the row first.
+            if news is not None and (value := await self._from_news(news, poll)) is not _READ:
+                return cast(R, value)
+            with runtime.listener.watch(self.run_id) as changed:
                 while True:
                     row = await runtime.store.run_outcome(self.run_id)
                     if row is None:
                         raise RunNotFound(self.run_id)
                     if RunStatus(row["status"]).finished:
                         return self._outcome(row["status"], row["output"], row["error"])
-                    while await changed.wait(poll):
-                        status, _, output = (changed.news or "").partition(" ")
-                        if status == RunStatus.COMPLETED and output:
-                            return self._outcome(status, output, None)
-                        if status not in {"step", "event"}:
-                            break  # a status change: read the row
+                    if (value := await self._from_news(changed, poll)) is not _READ:
+                        return cast(R, value)
+
+    async def _from_news(self, changed: Signal, poll: float) -> object:
+        """The output carried by a completion NOTIFY, or _READ when the row must be read
+        (another status, an output too long to carry, a reconnect, a quiet poll)."""
+        while await changed.wait(poll):
+            status, _, output = (changed.news or "").partition(" ")
+            if status == RunStatus.COMPLETED and output:
+                return self._outcome(status, output, None)
+            if status not in {"step", "event"}:
+                return _READ
+        return _READ
 
     def _outcome(self, status: str, output: str | None, error: str | None) -> R:
         if status == RunStatus.FAILED:

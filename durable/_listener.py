@@ -9,6 +9,7 @@ backoff, and every waiter is woken once it is back.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -54,7 +55,8 @@ class Listener:
         self._conn: asyncpg.Connection | None = None
         self._wake_callbacks: list[Callable[[str], None]] = []
         self._run_callbacks: list[Callable[[UUID, str], None]] = []
-        self._watchers: dict[UUID, set[Signal]] = {}
+        # Weak: a subscription dies with the handle that holds it.
+        self._watchers: dict[UUID, weakref.WeakSet[Signal]] = {}
         self._lost = anyio.Event()
         self._closed = False
         self.connected = False
@@ -67,11 +69,17 @@ class Listener:
         """Call ``callback(run_id, what)`` on every run notification (status or progress)."""
         self._run_callbacks.append(callback)
 
+    def subscribe(self, run_id: UUID) -> Signal:
+        """A Signal set whenever ``run_id`` changes (and after reconnects), for as long as
+        the caller keeps it."""
+        signal = Signal()
+        self._watchers.setdefault(run_id, weakref.WeakSet()).add(signal)
+        return signal
+
     @contextmanager
     def watch(self, run_id: UUID) -> Iterator[Signal]:
         """A Signal set whenever ``run_id`` changes status (and after reconnects)."""
-        signal = Signal()
-        self._watchers.setdefault(run_id, set()).add(signal)
+        signal = self.subscribe(run_id)
         try:
             yield signal
         finally:
@@ -141,14 +149,18 @@ class Listener:
             key = UUID(run_id)
         except ValueError:
             return
-        for signal in self._watchers.get(key, ()):
-            signal.set(what)
+        watchers = self._watchers.get(key)
+        if watchers is not None:
+            for signal in list(watchers):
+                signal.set(what)
+            if not watchers:
+                del self._watchers[key]
         for on_run in self._run_callbacks:
             on_run(key, what)
 
     def _wake_everyone(self) -> None:
         for callback in self._wake_callbacks:
             callback("")
-        for watchers in self._watchers.values():
-            for signal in watchers:
+        for watchers in list(self._watchers.values()):
+            for signal in list(watchers):
                 signal.set()

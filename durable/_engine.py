@@ -194,6 +194,7 @@ class Engine(EngineOperations):
             if self.worker is not None:
                 await self.worker.stop()
             if self._runtime is not None:
+                await self._runtime.writer.close()
                 await self._runtime.listener.close()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()

@@ -15,6 +15,7 @@ from durable._codec import encode_error, to_json
 from durable._context import Call, ParkRequest, Record, RunContext
 from durable._decorators import Workflow
 from durable._limits import check_payload
+from durable._record_writer import Finish, StepWrite
 from durable._runtime import Runtime
 from durable._store import Claimed
 from durable.errors import LeaseLost, NonDeterminismError, SerializationError
@@ -116,7 +117,8 @@ class Execution:
     async def _finish(self, status: str, output: str | None, error: str | None) -> None:
         # Not shielded: a write cut short by cancellation is simply not committed (or is),
         # and the run is replayed from its records either way.
-        done = await self.runtime.store.finish(self.run_id, self.attempt, status, output, error)
+        finish = Finish(self.run_id, self.attempt, status, output, error)
+        done = await self.runtime.writer.finishes.write(finish)
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
         self.runtime.telemetry.run_finished(self, status)
@@ -130,7 +132,7 @@ class Execution:
         mid-write leaves the step recorded or not, and a replay copes with both."""
         if ctx.pending:
             await self._flush_pending(ctx)
-        return await self.runtime.store.record_step(self.run_id, self.attempt, **fields)
+        return await self.runtime.writer.steps.write(StepWrite(self.run_id, self.attempt, **fields))
 
     async def flush(self, ctx: RunContext) -> None:
         """Write the values of synchronous recorded calls made since the last write."""

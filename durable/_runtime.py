@@ -9,6 +9,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from durable._record_writer import RecordWriter
 from durable._registry import Registry
 from durable._store import Store
 from durable._telemetry import Telemetry
@@ -82,6 +83,11 @@ class Runtime:
     """Database clock (``durable.now()``) minus this host's clock, in seconds."""
     telemetry: Telemetry = field(default_factory=Telemetry)
     """Spans, metrics and log binding (``_telemetry``)."""
+    writer: RecordWriter = field(init=False)
+    """Step records of this process's executions, combined under load."""
+
+    def __post_init__(self) -> None:
+        self.writer = RecordWriter(self.store)
 
     def clock(self) -> float:
         """The database clock as an epoch timestamp, estimated without a round trip."""

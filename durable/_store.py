@@ -7,7 +7,7 @@ planning. JSON crosses the wire as text: the codec produces it, and pydantic par
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from datetime import datetime
 from uuid import UUID
 
@@ -15,6 +15,7 @@ import asyncpg
 
 from durable._context import PendingRecord
 from durable._pool import ConnectionPool
+from durable._record_writer import Finish, StepWrite
 from durable._store_operations import OperationStatements
 from durable._store_queues import QueueStatements
 from durable.sql import query
@@ -133,29 +134,29 @@ class Store(QueueStatements, OperationStatements):
 
     # -- recording ---------------------------------------------------------------------
 
-    async def record_step(
-        self,
-        run_id: UUID,
-        attempt: int,
-        *,
-        key: str,
-        seq: int,
-        kind: str,
-        name: str,
-        status: str,
-        output_json: str | None = None,
-        error_json: str | None = None,
-        step_attempt: int = 1,
-        retry_in: float | None = None,
-        started_at: datetime | None = None,
-    ) -> bool:
-        """Write one record under the lease fence; False when the claim was lost."""
+    async def record_step(self, record: StepWrite) -> bool:
+        """Write one record under its run's lease fence; False when the claim was lost."""
         written = await self.pool.fetchval(
             query("record_step"),
-            run_id, attempt, key, seq, kind, name, status, output_json, error_json,
-            step_attempt, retry_in, started_at,
+            record.run_id, record.run_attempt, record.key, record.seq, record.kind,
+            record.name, record.status, record.output_json, record.error_json,
+            record.step_attempt, record.retry_in, record.started_at,
         )  # fmt: skip
         return written is not None
+
+    async def record_steps(self, records: Sequence[StepWrite]) -> set[Hashable]:
+        """Write several runs' records in one statement; return the (run, key) written."""
+        claims = {record.run_id: record.run_attempt for record in records}
+        rows = await self.pool.fetch(
+            query("record_steps"),
+            list(claims), list(claims.values()),
+            [r.run_id for r in records], [r.key for r in records], [r.seq for r in records],
+            [r.kind for r in records], [r.name for r in records], [r.status for r in records],
+            [r.output_json for r in records], [r.error_json for r in records],
+            [r.step_attempt for r in records], [r.retry_in for r in records],
+            [r.started_at for r in records],
+        )  # fmt: skip
+        return {(row["run_id"], row["cursor_key"]) for row in rows}
 
     async def record_values(
         self, run_id: UUID, attempt: int, values: Sequence[PendingRecord]
@@ -200,19 +201,16 @@ class Store(QueueStatements, OperationStatements):
             )
         return row is not None
 
-    async def finish(
-        self,
-        run_id: UUID,
-        attempt: int,
-        status: str,
-        output_json: str | None,
-        error_json: str | None,
-    ) -> bool:
-        """Store the final status; False when the claim was lost (nothing written)."""
-        row = await self.pool.fetchrow(
-            query("finish_run"), run_id, attempt, status, output_json, error_json
-        )
-        return row is not None
+    async def finish_runs(self, finishes: Sequence[Finish]) -> set[Hashable]:
+        """Store runs' final statuses in one statement; return the ids finished (a run
+        whose claim was lost is left alone)."""
+        rows = await self.pool.fetch(
+            query("finish_runs"),
+            [f.run_id for f in finishes], [f.run_attempt for f in finishes],
+            [f.status for f in finishes], [f.output_json for f in finishes],
+            [f.error_json for f in finishes],
+        )  # fmt: skip
+        return {row["id"] for row in rows}
 
     # -- reading -------------------------------------------------------------------------
 

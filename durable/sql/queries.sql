@@ -262,6 +262,38 @@ ON CONFLICT (run_id, cursor_key) DO UPDATE SET
 WHERE s.status IN ('retrying', 'waiting')
 RETURNING 1;
 
+-- name: record_steps
+-- record_step for several runs in one statement and one commit (the worker combines the
+-- writes of executions that finish a step at the same moment). Each run is fenced like
+-- record_step: $1..$2 list each run once with the attempt that claimed it; the rest are
+-- one entry per record. Returns the (run, key) of every record written.
+WITH fence AS (
+    SELECT r.id,
+        CASE WHEN r.notify_steps THEN pg_notify('durable_run', r.id::text || ' step')::text
+        END AS notified
+    FROM durable.runs AS r
+    JOIN unnest($1::uuid[], $2::int[]) AS c(run_id, attempt)
+        ON r.id = c.run_id AND r.attempt = c.attempt
+    WHERE r.status = 'running'
+    FOR KEY SHARE OF r
+)
+INSERT INTO durable.steps AS s (
+    run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
+    started_at, finished_at)
+SELECT i.run_id, i.key, i.seq, i.kind, i.name, i.status, i.output::jsonb, i.error::jsonb,
+    i.attempt, durable.now() + make_interval(secs => i.retry_in), i.started_at,
+    durable.now()
+FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[],
+        $9::text[], $10::text[], $11::int[], $12::float8[], $13::timestamptz[])
+    AS i(run_id, key, seq, kind, name, status, output, error, attempt, retry_in, started_at)
+JOIN fence ON fence.id = i.run_id
+ON CONFLICT (run_id, cursor_key) DO UPDATE SET
+    status = excluded.status, output = excluded.output, error = excluded.error,
+    attempt = excluded.attempt, retry_at = excluded.retry_at,
+    finished_at = excluded.finished_at
+WHERE s.status IN ('retrying', 'waiting')
+RETURNING s.run_id, s.cursor_key;
+
 -- name: record_values
 -- Write the values of synchronous recorded calls (now, uuid4, random, patched) in one
 -- statement, fenced like record_step. Returns the number of rows fenced in (0: lease lost).
@@ -310,33 +342,42 @@ WITH parked AS (
 SELECT due FROM parked
 LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', parked.queue) WHERE parked.due) AS n ON true;
 
--- name: finish_run
--- Store a run's final status with its output or error, wake a waiting parent, tell
--- result waiters (and workers of a managed queue, whose slot freed), in one statement. Fenced by the claim like record_step. The parent's
--- row is always updated (so locked): a parent parking at the same moment sees this child.
+-- name: finish_runs
+-- Store the final status, output or error of one or more runs (the worker combines runs
+-- that end at the same moment) in one statement, each fenced by its claim like
+-- record_step. Wakes a parent waiting for one of them, tells result waiters (a short
+-- output rides along, so handle.result() needs no further read) and the workers of a
+-- managed queue whose slot freed. A parent's row is always updated (so locked): a parent
+-- parking at the same moment sees its child finished. Returns the ids finished.
 WITH done AS (
-    UPDATE durable.runs SET
-        status = $3, output = $4::jsonb, error = $5::jsonb,
+    UPDATE durable.runs AS r SET
+        status = i.status, output = i.output::jsonb, error = i.error::jsonb,
         finished_at = durable.now(), updated_at = durable.now(),
         lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, waiting_for = NULL
-    WHERE id = $1 AND attempt = $2 AND status = 'running'
-    RETURNING id, parent_run_id, queue
+    FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[])
+        AS i(id, attempt, status, output, error)
+    WHERE r.id = i.id AND r.attempt = i.attempt AND r.status = 'running'
+    RETURNING r.id, r.parent_run_id, r.queue, i.status AS final, i.output AS result
 ), parent AS (
     UPDATE durable.runs AS p SET wake_at = CASE
-        WHEN p.status = 'waiting' AND 'child:' || done.id::text = ANY(p.waiting_for)
+        WHEN p.status = 'waiting' AND EXISTS (
+            SELECT 1 FROM done
+            WHERE done.parent_run_id = p.id AND 'child:' || done.id::text = ANY(p.waiting_for))
         THEN durable.now() ELSE p.wake_at END
-    FROM done
-    WHERE p.id = done.parent_run_id
+    WHERE p.id IN (SELECT parent_run_id FROM done)
     RETURNING p.queue, p.status = 'waiting' AND p.wake_at <= durable.now() AS woken
+), told AS (
+    SELECT id, pg_notify('durable_run', id::text || ' ' || final || CASE
+            WHEN result IS NOT NULL AND octet_length(result) < 4000 THEN ' ' || result
+            ELSE '' END)::text AS notified
+    FROM done
 )
--- A short output rides along, so a waiting handle.result() needs no further read.
-SELECT pg_notify('durable_run', $1::text || ' ' || $3 || CASE
-        WHEN $4::text IS NOT NULL AND octet_length($4::text) < 4000 THEN ' ' || $4::text
-        ELSE '' END),
-    (SELECT pg_notify('durable_wake', queue) FROM parent WHERE woken),
-    -- a slot of a managed queue freed up: its waiting runs may go now
-    (SELECT pg_notify('durable_wake', q.name) FROM durable.queues AS q WHERE q.name = done.queue)
-FROM done;
+-- Identical notifications in one transaction are delivered once.
+SELECT told.id,
+    (SELECT count(pg_notify('durable_wake', queue)) FROM parent WHERE woken) AS parents,
+    (SELECT count(pg_notify('durable_wake', q.name)) FROM durable.queues AS q
+        WHERE q.name IN (SELECT queue FROM done)) AS freed
+FROM told;
 
 -- name: run_outcome
 -- The status, output and error of one run: what handle.result() waits for.
@@ -423,7 +464,7 @@ LIMIT 1;
 -- name: send_signal
 -- Deliver signal $2 to run $1: store it (deduplicated by idempotency key $4) and, when the
 -- run is parked waiting for it, make it due and wake the workers. The run's row is always
--- locked first, like finish_run. Returns the run's status, whether it was waiting for
+-- locked first, like finish_runs. Returns the run's status, whether it was waiting for
 -- this signal, whether that wait's deadline had passed, and the new signal's seq
 -- (NULL: a duplicate). No row: no such run.
 WITH target AS (

@@ -76,26 +76,13 @@ class RunSummary:
     until one is deployed."""
 
 
-@dataclass(frozen=True, slots=True)
-class RunDetail:
-    """Everything recorded about one run (``engine.get_run``)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDetail(RunSummary):
+    """Everything recorded about one run (``engine.get_run``): the summary's fields plus
+    input, output, the steps timeline, children and events."""
 
-    run_id: UUID
-    workflow: str
-    version: int
-    status: RunStatus
     input: Any
     output: Any
-    error: ErrorInfo | None
-    tags: list[str]
-    attempt: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    parent_run_id: UUID | None
-    queue: str = "default"
-    version_available: bool = True
-    """False when no live worker serves this run's (workflow, version)."""
     steps: list[StepInfo] = field(default_factory=list)
     children: list[UUID] = field(default_factory=list)
     events: dict[str, Any] = field(default_factory=dict)

@@ -17,7 +17,7 @@ from durable._decorators import Workflow
 from durable._limits import check_payload
 from durable._record_writer import Finish, StepWrite
 from durable._runtime import Runtime
-from durable._store import Claimed
+from durable._store import TRANSIENT_ERRORS, Claimed
 from durable.errors import LeaseLost, NonDeterminismError, SerializationError
 
 __all__ = ["Execution", "Suspended"]
@@ -109,6 +109,10 @@ class Execution:
     async def _finish_failed(self, exc: BaseException) -> None:
         if isinstance(exc, LeaseLost):
             raise exc
+        if isinstance(exc, TRANSIENT_ERRORS):
+            # The database, not the workflow, failed: leave the run to be resumed once its
+            # lease expires rather than record a failure the code never made.
+            raise LeaseLost(f"run {self.run_id}: database unreachable ({exc})") from exc
         if isinstance(exc, NonDeterminismError | SerializationError):
             _log.error("run %s failed: %s", self.run_id, exc)
         self.runtime.telemetry.record_failure(exc)
@@ -118,7 +122,10 @@ class Execution:
         # Not shielded: a write cut short by cancellation is simply not committed (or is),
         # and the run is replayed from its records either way.
         finish = Finish(self.run_id, self.attempt, status, output, error)
-        done = await self.runtime.writer.finishes.write(finish)
+        try:
+            done = await self.runtime.writer.finishes.write(finish)
+        except TRANSIENT_ERRORS as exc:
+            raise LeaseLost(f"run {self.run_id}: database unreachable ({exc})") from exc
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
         self.runtime.telemetry.run_finished(self, status)
@@ -130,9 +137,17 @@ class Execution:
 
         Not shielded (a cancel scope costs more than the rest of the call): a cancellation
         mid-write leaves the step recorded or not, and a replay copes with both."""
-        if ctx.pending:
-            await self._flush_pending(ctx)
-        return await self.runtime.writer.steps.write(StepWrite(self.run_id, self.attempt, **fields))
+        try:
+            if ctx.pending:
+                await self._flush_pending(ctx)
+            return await self.runtime.writer.steps.write(
+                StepWrite(self.run_id, self.attempt, **fields)
+            )
+        except TRANSIENT_ERRORS as exc:
+            # This execution cannot go on; the run resumes elsewhere once its lease expires.
+            error = LeaseLost(f"run {self.run_id}: database unreachable ({exc})")
+            ctx.fatal = ctx.fatal or error
+            raise error from exc
 
     async def flush(self, ctx: RunContext) -> None:
         """Write the values of synchronous recorded calls made since the last write."""

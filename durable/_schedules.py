@@ -29,6 +29,7 @@ from durable._cron import CatchUp, CronSpec, Overlap, check_policies, plan_ticks
 from durable._durations import to_seconds
 from durable._limits import check_payload
 from durable._listener import Signal
+from durable._store import TRANSIENT_ERRORS
 from durable._views import RunStatus
 from durable.errors import InvalidSchedule, ScheduleNotFound
 
@@ -44,7 +45,7 @@ RETENTION_SCHEDULE = "durable.retention"
 """The built-in schedule that prunes finished runs when ``Engine(retention=...)`` is set."""
 RETENTION_CRON = "*/10 * * * *"
 _log = logging.getLogger("durable.schedules")
-_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+_TRANSIENT = TRANSIENT_ERRORS
 _NO_INPUT = '{"args": [], "kwargs": {}}'
 
 

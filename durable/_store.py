@@ -20,7 +20,16 @@ from durable._store_operations import OperationStatements
 from durable._store_queues import QueueStatements
 from durable.sql import query
 
-__all__ = ["Claimed", "Store"]
+__all__ = ["TRANSIENT_ERRORS", "Claimed", "Store"]
+
+# "The database is unreachable for now": worth retrying later, never a run's own failure.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    TimeoutError,
+)
 
 Row = asyncpg.Record
 Claimed = asyncpg.Record

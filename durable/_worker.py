@@ -15,20 +15,18 @@ from typing import Any
 from uuid import UUID
 
 import anyio
-import asyncpg
 from anyio.abc import TaskGroup
 
 from durable._execution import Execution
 from durable._listener import Signal
 from durable._queues import choose_runs
 from durable._runtime import Runtime
-from durable._store import Claimed
+from durable._store import TRANSIENT_ERRORS, Claimed
 
 __all__ = ["Worker"]
 
 _log = logging.getLogger("durable.worker")
-# Errors that mean "the database is unreachable for now": retried, never fatal.
-_TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, TimeoutError)
+_TRANSIENT = TRANSIENT_ERRORS
 
 
 class Worker:

@@ -1,0 +1,112 @@
+"""Connections cut under a running workflow: the run resumes, it never fails for it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+import pytest
+
+from durable import Engine, RunStatus, step, workflow
+
+pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
+
+BODIES: list[int] = []
+GATE: dict[str, asyncio.Event] = {}
+
+
+@step
+async def cut_point(i: int) -> int:
+    BODIES.append(i)
+    if i == 1 and "cut" in GATE:
+        GATE["reached"].set()
+        await GATE["cut"].wait()  # the test terminates every pooled connection here
+    return i
+
+
+@workflow(name="chaos.connection_loss")
+async def three_steps() -> list[int]:
+    return [await cut_point(i) for i in range(3)]
+
+
+async def test_terminated_connections_do_not_fail_the_run(database_url: str) -> None:
+    BODIES.clear()
+    GATE.clear()
+    GATE["reached"], GATE["cut"] = asyncio.Event(), asyncio.Event()
+    async with Engine(
+        database_url, workflows=[three_steps], lease_seconds=1.5, heartbeat_seconds=0.5,
+        poll_interval=0.2,
+    ) as engine:  # fmt: skip
+        handle = await engine.start(three_steps)
+        await asyncio.wait_for(GATE["reached"].wait(), 10)
+        admin = await asyncpg.connect(database_url)
+        try:
+            killed = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        finally:
+            await admin.close()
+        assert killed >= 2  # the pool's connections and the listener's
+        GATE["cut"].set()
+
+        assert await handle.result(timeout=20) == [0, 1, 2]
+        assert await handle.status() == RunStatus.COMPLETED
+        detail = await engine.get_run(handle.run_id)
+
+    # Step 0 was recorded before the cut and never ran again. Step 1 ran again only if its
+    # record was lost with its connection (then on a resumed attempt).
+    assert BODIES.count(0) == 1
+    assert 1 <= BODIES.count(1) <= 2
+    assert BODIES.count(2) == 1
+    assert detail.attempt == BODIES.count(1)
+    assert [s.cursor_key for s in detail.steps] == [
+        "step:cut_point#0",
+        "step:cut_point#1",
+        "step:cut_point#2",
+    ]
+
+
+FLAKY_BODIES: list[int] = []
+
+
+@step
+async def flaky_point(i: int) -> int:
+    FLAKY_BODIES.append(i)
+    return i
+
+
+@workflow(name="chaos.database_blip")
+async def blip() -> list[int]:
+    return [await flaky_point(i) for i in range(3)]
+
+
+async def test_an_unreachable_database_mid_step_leaves_the_run_to_resume(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step's record cannot be written (the database is down for that moment): the
+    execution is abandoned, not the run, which resumes after its lease and completes."""
+    from durable._store import Store
+
+    FLAKY_BODIES.clear()
+    real = Store.record_step
+    failures = {"left": 1}
+
+    async def unreachable_once(self: Store, record: object) -> bool:
+        if getattr(record, "key", "") == "step:flaky_point#1" and failures["left"]:
+            failures["left"] -= 1
+            raise OSError("connection refused (injected)")
+        return await real(self, record)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Store, "record_step", unreachable_once)
+    async with Engine(
+        database_url, workflows=[blip], lease_seconds=1.0, heartbeat_seconds=0.3,
+        poll_interval=0.2,
+    ) as engine:  # fmt: skip
+        handle = await engine.start(blip)
+        assert await handle.result(timeout=20) == [0, 1, 2]
+        detail = await engine.get_run(handle.run_id)
+    assert failures["left"] == 0
+    assert FLAKY_BODIES == [0, 1, 1, 2]  # step 1 ran again on the resumed attempt only
+    assert detail.attempt == 2
+    assert detail.error is None

@@ -78,18 +78,18 @@ async def _child(
     telemetry.event(EVENT_CHILD_START, **{"durable.child.workflow": workflow.name,
                                           "durable.step.cursor": call.key})  # fmt: skip
     traceparent, tracestate = telemetry.current_traceparent()
-    await execution.runtime.store.insert_run(
+    await execution.guarded(ctx, execution.runtime.store.insert_run(
         run_id=child_id, workflow=workflow.name, version=workflow.version,
         input_json=input_json, queue=workflow.queue, priority=0, tags=(),
         idempotency_key=None, parent_run_id=ctx.run_id, parent_cursor=call.key,
         delay_seconds=None, timeout_seconds=workflow.timeout,
         traceparent=traceparent, tracestate=tracestate, depth=ctx.depth + 1,
-    )  # fmt: skip
+    ))  # fmt: skip
     if not wait:
         await write(ctx, key=call.key, seq=call.seq, kind="start", name=workflow.name,
                     status="completed", output_json=to_json(str(child_id)))  # fmt: skip
         return _handle(execution.runtime.engine, child_id, workflow)
-    outcome = await execution.runtime.store.run_outcome(child_id)
+    outcome = await execution.guarded(ctx, execution.runtime.store.run_outcome(child_id))
     if outcome is not None and outcome["status"] in _FINISHED:
         status = "completed" if outcome["status"] == "completed" else "failed"
         await write(ctx, key=call.key, seq=call.seq, kind="child", name=workflow.name,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 from uuid import UUID
 
 import anyio
@@ -23,6 +24,7 @@ from durable.errors import LeaseLost, NonDeterminismError, SerializationError
 __all__ = ["Execution", "Suspended"]
 
 _log = logging.getLogger("durable.worker")
+T = TypeVar("T")
 
 
 class Suspended(BaseException):
@@ -109,10 +111,6 @@ class Execution:
     async def _finish_failed(self, exc: BaseException) -> None:
         if isinstance(exc, LeaseLost):
             raise exc
-        if isinstance(exc, TRANSIENT_ERRORS):
-            # The database, not the workflow, failed: leave the run to be resumed once its
-            # lease expires rather than record a failure the code never made.
-            raise LeaseLost(f"run {self.run_id}: database unreachable ({exc})") from exc
         if isinstance(exc, NonDeterminismError | SerializationError):
             _log.error("run %s failed: %s", self.run_id, exc)
         self.runtime.telemetry.record_failure(exc)
@@ -144,10 +142,20 @@ class Execution:
                 StepWrite(self.run_id, self.attempt, **fields)
             )
         except TRANSIENT_ERRORS as exc:
-            # This execution cannot go on; the run resumes elsewhere once its lease expires.
-            error = LeaseLost(f"run {self.run_id}: database unreachable ({exc})")
-            ctx.fatal = ctx.fatal or error
-            raise error from exc
+            raise self.unreachable(ctx, exc) from exc
+
+    async def guarded(self, ctx: RunContext, call: Awaitable[T]) -> T:
+        """Await a store call made for the workflow; an unreachable database ends this
+        execution (the run resumes after its lease) instead of failing the run."""
+        try:
+            return await call
+        except TRANSIENT_ERRORS as exc:
+            raise self.unreachable(ctx, exc) from exc
+
+    def unreachable(self, ctx: RunContext, exc: BaseException) -> LeaseLost:
+        error = LeaseLost(f"run {self.run_id}: database unreachable ({exc})")
+        ctx.fatal = ctx.fatal or error
+        return error
 
     async def flush(self, ctx: RunContext) -> None:
         """Write the values of synchronous recorded calls made since the last write."""

@@ -45,7 +45,7 @@ RETENTION_SCHEDULE = "durable.retention"
 """The built-in schedule that prunes finished runs when ``Engine(retention=...)`` is set."""
 RETENTION_CRON = "*/10 * * * *"
 _log = logging.getLogger("durable.schedules")
-_TRANSIENT = TRANSIENT_ERRORS
+_TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, TimeoutError)
 _NO_INPUT = '{"args": [], "kwargs": {}}'
 
 

@@ -109,8 +109,11 @@ async def _wait(ctx: RunContext, call: Call, name: str, seconds: float | None, t
     else:
         deadline = None if seconds is None else execution.clock() + seconds
     deadline_dt = None if deadline is None else datetime.fromtimestamp(deadline, UTC)
-    found, payload = await execution.runtime.store.consume_signal(
-        ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline_dt
+    found, payload = await execution.guarded(
+        ctx,
+        execution.runtime.store.consume_signal(
+            ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline_dt
+        ),
     )
     if found:
         return _decode(adapter, json.loads(payload) if payload else None, name)
@@ -190,8 +193,11 @@ async def _set_event(ctx: RunContext, call: Call, key: str, value_json: str) -> 
     ctx.check()
     execution = ctx.execution
     await execution.flush(ctx)
-    stored = await execution.runtime.store.set_event(
-        ctx.run_id, ctx.attempt, key, value_json, call.key, call.seq
+    stored = await execution.guarded(
+        ctx,
+        execution.runtime.store.set_event(
+            ctx.run_id, ctx.attempt, key, value_json, call.key, call.seq
+        ),
     )
     if not stored:
         error = LeaseLost(f"run {ctx.run_id} is no longer held by this worker")

@@ -22,13 +22,14 @@ from durable.sql import query
 
 __all__ = ["TRANSIENT_ERRORS", "Claimed", "Store"]
 
-# "The database is unreachable for now": worth retrying later, never a run's own failure.
+# "The database is unreachable for now", raised by a store call: worth retrying later,
+# never a run's own failure. (Only ever matched around store calls: a workflow's own
+# OSError is its own business.)
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
-    TimeoutError,
 )
 
 Row = asyncpg.Record

@@ -26,7 +26,7 @@ from durable._store import TRANSIENT_ERRORS, Claimed
 __all__ = ["Worker"]
 
 _log = logging.getLogger("durable.worker")
-_TRANSIENT = TRANSIENT_ERRORS
+_TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, TimeoutError)
 
 
 class Worker:

@@ -20,7 +20,7 @@ EngineFactory = Callable[..., Engine]
 
 DEFAULTS: dict[str, Any] = {
     "poll_interval": 0.05,
-    "lease_seconds": 5.0,
+    "lease_seconds": 10.0,  # a loaded CI machine may delay heartbeats
     "inline_wait_seconds": support.INLINE_WAIT_SECONDS,
     "shutdown_grace_seconds": 1.0,
     "concurrency": 8,

@@ -58,7 +58,6 @@ async def b_task(label: str) -> str:
 
 
 # Upper bound on the time from a run's claim to its first step body starting.
-CLAIM_TO_BODY_SLACK = 0.1
 
 
 def max_overlap(intervals: list[tuple[float, float]]) -> int:
@@ -101,14 +100,9 @@ async def test_rate_limit_holds_within_one_unit_over_any_window(
         assert results == [f"r{n}" for n in range(runs)]
         details = [await client.get_run(h.run_id) for h in handles]
 
-    # The first-step start times the bodies saw: at most one over the limit in any window.
-    # A body starts a little after its claim, and the runs of one claim start together, so
-    # a window is measured a claim-to-body latency short of the period (DB times below are
-    # checked against the full period).
-    starts = [e["start"] for e in EXECUTIONS]
-    assert len(starts) == runs
-    seen = most_in_window(starts, period - CLAIM_TO_BODY_SLACK)
-    assert seen <= rate + 1, f"{seen} first steps started within {period}s (limit {rate})"
+    # Every run's body ran once. When a body starts after its claim depends on how busy the
+    # machine is, so the limit is checked on the claims the database recorded.
+    assert len(EXECUTIONS) == runs
     # The first claims as the database recorded them (what the claim statement limits).
     claimed = [d.started_at.timestamp() for d in details if d.started_at is not None]
     assert len(claimed) == runs

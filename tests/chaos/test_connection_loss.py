@@ -110,3 +110,27 @@ async def test_an_unreachable_database_mid_step_leaves_the_run_to_resume(
     assert FLAKY_BODIES == [0, 1, 1, 2]  # step 1 ran again on the resumed attempt only
     assert detail.attempt == 2
     assert detail.error is None
+
+
+@step
+async def call_partner() -> str:
+    raise ConnectionRefusedError("partner API refused the connection")
+
+
+@workflow(name="chaos.partner_down")
+async def partner_down() -> str:
+    return await call_partner()
+
+
+async def test_a_workflows_own_os_error_fails_the_run(database_url: str) -> None:
+    """Only the store's connection errors abandon an execution; the workflow's own OSError
+    (a partner API refusing connections) fails the run like any other exception."""
+    from durable import WorkflowFailed
+
+    async with Engine(database_url, workflows=[partner_down], poll_interval=0.2) as engine:
+        handle = await engine.start(partner_down)
+        with pytest.raises(WorkflowFailed) as failed:
+            await handle.result(timeout=10)
+        detail = await engine.get_run(handle.run_id)
+    assert failed.value.error.type == "builtins.ConnectionRefusedError"
+    assert detail.attempt == 1

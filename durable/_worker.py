@@ -177,16 +177,19 @@ class Worker:
                 return
             telemetry = self.runtime.telemetry
             await telemetry.refresh_queue_depth(self.runtime.store, self.settings.queues)
+            # Judge only the executions this heartbeat covered: a run claimed (or claimed
+            # again) while the statement was on the wire is not missing from it.
+            sent = dict(self.active)
             try:
                 held = await self.runtime.store.heartbeat(
-                    self.runtime.worker_id, self.settings.lease_seconds, list(self.active)
+                    self.runtime.worker_id, self.settings.lease_seconds, list(sent)
                 )
                 await self.runtime.sync_clock()
             except _TRANSIENT as exc:
                 _log.warning("heartbeat failed (%s); will retry", exc)
                 continue
-            for run_id, execution in list(self.active.items()):
-                if run_id not in held:
+            for run_id, execution in sent.items():
+                if run_id not in held and self.active.get(run_id) is execution:
                     _log.warning("run %s: lease lost; cancelling its execution", run_id)
                     execution.scope.cancel()
 

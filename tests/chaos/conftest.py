@@ -28,14 +28,23 @@ class WorkerProcesses:
     def spawn(
         self, database_url: str, marks: Path, *, slow_seconds: float = 0
     ) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        env.update({MARKS_ENV: str(marks), SLOW_ENV: str(slow_seconds), "PYTHONUNBUFFERED": "1"})
-        log = self.log_dir / f"worker-{len(self.started)}.log"
+        return self.spawn_module(
+            "tests.chaos.worker_app",
+            database_url,
+            {MARKS_ENV: str(marks), SLOW_ENV: str(slow_seconds)},
+        )
+
+    def spawn_module(
+        self, module: str, database_url: str, env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        """Start ``python -m module database_url`` with ``env``, its output to a log."""
+        full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        log = self.log_dir / f"{module.rsplit('.', 1)[-1]}-{len(self.started)}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.chaos.worker_app", database_url],
+                [sys.executable, "-m", module, database_url],
                 cwd=REPO_ROOT,
-                env=env,
+                env=full_env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -22,7 +21,7 @@ import anyio
 import pytest
 
 from durable import Engine
-from tests.chaos.conftest import REPO_ROOT, WorkerProcesses
+from tests.chaos.conftest import WorkerProcesses
 from tests.chaos.queue_app import (
     LEASE_SECONDS,
     MARKS_ENV,
@@ -44,21 +43,11 @@ class QueueWorkers(WorkerProcesses):
     def spawn_queue_worker(
         self, database_url: str, marks: Path, *, step_seconds: float
     ) -> subprocess.Popen[bytes]:
-        env = dict(os.environ)
-        env.update(
-            {MARKS_ENV: str(marks), STEP_SECONDS_ENV: str(step_seconds), "PYTHONUNBUFFERED": "1"}
+        return self.spawn_module(
+            "tests.chaos.queue_app",
+            database_url,
+            {MARKS_ENV: str(marks), STEP_SECONDS_ENV: str(step_seconds)},
         )
-        log = self.log_dir / f"queue-worker-{len(self.started)}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "tests.chaos.queue_app", database_url],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        self.started.append((proc, log))
-        return proc
 
     async def wait_ready(self, timeout: float = 20.0) -> None:
         """Until every spawned worker has entered its engine (it prints ``ready``)."""

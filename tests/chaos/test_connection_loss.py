@@ -134,3 +134,46 @@ async def test_a_workflows_own_os_error_fails_the_run(database_url: str) -> None
         detail = await engine.get_run(handle.run_id)
     assert failed.value.error.type == "builtins.ConnectionRefusedError"
     assert detail.attempt == 1
+
+
+SLOW_BODIES: list[str] = []
+
+
+@step
+async def half_second(label: str) -> str:
+    SLOW_BODIES.append(label)
+    await asyncio.sleep(0.5)
+    return label
+
+
+@workflow(name="chaos.claimed_during_heartbeat")
+async def claimed_during_heartbeat(label: str) -> str:
+    return await half_second(label)
+
+
+async def test_a_run_claimed_while_a_heartbeat_is_on_the_wire_keeps_its_lease(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A heartbeat covers the runs executing when it was sent; a run claimed while it was
+    on the wire must not be taken for one whose lease was lost (and cancelled)."""
+    from durable._store import Store
+
+    SLOW_BODIES.clear()
+    real = Store.heartbeat
+
+    async def slow_heartbeat(self: Store, worker_id: str, lease: float, run_ids: list) -> set:  # type: ignore[type-arg]
+        await asyncio.sleep(0.3)  # the statement is slow to come back
+        return await real(self, worker_id, lease, run_ids)
+
+    monkeypatch.setattr(Store, "heartbeat", slow_heartbeat)
+    async with Engine(
+        database_url, workflows=[claimed_during_heartbeat], lease_seconds=3.0,
+        heartbeat_seconds=0.2, poll_interval=0.2,
+    ) as engine:  # fmt: skip
+        handles = []
+        for n in range(6):  # starts spread over several heartbeats
+            handles.append(await engine.start(claimed_during_heartbeat, f"r{n}"))
+            await asyncio.sleep(0.13)
+        results = [await h.result(timeout=20) for h in handles]
+    assert results == [f"r{n}" for n in range(6)]
+    assert sorted(SLOW_BODIES) == [f"r{n}" for n in range(6)]  # each body ran exactly once

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import inspect
 import math
+import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
@@ -129,7 +130,7 @@ class Workflow(Generic[P, R]):
         if schedule is not None:  # InvalidSchedule here, at decoration, not in a worker
             check_scheduled_workflow(fn, schedule, timezone)
         self.fn = fn
-        self.name = name or f"{fn.__module__}.{fn.__qualname__}"
+        self.name = name or f"{_module_name(fn)}.{fn.__qualname__}"
         self.version = version
         self.queue = queue
         self.timeout = timeout
@@ -169,6 +170,17 @@ class Workflow(Generic[P, R]):
 
     def __repr__(self) -> str:
         return f"<durable workflow {self.name!r} v{self.version}>"
+
+
+def _module_name(fn: Callable[..., Any]) -> str:
+    """The importable module name: ``python -m app.flows`` runs ``app.flows`` as
+    ``__main__``, and its workflows must keep the names the workers know them by."""
+    module = fn.__module__
+    if module == "__main__":
+        spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+        if spec is not None and spec.name:
+            return str(spec.name)
+    return module
 
 
 async def _as_coroutine(awaitable: Awaitable[R]) -> R:

@@ -13,15 +13,14 @@ queue's limit, so only the queue limit (enforced in the claim) can hold it down.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 import time
 from pathlib import Path
 
 import anyio
 
 from durable import Engine, step, workflow
+from tests.chaos.worker_main import run_worker
 
 MARKS_ENV = "DURABLE_QUEUE_MARKS"
 STEP_SECONDS_ENV = "DURABLE_QUEUE_STEP_SECONDS"
@@ -84,16 +83,5 @@ async def serve(database_url: str) -> None:
         await anyio.sleep_forever()
 
 
-def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stdout,
-        format="%(asctime)s pid=%(process)d %(name)s %(levelname)s %(message)s",
-    )
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m tests.chaos.queue_app <database_url>")
-    anyio.run(serve, sys.argv[1])
-
-
 if __name__ == "__main__":
-    main()
+    run_worker(serve, "tests.chaos.queue_app")

@@ -11,14 +11,13 @@ is where the first worker gets killed.
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from pathlib import Path
 
 import anyio
 
 from durable import Engine, step, workflow
+from tests.chaos.worker_main import run_worker
 
 MARKS_ENV = "DURABLE_CHAOS_MARKS"
 SLOW_ENV = "DURABLE_CHAOS_SLOW_SECONDS"
@@ -101,16 +100,5 @@ async def serve(database_url: str) -> None:
         await anyio.sleep_forever()
 
 
-def main() -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        stream=sys.stdout,
-        format="%(asctime)s pid=%(process)d %(name)s %(levelname)s %(message)s",
-    )
-    if len(sys.argv) != 2:
-        sys.exit("usage: python -m tests.chaos.worker_app <database_url>")
-    anyio.run(serve, sys.argv[1])
-
-
 if __name__ == "__main__":
-    main()
+    run_worker(serve, "tests.chaos.worker_app")

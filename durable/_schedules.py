@@ -29,7 +29,7 @@ from durable._cron import CatchUp, CronSpec, Overlap, check_policies, plan_ticks
 from durable._durations import to_seconds
 from durable._limits import check_payload
 from durable._listener import Signal
-from durable._store import TRANSIENT_ERRORS
+from durable._store import LOOP_ERRORS
 from durable._views import RunStatus
 from durable.errors import InvalidSchedule, ScheduleNotFound
 
@@ -45,7 +45,6 @@ RETENTION_SCHEDULE = "durable.retention"
 """The built-in schedule that prunes finished runs when ``Engine(retention=...)`` is set."""
 RETENTION_CRON = "*/10 * * * *"
 _log = logging.getLogger("durable.schedules")
-_TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, TimeoutError)
 _NO_INPUT = '{"args": [], "kwargs": {}}'
 
 
@@ -196,7 +195,7 @@ class Scheduler:
         try:
             await self.fire_due()
             seconds = await self.runtime.store.next_schedule_wake(self._names)
-        except _TRANSIENT as exc:
+        except LOOP_ERRORS as exc:
             _log.warning("schedule pass failed (%s); retrying", exc)
             return min(1.0, poll)
         except Exception:

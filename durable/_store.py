@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -20,7 +21,7 @@ from durable._store_operations import OperationStatements
 from durable._store_queues import QueueStatements
 from durable.sql import query
 
-__all__ = ["TRANSIENT_ERRORS", "Claimed", "Store"]
+__all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "Claimed", "Store"]
 
 # "The database is unreachable for now", raised by a store call: worth retrying later,
 # never a run's own failure. (Only ever matched around store calls: a workflow's own
@@ -31,6 +32,8 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
 )
+# Background loops (claim, heartbeat, schedules) also retry a statement that timed out.
+LOOP_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, TimeoutError)
 
 Row = asyncpg.Record
 Claimed = asyncpg.Record
@@ -173,14 +176,7 @@ class Store(QueueStatements, OperationStatements):
     ) -> bool:
         """Write the pending values of synchronous calls; False when the lease was lost."""
         fenced = await self.pool.fetchval(
-            query("record_values"),
-            run_id,
-            attempt,
-            [v.key for v in values],
-            [v.seq for v in values],
-            [v.kind for v in values],
-            [v.name for v in values],
-            [v.output_json for v in values],
+            query("record_values"), run_id, attempt, *_value_columns(values)
         )
         return bool(fenced)
 
@@ -200,12 +196,8 @@ class Store(QueueStatements, OperationStatements):
                 return False
             if pending:
                 await conn.fetchval(
-                    query("record_values"),
-                    run_id, attempt,
-                    [v.key for v in pending], [v.seq for v in pending],
-                    [v.kind for v in pending], [v.name for v in pending],
-                    [v.output_json for v in pending],
-                )  # fmt: skip
+                    query("record_values"), run_id, attempt, *_value_columns(pending)
+                )
             row = await conn.fetchrow(
                 query("park_run"), run_id, attempt, status, wake_at, list(waiting_for)
             )
@@ -335,3 +327,14 @@ class Store(QueueStatements, OperationStatements):
         self, run_id: UUID, step: str | None, signal: str | None, event: str | None
     ) -> Row | None:
         return await self.pool.fetchrow(query("run_progress"), run_id, step, signal, event)
+
+
+def _value_columns(values: Sequence[PendingRecord]) -> tuple[list[Any], ...]:
+    """record_values' column arrays: keys, positions, kinds, names and outputs."""
+    return (
+        [v.key for v in values],
+        [v.seq for v in values],
+        [v.kind for v in values],
+        [v.name for v in values],
+        [v.output_json for v in values],
+    )

@@ -11,7 +11,6 @@ import logging
 import math
 import os
 import socket
-from typing import Any
 from uuid import UUID
 
 import anyio
@@ -21,12 +20,11 @@ from durable._execution import Execution
 from durable._listener import Signal
 from durable._queues import choose_runs
 from durable._runtime import Runtime
-from durable._store import TRANSIENT_ERRORS, Claimed
+from durable._store import LOOP_ERRORS, Claimed
 
 __all__ = ["Worker"]
 
 _log = logging.getLogger("durable.worker")
-_TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, TimeoutError)
 
 
 class Worker:
@@ -97,7 +95,7 @@ class Worker:
             if self.free_slots > 0 and self._names:
                 try:
                     claimed = await self._claim_batch(tg)
-                except _TRANSIENT as exc:
+                except LOOP_ERRORS as exc:
                     _log.warning("claim failed (%s); retrying", exc)
                     await anyio.sleep(min(1.0, self.settings.poll_interval))
                     continue
@@ -164,7 +162,7 @@ class Worker:
         """Sleep until the next known wake time, capped by the fallback poll interval."""
         try:
             seconds = await self.runtime.store.next_wake()
-        except _TRANSIENT:
+        except LOOP_ERRORS:
             return self.settings.poll_interval
         if seconds is None or math.isnan(seconds):
             return self.settings.poll_interval
@@ -185,7 +183,7 @@ class Worker:
                     self.runtime.worker_id, self.settings.lease_seconds, list(sent)
                 )
                 await self.runtime.sync_clock()
-            except _TRANSIENT as exc:
+            except LOOP_ERRORS as exc:
                 _log.warning("heartbeat failed (%s); will retry", exc)
                 continue
             for run_id, execution in sent.items():
@@ -210,8 +208,5 @@ class Worker:
                 if leftover:
                     await self.runtime.store.release(self.runtime.worker_id, leftover)
                 await self.runtime.store.unregister_worker(self.runtime.worker_id)
-            except _TRANSIENT as exc:
+            except LOOP_ERRORS as exc:
                 _log.warning("could not hand back runs on shutdown (%s); leases will expire", exc)
-
-    def describe(self) -> dict[str, Any]:
-        return {"worker_id": self.runtime.worker_id, "active": len(self.active)}

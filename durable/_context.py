@@ -137,6 +137,8 @@ class RunContext:
     children_started: int = 0
     traceparent: str | None = None
     tracestate: str | None = None
+    patches: dict[str, bool] = field(default_factory=dict)
+    """What each ``patched(patch_id)`` answered in this execution (replay reports show it)."""
 
     @classmethod
     def load(cls, records: list[Record], **kwargs: Any) -> RunContext:

@@ -20,6 +20,7 @@ from durable._decorators import Workflow
 from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
+from durable._history import History, history_from_rows
 from durable._limits import check_payload
 from durable._listener import Listener
 from durable._management import EngineOperations
@@ -394,6 +395,17 @@ class Engine(EngineOperations):
         if run is None:
             raise RunNotFound(run_id)
         return detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
+
+    async def export_run(self, run_id: UUID | str) -> History:
+        """The run's history (input, every record, signals, events, children, outcome) in
+        the versioned ``durable.history`` format, for ``durable.testing.Replayer``.
+        ``history.to_json()`` is what ``durable runs export`` prints."""
+        run, steps, events, children, signals = await self.runtime.store.run_history(
+            UUID(str(run_id))
+        )
+        if run is None:
+            raise RunNotFound(run_id)
+        return history_from_rows(run, steps, events, children, signals)  # type: ignore[arg-type]
 
     async def list_runs(
         self,

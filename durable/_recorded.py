@@ -71,6 +71,12 @@ def patched(patch_id: str) -> bool:
         raise ValueError("patched() needs a non-empty patch id string")
     ctx = require("durable.patched()")
     ctx.check()
+    taken = _patch_taken(ctx, patch_id)
+    ctx.patches[patch_id] = taken
+    return taken
+
+
+def _patch_taken(ctx: RunContext, patch_id: str) -> bool:
     upcoming = ctx.peek()
     if upcoming is not None and upcoming.kind == "patch" and upcoming.name == patch_id:
         ctx.take("patch", patch_id)

@@ -230,6 +230,20 @@ class Store(QueueStatements, OperationStatements):
             children = [r["id"] for r in await conn.fetch(query("run_children"), run_id)]
         return run, steps, events, children
 
+    async def run_history(
+        self, run_id: UUID
+    ) -> tuple[Row | None, list[Row], list[Row], list[UUID], list[Row]]:
+        """``get_run``'s rows plus the run's signals, read in one snapshot (an export)."""
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read"):
+            run = await conn.fetchrow(query("get_run"), run_id)
+            if run is None:
+                return None, [], [], [], []
+            steps = await conn.fetch(query("run_steps"), run_id)
+            events = await conn.fetch(query("run_events"), run_id)
+            children = [r["id"] for r in await conn.fetch(query("run_children"), run_id)]
+            signals = await conn.fetch(query("run_signals"), run_id)
+        return run, steps, events, children, signals
+
     async def list_runs(
         self,
         *,

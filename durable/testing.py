@@ -15,6 +15,18 @@
 ``database_url``), runs an engine with a worker on it, and drops the database on exit.
 The clock is the database's ``durable.now()`` shifted by an offset every connection sees,
 so ``advance("3d")`` makes three days pass for every timer at once.
+
+``Replayer`` replays exported run histories (``engine.export_run``, ``durable runs
+export``) against the current code, with no database, to prove a change is safe for the
+runs already in flight (see ``docs/versioning.md``)::
+
+    from durable.testing import Replayer
+
+    REPORTS = Replayer(workflows=[checkout]).replay_many("tests/histories")
+
+    @pytest.mark.parametrize("report", REPORTS, ids=str)
+    def test_history_replays(report):
+        assert report.ok, report.describe()
 """
 
 from __future__ import annotations
@@ -35,8 +47,18 @@ from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._engine import Engine
 from durable._handles import RunHandle
+from durable._history import History, HistoryRecord, HistorySignal, InvalidHistory
+from durable._replayer import Replayer, ReplayReport
 
-__all__ = ["Environment"]
+__all__ = [
+    "Environment",
+    "History",
+    "HistoryRecord",
+    "HistorySignal",
+    "InvalidHistory",
+    "ReplayReport",
+    "Replayer",
+]
 
 R = TypeVar("R")
 _SETTLE = 0.005  # seconds between idle checks: short, the worker is woken by NOTIFY anyway

@@ -407,6 +407,11 @@ SELECT key, value FROM durable.events WHERE run_id = $1 ORDER BY key;
 -- name: run_children
 SELECT id FROM durable.runs WHERE parent_run_id = $1 ORDER BY created_at, id;
 
+-- name: run_signals
+-- Every signal sent to run $1, consumed or not, in the order sent (a run's history).
+SELECT name, seq, payload, consumed_by, created_at
+FROM durable.signals WHERE run_id = $1 ORDER BY seq;
+
 -- name: list_runs
 -- One keyset page of runs, newest first. Every filter is optional (NULL: any).
 -- ($8, $9) is the (created_at, id) of the last row of the previous page.

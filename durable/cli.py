@@ -11,6 +11,8 @@
     durable runs signal RUN_ID NAME [PAYLOAD_JSON]
     durable schedules list
     durable schedules pause|resume|trigger|delete NAME
+    durable runs export RUN_ID > run.json       (or --workflow/--status/--since/--limit --dir D)
+    durable replay --app myapp.workflows:engine --from-db | --dir histories/ | FILE ...
 
 The database is ``--database-url``, else ``DURABLE_DATABASE_URL``, else ``DATABASE_URL``,
 else the embedded PostgreSQL (like ``Engine``). Exit status: 0 done, 1 the operation
@@ -37,10 +39,17 @@ import anyio
 import asyncpg
 
 from durable import _cli_format as fmt
+from durable._cli_replay import (
+    add_export_arguments,
+    add_replay_parser,
+    export_command,
+    replay_command,
+)
 from durable._decorators import Workflow
 from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, EmbeddedPostgresUnavailable, resolve_database_url
 from durable._engine import Engine
+from durable._history import InvalidHistory
 from durable._management import RetryKind
 from durable._migrations import migrate, pending_migrations
 from durable._signals import SignalKind
@@ -87,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser("schedules", parents=[common], help="list and control schedules"),
         common,
     )
+    add_replay_parser(commands, common, _moment, _positive)
     return parser
 
 
@@ -122,6 +132,11 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
     send.add_argument("name")
     send.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
     send.add_argument("--idempotency-key")
+    add_export_arguments(
+        actions.add_parser("export", parents=[common], help="write run histories as JSON"),
+        _moment,
+        _positive,
+    )
 
 
 def _schedules_parser(schedules: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
@@ -184,6 +199,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EmbeddedPostgresUnavailable as exc:
         _say(f"durable: {exc}")
         return USAGE
+    except InvalidHistory as exc:
+        _say(f"durable: {exc}")
+        return USAGE
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         _say(
             f"durable: database error at {_redact(url)}: {type(exc).__name__}: {exc}\n"
@@ -213,6 +231,8 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
         return await _worker(args, url)
     if args.command == "migrate":
         return await _migrate(args, url)
+    if args.command == "replay":
+        return await replay_command(args, url, _load_app(args.app))
     async with Engine(url, worker=False) as engine:
         if args.command == "runs":
             return await _runs(engine, args)
@@ -330,6 +350,8 @@ async def _runs(engine: Engine, args: argparse.Namespace) -> int:
         return await _runs_show(engine, args)
     if action == "signal":
         return await _runs_signal(engine, args)
+    if action == "export":
+        return await export_command(engine, args)
     if action == "fork":
         handle = await engine.fork(args.run_id, from_step=args.from_step)
         print(handle.run_id)

@@ -10,6 +10,7 @@ stops the replay with ``_HistoryEnd``. A call whose record belongs to another ca
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 from collections.abc import Awaitable, Iterable, Mapping
@@ -22,7 +23,7 @@ import anyio
 from durable import _context
 from durable._context import Call, ParkRequest, Record, RunContext
 from durable._decorators import Workflow
-from durable._history import History, HistoryRecord
+from durable._history import FINISHED_STATUSES, History, HistoryRecord
 from durable._registry import Registry, default_registry
 from durable._runtime import Settings
 from durable.errors import NonDeterminismError, StepFailed, UnknownWorkflow
@@ -212,6 +213,8 @@ class ReplayReport:
     @property
     def verdict(self) -> str:
         """A short verdict for a table: ``ok``, ``non-determinism``, ``different outcome``..."""
+        if self.ok and self.outcome == "incomplete" and self.status not in FINISHED_STATUSES:
+            return "ok (in flight)"
         if self.ok:
             return "ok" if self.outcome == "same" else f"ok ({self.outcome})"
         if self.nondeterminism is not None:
@@ -439,15 +442,20 @@ class Replayer:
         async def replay_all() -> list[ReplayReport]:
             return [await replay_history(h, self._registry, src) for h, src in loaded]
 
-        try:
-            return anyio.run(replay_all)
-        except RuntimeError as exc:
-            if "already running" not in str(exc):
-                raise
+        if _loop_running():
             raise RuntimeError(
                 "replay_many() runs its own event loop; inside async code, "
                 "`await replayer.replay(history)` for each history instead"
-            ) from None
+            )
+        return anyio.run(replay_all)
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def expand_paths(

@@ -95,7 +95,6 @@ async def export_command(engine: Engine, args: argparse.Namespace) -> int:
 
 
 def _save(history: History, directory: Path) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
     return history.save(directory / f"{history.run_id}.json")
 
 

@@ -152,8 +152,9 @@ class History:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
 
     def save(self, path: str | PathLike[str]) -> Path:
-        """Write the document to ``path`` (UTF-8 JSON); return the path."""
+        """Write the document to ``path`` (UTF-8 JSON, parent directories created)."""
         target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(self.to_json() + "\n", encoding="utf-8")
         return target
 

@@ -25,15 +25,20 @@ import pytest
 pytestmark = pytest.mark.anyio
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "operations.md"
-_BLOCK = re.compile(r"^```(python|console)\n(.*?)^```", re.MULTILINE | re.DOTALL)
+_BLOCK = re.compile(r"^```(\w+)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
 
-def blocks(kind: str) -> list[str]:
-    return [body for lang, body in _BLOCK.findall(DOC.read_text("utf-8")) if lang == kind]
+def ordered_blocks(doc: Path = DOC) -> list[tuple[str, str]]:
+    """Every fenced block of ``doc`` as (language, body), in document order."""
+    return _BLOCK.findall(doc.read_text("utf-8"))
 
 
-def commands() -> list[str]:
-    lines = [line for block in blocks("console") for line in block.splitlines()]
+def blocks(kind: str, doc: Path = DOC) -> list[str]:
+    return [body for lang, body in ordered_blocks(doc) if lang == kind]
+
+
+def commands(doc: Path = DOC) -> list[str]:
+    lines = [line for block in blocks("console", doc) for line in block.splitlines()]
     return [line[2:] for line in lines if line.startswith("$ ")]
 
 

@@ -19,6 +19,7 @@ from bench.marks import MARKS, now
 from bench.parked import parked_durable
 from bench.replay_child import killed_child
 from durable import Engine, Workflow
+from durable.testing import Replayer
 
 __all__ = ["RUNNERS", "durable_engine", "fresh"]
 
@@ -162,6 +163,29 @@ async def replay(bench: Bench, rep: int) -> RepOut:
     )
 
 
+async def replayer(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    n = bench.n("replay")
+    async with durable_engine(bench, [W.steps]) as engine:
+        handle = await engine.start(W.steps, n)
+        await handle.result(timeout=TIMEOUT)
+        exports = []
+        for _ in range(5):
+            t0 = now()
+            history = await engine.export_run(handle.run_id)
+            exports.append(now() - t0)
+    replayer = Replayer(workflows=[W.steps])
+    await replayer.replay(history)  # warm-up: type adapters, imports
+    samples = []
+    for _ in range(20):
+        t0 = now()
+        report = await replayer.replay(history)
+        samples.append(now() - t0)
+        if not report.ok or report.replayed != n:
+            raise RuntimeError(f"the replay did not replay {n} calls: {report.describe()}")
+    return RepOut({"replay": samples, "export": exports})
+
+
 async def parked(bench: Bench, rep: int) -> RepOut:
     await fresh(bench, rep)
     async with durable_engine(bench, [W.sleeper, W.steps]) as engine:
@@ -175,4 +199,5 @@ RUNNERS: dict[str, Runner] = {
     "pickup": pickup,
     "replay": replay,
     "parked": parked,
+    "replayer": replayer,
 }

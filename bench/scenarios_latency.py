@@ -10,7 +10,7 @@ from bench.agents import Harness
 from bench.harness import Measure
 from bench.report import Figure
 
-__all__ = ["floor", "pickup", "replay", "step_latency"]
+__all__ = ["floor", "pickup", "replay", "replayer", "step_latency"]
 
 
 async def floor(h: Harness) -> list[Figure]:
@@ -79,3 +79,17 @@ async def replay(h: Harness) -> list[Figure]:
         ),
     ]
     return await h.alternate("replay", measures, {"durable": "replay", "dbos": "replay"})
+
+
+async def replayer(h: Harness) -> list[Figure]:
+    """**replay test** (durable only: DBOS has no offline replayer): a workflow of 1,000
+    no-op steps runs to completion; *export*: ``engine.export_run`` reads its history (5
+    samples per rep); *replay*: ``durable.testing.Replayer.replay`` runs the workflow body
+    against that history in memory, with no database (20 samples per rep, after one
+    warm-up), checking that every recorded call was replayed."""
+    n = f"{h.bench.n('replay'):,}"
+    measures = [
+        Measure("replay", f"replay {n}-step history (no DB)"),
+        Measure("export", f"export {n}-step history"),
+    ]
+    return await h.alternate("replay test", measures, {"durable": "replayer"})

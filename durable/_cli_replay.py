@@ -21,13 +21,19 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from uuid import UUID
+
+import asyncpg
 
 from durable import _cli_format as fmt
 from durable._decorators import Workflow
+from durable._embedded import EmbeddedPostgres
 from durable._engine import Engine
-from durable._history import History, InvalidHistory
+from durable._history import History, InvalidHistory, read_history
+from durable._pool import ConnectionPool
 from durable._registry import Registry, default_registry
 from durable._replayer import ReplayReport, expand_paths, load_history, replay_history
+from durable._store import Store
 
 __all__ = ["add_export_arguments", "add_replay_parser", "export_command", "replay_command"]
 
@@ -105,21 +111,34 @@ async def _histories(
     since: datetime | None,
     limit: int,
 ) -> AsyncIterator[History]:
-    """Histories of the newest runs matching the filters, at most ``limit`` per workflow."""
+    store = engine.runtime.store
+    async for run_id in _run_ids(store, workflows, statuses, since, limit):
+        yield await engine.export_run(run_id)
+
+
+async def _run_ids(
+    store: Store,
+    workflows: Sequence[str | None],
+    statuses: Sequence[str] | None,
+    since: datetime | None,
+    limit: int,
+) -> AsyncIterator[UUID]:
+    """Ids of the newest runs matching the filters, at most ``limit`` per workflow."""
     for workflow in workflows:
-        cursor: str | None = None
+        after: tuple[datetime, UUID] | None = None
         left = limit
         while left > 0:
-            page = await engine.list_runs(
-                workflow=workflow, status=statuses, since=since, limit=min(left, 1000),
-                cursor=cursor,
+            page = min(left, 1000)
+            rows = await store.list_runs(
+                workflow=workflow, statuses=list(statuses) if statuses else None, tag=None,
+                since=since, until=None, parent=None, queue=None, after=after, limit=page,
             )  # fmt: skip
-            for summary in page.items:
-                yield await engine.export_run(summary.run_id)
-            left -= len(page.items)
-            cursor = page.next_cursor
-            if cursor is None:
+            for row in rows:
+                yield row["id"]
+            left -= len(rows)
+            if len(rows) < page:
                 break
+            after = (rows[-1]["created_at"], rows[-1]["id"])
 
 
 # -- replay -------------------------------------------------------------------------------
@@ -172,12 +191,25 @@ async def replay_command(args: argparse.Namespace, url: str | None, app: Any) ->
 async def _replay_database(
     url: str | None, registry: Registry, names: Sequence[str], args: argparse.Namespace
 ) -> list[ReplayReport]:
+    """Replay runs read from the database. Not through an Engine: a pre-deploy check must
+    never apply the new code's migrations to the database it checks, nor write at all."""
     since = args.since or _days_ago(7)
     reports: list[ReplayReport] = []
-    async with Engine(url, worker=False, workflows=list(registry)) as engine:
+    embedded = EmbeddedPostgres() if url is None else None
+    target = url if embedded is None else await embedded.start()
+    pool = ConnectionPool(lambda: asyncpg.connect(target), max_size=1)
+    try:
+        await pool.open()
+        store = Store(pool)
         for statuses, start in ((IN_FLIGHT, None), (RECENT, since)):
-            async for history in _histories(engine, names, statuses, start, args.limit):
-                reports.append(await replay_history(history, registry))
+            async for run_id in _run_ids(store, names, statuses, start, args.limit):
+                history = await read_history(store, run_id)
+                if history is not None:  # pruned between the listing and the read
+                    reports.append(await replay_history(history, registry))
+    finally:
+        await pool.close()
+        if embedded is not None:
+            await embedded.stop()
     return reports
 
 

@@ -20,7 +20,7 @@ from durable._decorators import Workflow
 from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
-from durable._history import History, history_from_rows
+from durable._history import History, read_history
 from durable._limits import check_payload
 from durable._listener import Listener
 from durable._management import EngineOperations
@@ -400,12 +400,10 @@ class Engine(EngineOperations):
         """The run's history (input, every record, signals, events, children, outcome) in
         the versioned ``durable.history`` format, for ``durable.testing.Replayer``.
         ``history.to_json()`` is what ``durable runs export`` prints."""
-        run, steps, events, children, signals = await self.runtime.store.run_history(
-            UUID(str(run_id))
-        )
-        if run is None:
+        history = await read_history(self.runtime.store, UUID(str(run_id)))
+        if history is None:
             raise RunNotFound(run_id)
-        return history_from_rows(run, steps, events, children, signals)  # type: ignore[arg-type]
+        return history
 
     async def list_runs(
         self,

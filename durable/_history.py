@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from os import PathLike
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from durable.errors import DurableError
@@ -51,6 +51,7 @@ __all__ = [
     "HistorySignal",
     "InvalidHistory",
     "history_from_rows",
+    "read_history",
 ]
 
 FORMAT = "durable.history"
@@ -380,3 +381,17 @@ def history_from_rows(
         finished_at=_time(run["finished_at"]),
         exported_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
+
+
+class HistoryRows(Protocol):
+    """What reads a run's rows for its history (``Store.run_history``)."""
+
+    async def run_history(self, run_id: UUID) -> tuple[Any, Any, Any, Any, Any]: ...
+
+
+async def read_history(store: HistoryRows, run_id: UUID) -> History | None:
+    """The history of run ``run_id`` read from the database (None: no such run)."""
+    run, steps, events, children, signals = await store.run_history(run_id)
+    if run is None:
+        return None
+    return history_from_rows(run, steps, events, children, signals)

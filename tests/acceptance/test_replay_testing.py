@@ -11,12 +11,16 @@ import json
 import os
 import sys
 import textwrap
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
+import asyncpg
 import pytest
 
 import durable
@@ -293,6 +297,24 @@ async def durable_cli(*args: str, database_url: str | None = None) -> Completed:
     return Completed(done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
+@asynccontextmanager
+async def read_only_role(database_url: str) -> AsyncIterator[str]:
+    """A URL of the test database as a new role that may only read the durable schema."""
+    role = f"durable_reader_{uuid.uuid4().hex[:8]}"
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(f"CREATE ROLE {role} LOGIN")
+        await conn.execute(f"GRANT USAGE ON SCHEMA durable TO {role}")
+        await conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA durable TO {role}")
+        parts = urlsplit(database_url)
+        host = parts.netloc.rpartition("@")[2]
+        yield urlunsplit(parts._replace(netloc=f"{role}@{host}"))
+    finally:
+        await conn.execute(f"DROP OWNED BY {role}")
+        await conn.execute(f"DROP ROLE {role}")
+        await conn.close()
+
+
 @dataclass(frozen=True)
 class Completed:
     returncode: int
@@ -317,7 +339,8 @@ async def test_the_replay_gate_passes_compatible_code_and_fails_incompatible_cod
         parked = await engine.start(replay_app_v1.order, "desk", 3600.0)
         await wait_for_status(parked, "sleeping")
 
-    same = await durable_cli("replay", "--app", V1, "--from-db", database_url=database_url)
+    async with read_only_role(database_url) as reader_url:  # the gate only reads
+        same = await durable_cli("replay", "--app", V1, "--from-db", database_url=reader_url)
     assert same.returncode == 0, same.stdout + same.stderr
     assert str(done.run_id) in same.stdout
     assert str(parked.run_id) in same.stdout

@@ -204,6 +204,8 @@ class ReplayReport:
     """Recorded calls the code never reached (harmless unless the outcome differs)."""
     source: str | None = None
     """The file the history was read from, if any."""
+    code_version: int | None = None
+    """The version of the code replayed: the history's own, else the newest of its name."""
 
     @property
     def nondeterminism(self) -> NonDeterminismError | None:
@@ -230,6 +232,8 @@ class ReplayReport:
             f"run {self.run_id} of {self.workflow} v{self.version}{where}, {self.status}: "
             f"{self.verdict}"
         ]
+        if self.code_version is not None and self.code_version != self.version:
+            lines.append(f"  replayed against version {self.code_version} of the code")
         if self.detail:
             lines.append(f"  {self.detail}")
         if self.patches:
@@ -288,7 +292,7 @@ async def replay_history(
     # A task of its own: the run's contextvars (and structlog's cursor) stay in it.
     async with anyio.create_task_group() as tg:
         tg.start_soon(_run_body, workflow, history, ctx, ran)
-    return _judge(history, ctx, ran, source)
+    return _judge(history, ctx, ran, source, workflow.version)
 
 
 async def _run_body(
@@ -315,8 +319,11 @@ async def _run_body(
         _context.leave(token)
 
 
-def _judge(history: History, ctx: _ReplayContext, ran: _Ran, source: str | None) -> ReplayReport:
+def _judge(
+    history: History, ctx: _ReplayContext, ran: _Ran, source: str | None, code_version: int
+) -> ReplayReport:
     extra: dict[str, Any] = {
+        "code_version": code_version,
         "patches": dict(ctx.patches),
         "replayed": len(ctx.taken & set(ctx.records)),
         "unused": tuple(r.key for r in history.records if r.key not in ctx.taken),

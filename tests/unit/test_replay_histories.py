@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -14,6 +15,7 @@ import pytest
 
 import durable
 from durable import NonDeterminismError, UnknownWorkflow, step, workflow
+from durable._children import child_run_id
 from durable.testing import History, HistoryRecord, InvalidHistory, Replayer
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +43,19 @@ async def tail(n: int) -> int:
     return value
 
 
-REPLAYER = Replayer(workflows=[total, tail])
+@workflow(name="unit.replay.leaf")
+async def leaf(n: int) -> int:
+    return n * 10
+
+
+@workflow(name="unit.replay.parent")
+async def parent(n: int) -> list[str]:
+    waited = await leaf(n)
+    started = await leaf.start(n + 1)
+    return [str(waited), str(started.run_id)]
+
+
+REPLAYER = Replayer(workflows=[total, tail, parent])
 
 
 def record(key: str, seq: int, output: Any, status: str = "completed") -> HistoryRecord:
@@ -158,3 +172,20 @@ def test_a_bad_document_is_refused_with_what_is_wrong(document: str, words: str)
     assert isinstance(caught.value, ValueError)
     assert str(caught.value).startswith("run.json")
     assert words in str(caught.value)
+
+
+async def test_child_runs_replay_from_their_records() -> None:
+    run_id = uuid4()
+    started = child_run_id(run_id, "start:unit.replay.leaf#0")  # derived, as in a worker
+    records = [
+        record("child:unit.replay.leaf#0", 0, 30),
+        record("start:unit.replay.leaf#0", 1, str(started)),
+    ]
+    done = replace(history("unit.replay.parent", 3, records, output=["30", str(started)]),
+                   run_id=run_id)  # fmt: skip
+    report = await REPLAYER.replay(done)
+    assert report.ok, report.describe()
+    assert (report.outcome, report.replayed) == ("same", 2)
+    waiting = history("unit.replay.parent", 3, [], status="waiting")
+    report = await REPLAYER.replay(waiting)
+    assert (report.ok, report.stopped_at) == (True, "child:unit.replay.leaf#0")

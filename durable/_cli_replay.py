@@ -34,6 +34,7 @@ from durable._pool import ConnectionPool
 from durable._registry import Registry, default_registry
 from durable._replayer import ReplayReport, expand_paths, load_history, replay_history
 from durable._store import Store
+from durable._views import RunStatus
 
 __all__ = ["add_export_arguments", "add_replay_parser", "export_command", "replay_command"]
 
@@ -48,7 +49,8 @@ def add_export_arguments(export: argparse.ArgumentParser, moment: Any, positive:
     """The arguments of ``durable runs export``."""
     export.add_argument("run_id", nargs="?", help="one run (else: the runs matching filters)")
     export.add_argument("--workflow", help="workflow name")
-    export.add_argument("--status", action="append", help="status (repeatable)")
+    export.add_argument("--status", action="append", choices=[s.value for s in RunStatus],
+                        help="status (repeatable)")  # fmt: skip
     export.add_argument("--since", type=moment, help="ISO time, or an age like 7d")
     export.add_argument("--limit", type=positive, default=100, help="at most N runs (100)")
     export.add_argument("--dir", type=Path, help="write one RUN_ID.json file per run here")

@@ -48,6 +48,7 @@ async def tracked(
 ) -> R:
     """Run one durable call's body; when it ends, it is no longer in flight."""
     try:
+        ctx.check()  # the execution ended between the call and its await: run nothing
         return await body(ctx, call, *args)
     finally:
         await ctx.execution.finish_call(ctx, call)

@@ -70,13 +70,25 @@ class _ReplayContext(RunContext):
         # answers as for a run that already went past it with the old code.
         return self.finished or self.seq <= self.max_seq
 
+    def begin(self, kind: str, name: str) -> Call:
+        # A call past the end of the history is begun, not refused: it stops when awaited
+        # (``tracked`` checks first), so calls made beside it, as in ``gather(a(), b())``,
+        # are still awaited and their coroutines never dropped un-awaited.
+        if self.fatal is not None and not isinstance(self.fatal, _HistoryEnd):
+            raise self.fatal
+        key, seq, record = RunContext.take(self, kind, name)
+        self.taken.add(key)
+        if _past_end(record):
+            self.stop(key, _why(record))
+        self.inflight += 1
+        return Call(key, seq, record)
+
     def take(self, kind: str, name: str) -> tuple[str, int, Record | None]:
+        """For synchronous calls (``now()``, ``patched()``...): stop right here."""
         key, seq, record = super().take(kind, name)
         self.taken.add(key)
-        if record is None:
-            raise self.stop(key, "a new call: the history ends before it")
-        if record.status not in _FINAL:
-            raise self.stop(key, f"recorded as {record.status}: the run was still at it")
+        if _past_end(record):
+            raise self.stop(key, _why(record))
         return key, seq, record
 
     def stop(self, key: str | None, why: str) -> _HistoryEnd:
@@ -88,6 +100,16 @@ class _ReplayContext(RunContext):
     def passed(self, call: Call) -> bool:
         """Whether the run went past this call: it finished, or recorded a later call."""
         return self.finished or self.max_seq > call.seq
+
+
+def _past_end(record: Record | None) -> bool:
+    return record is None or record.status not in _FINAL
+
+
+def _why(record: Record | None) -> str:
+    if record is None:
+        return "a new call: the history ends before it"
+    return f"recorded as {record.status}: the run was still at it"
 
 
 class _ReplayTelemetry:

@@ -4,7 +4,9 @@ with no database (the acceptance tier replays histories exported from real runs)
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
+import warnings
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,12 @@ async def tail(n: int) -> int:
     return value
 
 
+@workflow(name="unit.replay.fan")
+async def fan(n: int) -> int:
+    values = await asyncio.gather(*(add(n, i) for i in range(3)))
+    return sum(values)
+
+
 @workflow(name="unit.replay.leaf")
 async def leaf(n: int) -> int:
     return n * 10
@@ -55,7 +63,7 @@ async def parent(n: int) -> list[str]:
     return [str(waited), str(started.run_id)]
 
 
-REPLAYER = Replayer(workflows=[total, tail, parent])
+REPLAYER = Replayer(workflows=[total, tail, parent, fan])
 
 
 def record(key: str, seq: int, output: Any, status: str = "completed") -> HistoryRecord:
@@ -189,3 +197,15 @@ async def test_child_runs_replay_from_their_records() -> None:
     waiting = history("unit.replay.parent", 3, [], status="waiting")
     report = await REPLAYER.replay(waiting)
     assert (report.ok, report.stopped_at) == (True, "child:unit.replay.leaf#0")
+
+
+async def test_a_gather_cut_by_the_end_of_the_history_leaves_no_call_unawaited() -> None:
+    records = [record("step:unit.replay.add#0", 0, 3)]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report = await REPLAYER.replay(history("unit.replay.fan", 3, records, status="running"))
+        gc.collect()
+    assert report.ok, report.describe()
+    assert report.stopped_at == "step:unit.replay.add#1"
+    assert [str(w.message) for w in caught] == []
+    assert RAN == []

@@ -62,6 +62,7 @@ class _ReplayContext(RunContext):
     finished: bool = False
     """The history is of a finished run: every wait in it was over."""
     stopped: _HistoryEnd | None = None
+    diverged: NonDeterminismError | None = None
     taken: set[str] = field(default_factory=set)
 
     @property
@@ -76,8 +77,7 @@ class _ReplayContext(RunContext):
         # are still awaited and their coroutines never dropped un-awaited.
         if self.fatal is not None and not isinstance(self.fatal, _HistoryEnd):
             raise self.fatal
-        key, seq, record = RunContext.take(self, kind, name)
-        self.taken.add(key)
+        key, seq, record = self._take(kind, name)
         if _past_end(record):
             self.stop(key, _why(record))
         self.inflight += 1
@@ -85,10 +85,18 @@ class _ReplayContext(RunContext):
 
     def take(self, kind: str, name: str) -> tuple[str, int, Record | None]:
         """For synchronous calls (``now()``, ``patched()``...): stop right here."""
-        key, seq, record = super().take(kind, name)
-        self.taken.add(key)
+        key, seq, record = self._take(kind, name)
         if _past_end(record):
             raise self.stop(key, _why(record))
+        return key, seq, record
+
+    def _take(self, kind: str, name: str) -> tuple[str, int, Record | None]:
+        try:
+            key, seq, record = RunContext.take(self, kind, name)
+        except NonDeterminismError as exc:
+            self.diverged = self.diverged or exc  # even past a stop: a real run would fail
+            raise
+        self.taken.add(key)
         return key, seq, record
 
     def stop(self, key: str | None, why: str) -> _HistoryEnd:
@@ -356,9 +364,9 @@ def _judge(
         detail = f"the recorded input does not fit the code: {error}"
         return _report(history, source, ok=False, outcome="incomplete", error=error,
                        detail=detail, **extra)  # fmt: skip
-    if isinstance(ctx.fatal, NonDeterminismError):
-        return _report(history, source, ok=False, outcome="different", error=ctx.fatal,
-                       detail=str(ctx.fatal), **extra)  # fmt: skip
+    if ctx.diverged is not None:
+        return _report(history, source, ok=False, outcome="different", error=ctx.diverged,
+                       detail=str(ctx.diverged), **extra)  # fmt: skip
     if ctx.stopped is not None:
         return _stopped(history, ctx.stopped, source, extra)
     if ran.raised is not None:

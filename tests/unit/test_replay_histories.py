@@ -209,3 +209,13 @@ async def test_a_gather_cut_by_the_end_of_the_history_leaves_no_call_unawaited()
     assert report.stopped_at == "step:unit.replay.add#1"
     assert [str(w.message) for w in caught] == []
     assert RAN == []
+
+
+# As in a worker, the error is raised where the call is made: gather's earlier calls are
+# dropped un-awaited.
+@pytest.mark.filterwarnings("ignore:coroutine 'tracked' was never awaited")
+async def test_nondeterminism_past_a_gap_in_the_history_is_still_reported() -> None:
+    records = [record("step:unit.replay.add#0", 0, 3), record("sleep#0", 2, 0.0)]
+    report = await REPLAYER.replay(history("unit.replay.fan", 3, records, status="running"))
+    assert isinstance(report.error, NonDeterminismError)
+    assert report.error.cursor_key == "sleep#0"

@@ -24,7 +24,7 @@ runs already in flight (see ``docs/versioning.md``)::
 
     REPORTS = Replayer(workflows=[checkout]).replay_many("tests/histories")
 
-    @pytest.mark.parametrize("report", REPORTS, ids=str)
+    @pytest.mark.parametrize("report", REPORTS, ids=lambda report: str(report.run_id))
     def test_history_replays(report):
         assert report.ok, report.describe()
 """

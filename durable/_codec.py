@@ -16,11 +16,12 @@ import traceback
 import typing
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any
+from typing import Any, is_typeddict
 
 import pydantic_core
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
+from durable._limits import unstorable_text
 from durable.errors import ErrorInfo, SerializationError, StepFailed, WorkflowFailed
 
 __all__ = [
@@ -31,28 +32,77 @@ __all__ = [
     "encode_plain",
     "error_info",
     "rebuild_exception",
+    "storable_text",
+    "to_json",
+    "unstorable_json",
 ]
 
-_ANY: TypeAdapter[Any] = TypeAdapter(Any)
+# "constants": a NaN or infinity stays a float through dump_python, so that to_json (which
+# refuses them) sees it; the default would turn one nested under Any into null silently.
+_CONFIG = ConfigDict(ser_json_inf_nan="constants")
+_ANY: TypeAdapter[Any] = TypeAdapter(Any, config=_CONFIG)
+# Values that come back from JSON as themselves (same type, same content), checked with
+# ``type(v) in``: subclasses (enums, bool under an int hint) are not plain.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_UNORDERED = (set, frozenset)
 
 
 def _adapter(hint: Any) -> TypeAdapter[Any]:
     if hint is inspect.Parameter.empty or hint is Any:
         return _ANY
     try:
-        return TypeAdapter(hint)
+        # Models, dataclasses and TypedDicts carry their own config (pydantic refuses ours).
+        return TypeAdapter(hint) if _has_own_config(hint) else TypeAdapter(hint, config=_CONFIG)
     except Exception as exc:
         raise SerializationError(f"type {hint!r} cannot be stored as JSON: {exc}") from exc
 
 
-def _dump(adapter: TypeAdapter[Any], value: Any, what: str) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
+def _has_own_config(hint: Any) -> bool:
+    return isinstance(hint, type) and (
+        issubclass(hint, BaseModel) or dataclasses.is_dataclass(hint) or is_typeddict(hint)
+    )
+
+
+def _dump(adapter: TypeAdapter[Any], value: Any, what: str, *, scanned: bool = False) -> Any:
+    if type(value) is float and not math.isfinite(value):
         raise SerializationError(f"{what} cannot be encoded as JSON: {value!r} is not finite")
+    if adapter is _ANY and not scanned:
+        _scan(value, what)
+    elif value is None:
+        # pydantic dumps None under any hint without a warning: a step "-> int" whose body
+        # fell off its end would be recorded as completed with null.
+        _load(adapter, None, what)
     try:
         # warnings="error": a value that does not match its hint is refused, not guessed at.
         return adapter.dump_python(value, mode="json", warnings="error")
     except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as exc:
         raise SerializationError(f"{what} cannot be encoded as JSON: {exc}") from exc
+
+
+def _scan(value: Any, what: str) -> bool:
+    """Refuse sets under ``Any`` (they would come back as lists); True when ``value`` is
+    plain JSON (dicts with str keys, lists, scalars), which JSON gives back unchanged."""
+    if type(value) in _SCALARS:
+        return True
+    plain = True
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is dict:
+            plain = plain and all(type(k) is str for k in item)
+            stack.extend(item.values())
+        elif kind is list or kind is tuple:
+            plain = plain and kind is list
+            stack.extend(item)
+        elif isinstance(item, _UNORDERED):
+            raise SerializationError(
+                f"{what} cannot be stored: a {kind.__name__} under an Any hint would come "
+                "back as a list; convert it, or give the value a type hint"
+            )
+        elif kind not in _SCALARS:
+            plain = False  # another type: stored as its JSON form, replayed as that form
+    return plain
 
 
 def _load(adapter: TypeAdapter[Any], value: Any, what: str) -> Any:
@@ -72,9 +122,45 @@ def decode_json(raw: str | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
-def to_json(value: Any) -> str:
-    """JSON text of an already JSON-ready value."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+def to_json(value: Any, what: str = "value") -> str:
+    """JSON text of an already JSON-ready value that Postgres can store exactly.
+
+    Raises ``SerializationError`` for NaN or infinity (JSON has neither), a NUL character
+    (no Postgres text can hold one, so the payload could not be read back as text or
+    jsonb) and a lone surrogate (not encodable as UTF-8).
+    """
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (ValueError, TypeError) as exc:  # NaN or infinity; a type json cannot write
+        raise SerializationError(f"{what} cannot be encoded as JSON: {exc}") from exc
+    problem = unstorable_json(text)
+    if problem is not None:
+        raise SerializationError(f"{what} cannot be stored: it contains {problem}")
+    return text
+
+
+def unstorable_json(text: str) -> str | None:
+    """What in JSON text (as ``to_json`` writes it) Postgres cannot store, or None."""
+    # json.dumps writes NUL as the escape \u0000: look for one not itself escaped.
+    at = text.find("\\u0000")
+    while at != -1:
+        start = at
+        while start > 0 and text[start - 1] == "\\":
+            start -= 1
+        if (at - start) % 2 == 0:  # an even run of backslashes before it: a real escape
+            return "a NUL character (\\x00)"
+        at = text.find("\\u0000", at + 1)
+    return unstorable_text(text)
+
+
+def storable_text(text: str) -> str:
+    """``text`` with what Postgres cannot store escaped (NUL as ``\\x00``, a lone surrogate
+    as ``\\udXXX``): for error messages and tracebacks, better recorded escaped than lost."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    if unstorable_text(text) is None:
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class Signature:
@@ -177,8 +263,26 @@ class Signature:
 
     def encode_result(self, value: Any) -> str:
         """JSON text of a return value, checked against the return hint."""
+        return self.store_result(value)[0]
+
+    def store_result(self, value: Any) -> tuple[str, Any]:
+        """JSON text of a return value, and the value every replay will decode from it.
+
+        The first execution returns that decoded value too, so it sees what replays see
+        (a tuple under ``Any`` is a list both times, a model is rebuilt by its hint). A
+        value JSON gives back unchanged (plain JSON under ``Any``, or a str, int, float,
+        bool or None of exactly the hinted type) skips the decode: it is provably the same.
+        """
         what = f"result of {self._name}"
-        return _text(_dump(self._result, value, what), what)
+        adapter = self._result
+        if adapter is _ANY:
+            same = _scan(value, what)
+        else:
+            same = type(value) in _SCALARS and type(value) is self._hints.get("return")
+        text = _text(_dump(adapter, value, what, scanned=True), what)
+        if same:
+            return text, value
+        return text, _load(adapter, json.loads(text), what)
 
     def decode_result(self, value: Any) -> Any:
         """A JSON-decoded return value rebuilt to the return hint's type."""
@@ -186,15 +290,19 @@ class Signature:
 
 
 def _text(value: Any, what: str) -> str:
-    try:
-        return to_json(value)
-    except ValueError as exc:  # NaN or infinity: JSON has neither
-        raise SerializationError(f"{what} cannot be encoded as JSON: {exc}") from exc
+    return to_json(value, what)
 
 
 def _qualified_type(exc: BaseException) -> str:
     cls = type(exc)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _message(exc: BaseException) -> str:
+    try:
+        return str(exc)
+    except Exception as failure:  # a broken __str__ must not lose the error itself
+        return f"<{type(exc).__name__}: str() failed with {failure!r}>"
 
 
 def encode_error(exc: BaseException) -> dict[str, Any]:
@@ -207,11 +315,13 @@ def encode_error(exc: BaseException) -> dict[str, Any]:
     except (TypeError, ValueError):
         args = None
     code = getattr(exc, "code", None)
+    # Texts Postgres cannot store are escaped: the failure is recorded once, never lost
+    # (a write refused for them would leave the step to run again on every lease).
     record: dict[str, Any] = {
-        "type": _qualified_type(exc),
-        "message": str(exc),
-        "code": code if isinstance(code, str) else None,
-        "traceback": "".join(traceback.format_exception(exc)),
+        "type": storable_text(_qualified_type(exc)),
+        "message": storable_text(_message(exc)),
+        "code": storable_text(code) if isinstance(code, str) else None,
+        "traceback": storable_text("".join(traceback.format_exception(exc))),
         "args": args,
     }
     # durable's own wrappers carry a recorded error: keep it so they rebuild faithfully.

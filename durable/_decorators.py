@@ -21,6 +21,7 @@ from durable import _context
 from durable._codec import Signature
 from durable._cron import check_scheduled_workflow
 from durable._durations import to_seconds
+from durable._limits import check_text
 from durable._registry import default_registry
 
 if TYPE_CHECKING:
@@ -93,6 +94,7 @@ class Step(Generic[P, R]):
         _check_async(fn, "step")
         self.fn = fn
         self.name = name or fn.__qualname__
+        check_text("the step name", self.name)
         self.retry = retry
         self.timeout = timeout
         self.signature = Signature(fn)
@@ -131,8 +133,10 @@ class Workflow(Generic[P, R]):
             check_scheduled_workflow(fn, schedule, timezone)
         self.fn = fn
         self.name = name or f"{_module_name(fn)}.{fn.__qualname__}"
+        check_text("the workflow name", self.name)
         self.version = version
         self.queue = queue
+        check_text("the queue name", queue)
         self.timeout = timeout
         self.schedule = schedule
         self.timezone = timezone

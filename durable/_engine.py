@@ -21,7 +21,7 @@ from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
 from durable._history import History, read_history
-from durable._limits import check_payload
+from durable._limits import check_payload, check_text
 from durable._listener import Listener
 from durable._management import EngineOperations
 from durable._migrations import migrate
@@ -303,6 +303,10 @@ class Engine(EngineOperations):
         concurrency_key: str | None = None,
     ) -> RunHandle[Any]:
         run_id = run_id or uuid.uuid4()
+        check_text("the workflow name", name)
+        check_text("the idempotency key", idempotency_key)
+        check_text("the queue name", queue)
+        check_text("the concurrency key", concurrency_key)
         if concurrency_key is not None:
             await self.runtime.store.ensure_queue(queue)
         with self.runtime.telemetry.start_workflow(name, version, queue, run_id) as started:
@@ -454,6 +458,7 @@ def _check_tags(tags: Sequence[str]) -> list[str]:
     for tag in out:
         if not isinstance(tag, str):
             raise TypeError(f"tags must be strings, got {tag!r}")
+        check_text("the tag", tag)
     return out
 
 

@@ -18,7 +18,7 @@ from durable._decorators import Workflow
 from durable._limits import check_payload
 from durable._record_writer import Finish, StepWrite
 from durable._runtime import Runtime
-from durable._store import TRANSIENT_ERRORS, Claimed
+from durable._store import TRANSIENT_ERRORS, UNSTORABLE_ERRORS, Claimed
 from durable.errors import LeaseLost, NonDeterminismError, SerializationError
 
 __all__ = ["Execution", "Suspended"]
@@ -116,7 +116,9 @@ class Execution:
         self.runtime.telemetry.record_failure(exc)
         await self._finish("failed", None, to_json(encode_error(exc)))
 
-    async def _finish(self, status: str, output: str | None, error: str | None) -> None:
+    async def _finish(
+        self, status: str, output: str | None, error: str | None, *, fallback: bool = False
+    ) -> None:
         # Not shielded: a write cut short by cancellation is simply not committed (or is),
         # and the run is replayed from its records either way.
         finish = Finish(self.run_id, self.attempt, status, output, error)
@@ -124,6 +126,16 @@ class Execution:
             done = await self.runtime.writer.finishes.write(finish)
         except TRANSIENT_ERRORS as exc:
             raise LeaseLost(f"run {self.run_id}: database unreachable ({exc})") from exc
+        except UNSTORABLE_ERRORS as exc:
+            if fallback:
+                raise
+            # Retrying would refuse it again, lease after lease: the run fails, saying why.
+            what = "result" if status == "completed" else "error"
+            failure = unstorable(f"the {what} of run {self.run_id}", exc)
+            _log.error("run %s failed: %s", self.run_id, failure)
+            self.runtime.telemetry.record_failure(failure)
+            await self._finish("failed", None, to_json(encode_error(failure)), fallback=True)
+            return
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
         self.runtime.telemetry.run_finished(self, status)
@@ -143,6 +155,12 @@ class Execution:
             )
         except TRANSIENT_ERRORS as exc:
             raise self.unreachable(ctx, exc) from exc
+        except UNSTORABLE_ERRORS as exc:
+            # Fatal, whatever the workflow catches: left unrecorded, the call would run
+            # again on the next execution.
+            error = unstorable(f"the outcome of {fields.get('key')}", exc)
+            ctx.fatal = ctx.fatal or error
+            raise error from exc
 
     async def guarded(self, ctx: RunContext, call: Awaitable[T]) -> T:
         """Await a store call made for the workflow; an unreachable database ends this
@@ -226,6 +244,16 @@ class Execution:
                 self.runtime.telemetry.suspended(status, wake_at, waiting_for)
         finally:
             ctx.parked.set()
+
+
+def unstorable(what: str, exc: Exception) -> SerializationError:
+    """The error a run fails with when Postgres refuses to store one of its outcomes."""
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if len(detail) > 500:
+        detail = detail[:500] + "..."
+    return SerializationError(
+        f"{what} could not be stored: Postgres refused it ({type(exc).__name__}: {detail})"
+    )
 
 
 def _records(raw: str | None) -> list[Record]:

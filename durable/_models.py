@@ -27,7 +27,7 @@ from sqlalchemy import (
     Text,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSON, UUID
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -122,9 +122,9 @@ class Run(_Base, table=True):
     workflow_name: str = _col(Text, nullable=False)
     workflow_version: int = _col(Integer, nullable=False, default="1")
     status: str = _col(Text, nullable=False, default="'pending'")
-    input: Any = _col(JSONB, nullable=False)
-    output: Any = _col(JSONB)
-    error: Any = _col(JSONB)
+    input: Any = _col(JSON, nullable=False)
+    output: Any = _col(JSON)
+    error: Any = _col(JSON)
     queue: str = _col(Text, nullable=False, default="'default'")
     priority: int = _col(Integer, nullable=False, default="0")
     tags: list[str] = _col(ARRAY(Text), nullable=False, default="'{}'")
@@ -171,8 +171,8 @@ class Step(_Base, table=True):
     kind: str = _col(Text, nullable=False)
     name: str = _col(Text, nullable=False)
     status: str = _col(Text, nullable=False)
-    output: Any = _col(JSONB)
-    error: Any = _col(JSONB)
+    output: Any = _col(JSON)
+    error: Any = _col(JSON)
     attempt: int = _col(Integer, nullable=False, default="1")
     retry_at: datetime | None = _ts()
     started_at: datetime | None = _ts()
@@ -213,7 +213,7 @@ class Signal(_Base, table=True):
     run_id: uuid.UUID = _run_fk()
     name: str = Field(sa_column=Column(Text, primary_key=True))
     seq: int = Field(sa_column=Column(SABigInteger, Identity(always=True), primary_key=True))
-    payload: Any = _col(JSONB)
+    payload: Any = _col(JSON)
     idempotency_key: str | None = _col(Text)
     consumed_by: str | None = _col(Text)
     created_at: datetime = _ts(nullable=False, now=True)
@@ -225,7 +225,7 @@ class Event(_Base, table=True):
     __tablename__ = "events"
     run_id: uuid.UUID = _run_fk()
     key: str = Field(sa_column=Column(Text, primary_key=True))
-    value: Any = _col(JSONB)
+    value: Any = _col(JSON)
     updated_at: datetime = _ts(nullable=False, now=True)
 
 
@@ -248,7 +248,7 @@ class Schedule(_Base, table=True):
     workflow_name: str = _col(Text, nullable=False)
     cron: str = _col(Text, nullable=False)
     timezone: str = _col(Text, nullable=False, default="'UTC'")
-    input: Any = _col(JSONB, nullable=False, default='\'{"args": [], "kwargs": {}}\'')
+    input: Any = _col(JSON, nullable=False, default='\'{"args": [], "kwargs": {}}\'')
     next_fire_at: datetime | None = _ts()
     last_fired_at: datetime | None = _ts()
     overlap: str = _col(Text, nullable=False, default="'skip'")

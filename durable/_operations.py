@@ -11,7 +11,7 @@ from uuid import UUID
 
 import anyio
 
-from durable._limits import check_payload
+from durable._limits import check_payload, check_text
 from durable._runtime import Runtime
 from durable._signals import (
     SignalDelivery,
@@ -35,6 +35,7 @@ async def send_signal(
 ) -> SignalDelivery:
     """Store a signal for a run and wake it if it waits for it; see ``SignalKind``."""
     check_signal_name(name)
+    check_text("the signal idempotency key", idempotency_key)
     store = runtime.store
     expected = resolve_type(await store.signal_wait_type(run_id, name))
     payload_json, invalid = encode_payload(payload, expected)

@@ -5,6 +5,8 @@ A lone write goes out at once, so a sequential workflow pays no extra latency. W
 as one multi-row statement when a writer frees up: under load a worker commits many step
 records (or run finishes) at a time instead of one per round trip. Each row is still
 fenced by its own run's claim, and each waiter learns whether its own row was written.
+A combined write that Postgres refuses for its data is retried row by row, so one row
+that cannot be stored fails only its own waiter.
 """
 
 from __future__ import annotations
@@ -16,12 +18,24 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 from uuid import UUID
 
+import asyncpg
+
 if TYPE_CHECKING:
     from durable._store import Store
 
-__all__ = ["Combiner", "Finish", "RecordWriter", "StepWrite"]
+__all__ = ["UNSTORABLE_ERRORS", "Combiner", "Finish", "RecordWriter", "StepWrite"]
 
 T = TypeVar("T")
+
+# "Postgres refuses this row's data": retrying cannot help (unlike TRANSIENT_ERRORS in
+# _store), so the run's outcome is that it cannot be stored. Bad values (22xxx, including
+# asyncpg's own refusal to encode an argument), program limits such as an index entry
+# over its size (54xxx) and constraint violations (23xxx).
+UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.DataError,
+    asyncpg.ProgramLimitExceededError,
+    asyncpg.IntegrityConstraintViolationError,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,8 +77,10 @@ class Combiner(Generic[T]):
         key: Callable[[T], Hashable],
         *,
         max_in_flight: int = 2,
+        alone_on: tuple[type[Exception], ...] = UNSTORABLE_ERRORS,
     ) -> None:
         self._one, self._many, self._key = one, many, key
+        self._alone_on = alone_on
         self._max_in_flight = max_in_flight
         self._in_flight = 0
         self._queue: list[tuple[T, asyncio.Future[bool]]] = []
@@ -95,22 +111,39 @@ class Combiner(Generic[T]):
 
     async def _flush(self, batch: list[tuple[T, asyncio.Future[bool]]]) -> None:
         try:
-            written = await self._many([item for item, _ in batch])
-        except Exception as exc:
-            for _, waiter in batch:
-                if not waiter.done():
-                    waiter.set_exception(exc)
+            outcomes = await self._outcomes([item for item, _ in batch])
         except BaseException:
             for _, waiter in batch:
                 waiter.cancel()
             raise
         else:
-            for item, waiter in batch:
-                if not waiter.done():
-                    waiter.set_result(self._key(item) in written)
+            for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+                if waiter.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    waiter.set_exception(outcome)
+                else:
+                    waiter.set_result(outcome)
         finally:
             self._in_flight -= 1
             self._next()
+
+    async def _outcomes(self, items: list[T]) -> list[bool | Exception]:
+        """Each item's outcome: written, claim lost, or the error its write raised."""
+        try:
+            written = await self._many(items)
+        except Exception as exc:
+            if len(items) == 1 or not isinstance(exc, self._alone_on):
+                return [exc] * len(items)
+            # One row Postgres refuses must not fail the rows combined with it.
+            return [await self._alone(item) for item in items]
+        return [self._key(item) in written for item in items]
+
+    async def _alone(self, item: T) -> bool | Exception:
+        try:
+            return await self._one(item)
+        except Exception as exc:
+            return exc
 
     async def close(self) -> None:
         """Wait for batches already on the wire."""

@@ -76,7 +76,8 @@ async def _step(
         try:
             with ctx.execution.runtime.telemetry.step_attempt(ctx, step.name, key, attempt):
                 value = await _attempt(step, key, args, kwargs)
-                output = step.signature.encode_result(value)
+                # The first execution returns what every replay will decode (invariant 7).
+                output, value = step.signature.store_result(value)
                 check_payload(
                     f"the result of step {step.name} ({key})", output,
                     ctx.execution.runtime.settings.max_output_bytes,

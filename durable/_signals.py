@@ -20,6 +20,7 @@ from pydantic import TypeAdapter, ValidationError
 from durable._codec import encode_error, encode_plain, to_json
 from durable._context import Call, ParkRequest, RunContext, require
 from durable._durations import to_seconds
+from durable._limits import check_text
 from durable._replay import epoch, tracked, write
 from durable._telemetry import EVENT_SIGNAL_WAIT, add_event
 from durable.errors import LeaseLost, SerializationError, SignalTimeout
@@ -66,6 +67,7 @@ def check_signal_name(name: str) -> str:
         raise ValueError(
             f"a signal name must be a non-empty string of up to 200 characters: {name!r}"
         )
+    check_text("the signal name", name)
     return name
 
 
@@ -165,13 +167,14 @@ def resolve_type(name: str | None) -> Any:
 def encode_payload(payload: Any, expected: Any) -> tuple[str, str | None]:
     """JSON text of a signal payload, and why it is invalid for ``expected`` (None: fine)."""
     value = encode_plain(payload, "signal payload")
+    text = to_json(value, "signal payload")
     if expected is None:
-        return to_json(value), None
+        return text, None
     try:
         TypeAdapter(expected).validate_python(value)
     except ValidationError as exc:
-        return to_json(value), str(exc)
-    return to_json(value), None
+        return text, str(exc)
+    return text, None
 
 
 async def set_event(key: str, value: Any) -> None:
@@ -181,8 +184,9 @@ async def set_event(key: str, value: Any) -> None:
     """
     if not isinstance(key, str) or not key:
         raise ValueError(f"an event key must be a non-empty string: {key!r}")
+    check_text("the event key", key)
     ctx = require("durable.set_event()")
-    value_json = to_json(encode_plain(value, f"event {key!r}"))
+    value_json = to_json(encode_plain(value, f"event {key!r}"), f"event {key!r}")
     call = ctx.begin("event", key)
     await tracked(ctx, call, _set_event, key, value_json)
 

@@ -16,12 +16,12 @@ import asyncpg
 
 from durable._context import PendingRecord
 from durable._pool import ConnectionPool
-from durable._record_writer import Finish, StepWrite
+from durable._record_writer import UNSTORABLE_ERRORS, Finish, StepWrite
 from durable._store_operations import OperationStatements
 from durable._store_queues import QueueStatements
 from durable.sql import query
 
-__all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "Claimed", "Store"]
+__all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Claimed", "Store"]
 
 # "The database is unreachable for now", raised by a store call: worth retrying later,
 # never a run's own failure. (Only ever matched around store calls: a workflow's own

@@ -36,7 +36,7 @@ WITH ins AS (
         parent_run_id, parent_cursor, wake_at, deadline_at, traceparent, tracestate, depth,
         concurrency_key)
     VALUES (
-        $1, $2, $3, $4::jsonb, $5, $6, $7::text[], $8, $9, $10,
+        $1, $2, $3, $4::json, $5, $6, $7::text[], $8, $9, $10,
         durable.now() + make_interval(secs => coalesce($11::float8, 0)),
         durable.now() + make_interval(secs => $12::float8), $13, $14, $15, $16)
     ON CONFLICT DO NOTHING
@@ -252,7 +252,7 @@ WITH fence AS (
 INSERT INTO durable.steps AS s (
     run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
     started_at, finished_at)
-SELECT id, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10,
+SELECT id, $3, $4, $5, $6, $7, $8::json, $9::json, $10,
     durable.now() + make_interval(secs => $11::float8), $12, durable.now()
 FROM fence
 ON CONFLICT (run_id, cursor_key) DO UPDATE SET
@@ -280,7 +280,7 @@ WITH fence AS (
 INSERT INTO durable.steps AS s (
     run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
     started_at, finished_at)
-SELECT i.run_id, i.key, i.seq, i.kind, i.name, i.status, i.output::jsonb, i.error::jsonb,
+SELECT i.run_id, i.key, i.seq, i.kind, i.name, i.status, i.output::json, i.error::json,
     i.attempt, durable.now() + make_interval(secs => i.retry_in), i.started_at,
     durable.now()
 FROM unnest($3::uuid[], $4::text[], $5::int[], $6::text[], $7::text[], $8::text[],
@@ -303,7 +303,7 @@ WITH fence AS (
     FOR KEY SHARE
 ), ins AS (
     INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status, output)
-    SELECT fence.id, v.key, v.seq, v.kind, v.name, 'completed', v.output::jsonb
+    SELECT fence.id, v.key, v.seq, v.kind, v.name, 'completed', v.output::json
     FROM fence, unnest($3::text[], $4::int[], $5::text[], $6::text[], $7::text[])
         AS v(key, seq, kind, name, output)
     ON CONFLICT (run_id, cursor_key) DO NOTHING
@@ -351,7 +351,7 @@ LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', parked.queue) WHERE parked.d
 -- parking at the same moment sees its child finished. Returns the ids finished.
 WITH done AS (
     UPDATE durable.runs AS r SET
-        status = i.status, output = i.output::jsonb, error = i.error::jsonb,
+        status = i.status, output = i.output::json, error = i.error::json,
         finished_at = durable.now(), updated_at = durable.now(),
         lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, waiting_for = NULL
     FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[])
@@ -485,7 +485,7 @@ WITH target AS (
     RETURNING r.queue
 ), ins AS (
     INSERT INTO durable.signals (run_id, name, payload, idempotency_key)
-    SELECT id, $2, $3::jsonb, $4 FROM target
+    SELECT id, $2, $3::json, $4 FROM target
     WHERE target.status NOT IN ('completed', 'failed', 'cancelled')
     ON CONFLICT DO NOTHING
     RETURNING seq
@@ -542,7 +542,7 @@ WITH RECURSIVE tree AS (
     UPDATE durable.runs AS r SET
         status = 'cancelled', finished_at = durable.now(), updated_at = durable.now(),
         wake_at = NULL, lease_owner = NULL, lease_expires_at = NULL, waiting_for = NULL,
-        error = jsonb_build_object('type', 'durable.errors.RunCancelled',
+        error = json_build_object('type', 'durable.errors.RunCancelled',
             'message', 'the run was cancelled', 'code', 'run_cancelled')
     FROM tree
     WHERE r.id = tree.id AND r.status NOT IN ('completed', 'failed', 'cancelled')
@@ -570,7 +570,7 @@ WITH fence AS (
     FOR KEY SHARE
 ), ev AS (
     INSERT INTO durable.events AS e (run_id, key, value)
-    SELECT id, $3, $4::jsonb FROM fence
+    SELECT id, $3, $4::json FROM fence
     ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, updated_at = durable.now()
     RETURNING e.run_id
 ), rec AS (
@@ -615,7 +615,7 @@ WITH up AS (
 INSERT INTO durable.schedules AS s (
     name, workflow_name, cron, timezone, input, next_fire_at, overlap, catch_up,
     max_catch_up, jitter_seconds, paused, source)
-VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11, $12)
+VALUES ($1, $2, $3, $4, $5::json, $6, $7, $8, $9, $10, $11, $12)
 ON CONFLICT (name) DO UPDATE SET
     workflow_name = excluded.workflow_name, cron = excluded.cron, timezone = excluded.timezone,
     input = excluded.input, overlap = excluded.overlap, catch_up = excluded.catch_up,
@@ -625,9 +625,10 @@ ON CONFLICT (name) DO UPDATE SET
         WHEN s.cron = excluded.cron AND s.timezone = excluded.timezone
              AND s.next_fire_at IS NOT NULL
         THEN s.next_fire_at ELSE excluded.next_fire_at END
-WHERE (s.workflow_name, s.cron, s.timezone, s.input, s.overlap, s.catch_up, s.max_catch_up,
-       s.jitter_seconds, s.source)
-    IS DISTINCT FROM (excluded.workflow_name, excluded.cron, excluded.timezone, excluded.input,
+WHERE (s.workflow_name, s.cron, s.timezone, s.input::text, s.overlap, s.catch_up,
+       s.max_catch_up, s.jitter_seconds, s.source)
+    IS DISTINCT FROM (excluded.workflow_name, excluded.cron, excluded.timezone,
+       excluded.input::text,
        excluded.overlap, excluded.catch_up, excluded.max_catch_up, excluded.jitter_seconds,
        excluded.source)
 RETURNING s.name
@@ -793,10 +794,10 @@ WITH target AS (
     SELECT id, status FROM durable.runs WHERE id = $1 FOR UPDATE
 ), sleeps AS (
     UPDATE durable.steps AS s
-    SET output = to_jsonb(extract(epoch FROM durable.now())::float8)
+    SET output = to_json(extract(epoch FROM durable.now())::float8)
     FROM target
     WHERE s.run_id = target.id AND target.status IN ('sleeping', 'waiting')
-      AND s.kind = 'sleep' AND jsonb_typeof(s.output) = 'number'
+      AND s.kind = 'sleep' AND json_typeof(s.output) = 'number'
       AND (s.output #>> '{}')::float8 > extract(epoch FROM durable.now())
     RETURNING s.cursor_key
 ), backoffs AS (

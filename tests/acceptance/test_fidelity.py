@@ -8,6 +8,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import asyncpg
 import pytest
 
 import durable
@@ -131,6 +132,12 @@ async def records_unrecordable() -> int:
     return await unrecordable()
 
 
+@workflow
+async def returns_long_text() -> str:
+    CALLS["returns_long_text"] += 1
+    return "x" * 200
+
+
 WORKFLOWS = [
     observes_order,
     steps_none,
@@ -141,6 +148,7 @@ WORKFLOWS = [
     step_error_nul,
     waits_for_payload,
     records_unrecordable,
+    returns_long_text,
 ]
 
 
@@ -281,4 +289,25 @@ async def test_outcome_postgres_refuses_fails_the_run_once(engine: Engine) -> No
     error = await _failure(engine, handle)
     assert CALLS["unrecordable"] == 1
     assert "could not be stored" in error.message
+    assert (await engine.get_run(handle.run_id)).attempt == 1
+
+
+async def test_result_postgres_refuses_fails_the_run_once(
+    engine: Engine, database_url: str
+) -> None:
+    # A constraint stands in for any limit Postgres enforces that the codec cannot know.
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "ALTER TABLE durable.runs ADD CONSTRAINT small_output"
+            " CHECK (octet_length(output::text) < 100)"
+        )
+    finally:
+        await conn.close()
+    handle = await engine.start(returns_long_text)
+    error = await _failure(engine, handle)
+    assert "result of run" in error.message
+    assert "could not be stored" in error.message
+    assert "CheckViolationError" in error.message
+    assert CALLS["returns_long_text"] == 1
     assert (await engine.get_run(handle.run_id)).attempt == 1

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 import anyio
+import anyio.lowlevel
 import asyncpg
 import pytest
 
@@ -75,7 +76,7 @@ async def test_a_refused_row_in_a_combined_write_fails_only_its_own_waiter(
     long_key = "step:" + secrets.token_hex(2000) + "#0"  # over the 2704-byte index entry limit
     async with anyio.create_task_group() as tg:
         tg.start_soon(write, "first", _write(first, "step:a#0"))
-        await anyio.sleep(0)  # the first write is on the wire before the others queue
+        await anyio.lowlevel.checkpoint()  # the first write is in flight before the others
         tg.start_soon(write, "good", _write(good, "step:a#0"))
         tg.start_soon(write, "bad", _write(bad, long_key))
     await combiner.close()

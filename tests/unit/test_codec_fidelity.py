@@ -157,9 +157,9 @@ def test_sets_under_a_set_hint_round_trip() -> None:
     "value", ["a\x00b", {"k\x00": 1}, ["\ud800"], {"k": "\udfff"}, "\ud83d"], ids=repr
 )
 def test_text_postgres_cannot_store_is_refused(value: Any) -> None:
-    with pytest.raises(SerializationError, match="NUL|surrogate"):
+    with pytest.raises(SerializationError, match=r"NUL|surrogate"):
         _stored(any_result, value)
-    with pytest.raises(SerializationError, match="NUL|surrogate"):
+    with pytest.raises(SerializationError, match=r"NUL|surrogate"):
         to_json(value)
 
 

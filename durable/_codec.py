@@ -16,10 +16,10 @@ import traceback
 import typing
 from collections.abc import Callable, Mapping
 from functools import cached_property
-from typing import Any, is_typeddict
+from typing import Any
 
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
+from pydantic import ConfigDict, PydanticUserError, TypeAdapter, ValidationError
 
 from durable._limits import unstorable_text
 from durable.errors import ErrorInfo, SerializationError, StepFailed, WorkflowFailed
@@ -40,30 +40,50 @@ __all__ = [
 # "constants": a NaN or infinity stays a float through dump_python, so that to_json (which
 # refuses them) sees it; the default would turn one nested under Any into null silently.
 _CONFIG = ConfigDict(ser_json_inf_nan="constants")
-_ANY: TypeAdapter[Any] = TypeAdapter(Any, config=_CONFIG)
 # Values that come back from JSON as themselves (same type, same content), checked with
 # ``type(v) in``: subclasses (enums, bool under an int hint) are not plain.
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _UNORDERED = (set, frozenset)
 
 
-def _adapter(hint: Any) -> TypeAdapter[Any]:
+class _Adapter:
+    """A hint's pydantic validator, and a serializer that keeps NaN for to_json to refuse."""
+
+    __slots__ = ("_dumper", "validator")
+
+    def __init__(self, hint: Any) -> None:
+        self._dumper: TypeAdapter[Any] | None = None
+        try:
+            self.validator: TypeAdapter[Any] = TypeAdapter(hint, config=_CONFIG)
+        except PydanticUserError as exc:
+            if exc.code != "type-adapter-config-unused":
+                raise
+            # Models, dataclasses and TypedDicts refuse an outer config, yet their fields
+            # typed Any follow the config of the outermost serializer: dump them as the one
+            # item of a tuple that has ours.
+            self.validator = TypeAdapter(hint)
+            self._dumper = TypeAdapter(tuple[hint], config=_CONFIG)
+
+    def dump(self, value: Any) -> Any:
+        # warnings="error": a value that does not match its hint is refused, not guessed at.
+        if self._dumper is None:
+            return self.validator.dump_python(value, mode="json", warnings="error")
+        return self._dumper.dump_python((value,), mode="json", warnings="error")[0]
+
+
+_ANY = _Adapter(Any)
+
+
+def _adapter(hint: Any) -> _Adapter:
     if hint is inspect.Parameter.empty or hint is Any:
         return _ANY
     try:
-        # Models, dataclasses and TypedDicts carry their own config (pydantic refuses ours).
-        return TypeAdapter(hint) if _has_own_config(hint) else TypeAdapter(hint, config=_CONFIG)
+        return _Adapter(hint)
     except Exception as exc:
         raise SerializationError(f"type {hint!r} cannot be stored as JSON: {exc}") from exc
 
 
-def _has_own_config(hint: Any) -> bool:
-    return isinstance(hint, type) and (
-        issubclass(hint, BaseModel) or dataclasses.is_dataclass(hint) or is_typeddict(hint)
-    )
-
-
-def _dump(adapter: TypeAdapter[Any], value: Any, what: str, *, scanned: bool = False) -> Any:
+def _dump(adapter: _Adapter, value: Any, what: str, *, scanned: bool = False) -> Any:
     if type(value) is float and not math.isfinite(value):
         raise SerializationError(f"{what} cannot be encoded as JSON: {value!r} is not finite")
     if adapter is _ANY and not scanned:
@@ -73,8 +93,7 @@ def _dump(adapter: TypeAdapter[Any], value: Any, what: str, *, scanned: bool = F
         # fell off its end would be recorded as completed with null.
         _load(adapter, None, what)
     try:
-        # warnings="error": a value that does not match its hint is refused, not guessed at.
-        return adapter.dump_python(value, mode="json", warnings="error")
+        return adapter.dump(value)
     except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as exc:
         raise SerializationError(f"{what} cannot be encoded as JSON: {exc}") from exc
 
@@ -105,9 +124,9 @@ def _scan(value: Any, what: str) -> bool:
     return plain
 
 
-def _load(adapter: TypeAdapter[Any], value: Any, what: str) -> Any:
+def _load(adapter: _Adapter, value: Any, what: str) -> Any:
     try:
-        return adapter.validate_python(value)
+        return adapter.validator.validate_python(value)
     except ValidationError as exc:
         raise SerializationError(f"{what} does not match its type: {exc}") from exc
 
@@ -186,14 +205,14 @@ class Signature:
             return {}
 
     @cached_property
-    def _params(self) -> dict[str, TypeAdapter[Any]]:
+    def _params(self) -> dict[str, _Adapter]:
         return {name: _adapter(self._hints.get(name, Any)) for name in self._signature.parameters}
 
     @cached_property
-    def _result(self) -> TypeAdapter[Any]:
+    def _result(self) -> _Adapter:
         return _adapter(self._hints.get("return", Any))
 
-    def _param_adapter(self, name: str) -> TypeAdapter[Any]:
+    def _param_adapter(self, name: str) -> _Adapter:
         return self._params.get(name, _ANY)
 
     @cached_property
@@ -254,7 +273,7 @@ class Signature:
             return None
         return param if param.kind is not param.VAR_KEYWORD else None
 
-    def _adapter_for(self, param: inspect.Parameter | None) -> TypeAdapter[Any]:
+    def _adapter_for(self, param: inspect.Parameter | None) -> _Adapter:
         return _ANY if param is None else self._param_adapter(param.name)
 
     def _what(self, param: inspect.Parameter | None) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 import pydantic
 import pytest
@@ -29,9 +29,18 @@ class Point:
     y: int
 
 
+@dataclass
+class Loose:
+    anything: Any
+
+
 class Receipt(pydantic.BaseModel):
     id: str
     lines: dict[str, int]
+
+
+class ModelWithAny(pydantic.BaseModel):
+    anything: Any
 
 
 async def any_result() -> Any: ...
@@ -40,6 +49,8 @@ async def str_result() -> str: ...
 async def float_result() -> float: ...
 async def optional_float() -> float | None: ...
 async def receipt_result() -> Receipt: ...
+async def loose_result() -> Loose: ...
+async def model_with_any() -> ModelWithAny: ...
 async def point_result() -> Point: ...
 async def mapping_result() -> dict[str, Any]: ...
 async def pair_result() -> tuple[int, int]: ...
@@ -48,6 +59,7 @@ async def unhinted(value):  # type: ignore[no-untyped-def]  # no hints on purpos
 
 
 async def takes_int(n: int) -> None: ...
+async def annotated_receipt() -> Annotated[Receipt, "a model under Annotated"]: ...
 
 
 def _stored(fn: Any, value: Any) -> tuple[str, Any]:
@@ -76,8 +88,9 @@ def test_key_order_is_kept_in_the_text_and_the_value() -> None:
         (pair_result, (1, 2), (1, 2)),
         (float_result, 3, 3.0),
         (point_result, Point(1, 2), Point(1, 2)),
+        (annotated_receipt, Receipt(id="r", lines={}), Receipt(id="r", lines={})),
     ],
-    ids=["tuple-any", "nested-tuple", "int-key", "tuple", "int-for-float", "dc"],
+    ids=["tuple-any", "nested-tuple", "int-key", "tuple", "int-for-float", "dc", "annotated"],
 )
 def test_first_execution_sees_what_replays_decode(fn: Any, value: Any, expected: Any) -> None:
     text, first = _stored(fn, value)
@@ -131,6 +144,8 @@ def test_none_for_a_non_optional_argument_is_refused_at_start() -> None:
         (optional_float, NAN),
         (float_result, INF),
         (unhinted, {"deep": [[{"v": NAN}]]}),
+        (loose_result, Loose([NAN])),
+        (model_with_any, ModelWithAny(anything={"k": INF})),
     ],
 )
 def test_nested_non_finite_floats_are_refused(fn: Any, value: Any) -> None:

@@ -156,11 +156,7 @@ class Execution:
         except TRANSIENT_ERRORS as exc:
             raise self.unreachable(ctx, exc) from exc
         except UNSTORABLE_ERRORS as exc:
-            # Fatal, whatever the workflow catches: left unrecorded, the call would run
-            # again on the next execution.
-            error = unstorable(f"the outcome of {fields.get('key')}", exc)
-            ctx.fatal = ctx.fatal or error
-            raise error from exc
+            raise self._unstorable(ctx, f"the outcome of {fields.get('key')}", exc) from exc
 
     async def guarded(self, ctx: RunContext, call: Awaitable[T]) -> T:
         """Await a store call made for the workflow; an unreachable database ends this
@@ -169,6 +165,15 @@ class Execution:
             return await call
         except TRANSIENT_ERRORS as exc:
             raise self.unreachable(ctx, exc) from exc
+        except UNSTORABLE_ERRORS as exc:
+            raise self._unstorable(ctx, f"a durable call of run {self.run_id}", exc) from exc
+
+    def _unstorable(self, ctx: RunContext, what: str, exc: Exception) -> SerializationError:
+        # Fatal, whatever the workflow catches: left unrecorded, the call would run again
+        # on the next execution, and be refused again.
+        error = unstorable(what, exc)
+        ctx.fatal = ctx.fatal or error
+        return error
 
     def unreachable(self, ctx: RunContext, exc: BaseException) -> LeaseLost:
         error = LeaseLost(f"run {self.run_id}: database unreachable ({exc})")

@@ -16,6 +16,7 @@ from typing import Any
 
 from durable._codec import to_json
 from durable._context import PendingRecord, RunContext, current, require
+from durable._limits import check_text
 
 __all__ = ["now", "patched", "random", "uuid4"]
 
@@ -69,6 +70,7 @@ def patched(patch_id: str) -> bool:
     """
     if not patch_id or not isinstance(patch_id, str):
         raise ValueError("patched() needs a non-empty patch id string")
+    check_text("the patch id", patch_id)
     ctx = require("durable.patched()")
     ctx.check()
     taken = _patch_taken(ctx, patch_id)

@@ -27,7 +27,7 @@ import asyncpg
 from durable._codec import decode_json, encode_plain, to_json
 from durable._cron import CatchUp, CronSpec, Overlap, check_policies, plan_ticks
 from durable._durations import to_seconds
-from durable._limits import check_payload
+from durable._limits import check_payload, unstorable_text
 from durable._listener import Signal
 from durable._store import LOOP_ERRORS
 from durable._views import RunStatus
@@ -390,6 +390,9 @@ def _check_name(name: str) -> None:
         )
     if name.startswith("durable."):
         raise InvalidSchedule(f"schedule names starting with 'durable.' are reserved: {name!r}")
+    problem = unstorable_text(name)
+    if problem is not None:  # InvalidSchedule is a ValueError, as check_text raises
+        raise InvalidSchedule(f"Postgres cannot store the schedule name {name!r}: {problem}")
 
 
 def _encode_input(

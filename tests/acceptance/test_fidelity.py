@@ -133,6 +133,16 @@ async def records_unrecordable() -> int:
 
 
 @workflow
+async def publishes_under_a_long_key() -> str:
+    CALLS["publishes_under_a_long_key"] += 1
+    try:
+        await durable.set_event(_LONG_NAME, 1)
+    except SerializationError:
+        return "caught"  # the run fails anyway: the call could not be recorded
+    return "published"
+
+
+@workflow
 async def returns_long_text() -> str:
     CALLS["returns_long_text"] += 1
     return "x" * 200
@@ -149,6 +159,7 @@ WORKFLOWS = [
     waits_for_payload,
     records_unrecordable,
     returns_long_text,
+    publishes_under_a_long_key,
 ]
 
 
@@ -311,3 +322,10 @@ async def test_result_postgres_refuses_fails_the_run_once(
     assert "CheckViolationError" in error.message
     assert CALLS["returns_long_text"] == 1
     assert (await engine.get_run(handle.run_id)).attempt == 1
+
+
+async def test_event_postgres_refuses_fails_the_run_even_when_caught(engine: Engine) -> None:
+    handle = await engine.start(publishes_under_a_long_key)
+    error = await _failure(engine, handle)
+    assert "could not be stored" in error.message
+    assert CALLS["publishes_under_a_long_key"] == 1

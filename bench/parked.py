@@ -20,7 +20,7 @@ __all__ = ["parked_durable", "settled_rss"]
 INSERT_RUNS = """
 INSERT INTO durable.runs (id, workflow_name, workflow_version, status, input, output, queue,
     wake_at, attempt, started_at, finished_at)
-SELECT gen_random_uuid(), $2, 1, $3, '{"args": [], "kwargs": {}}', $4::jsonb, 'default',
+SELECT gen_random_uuid(), $2, 1, $3, '{"args": [], "kwargs": {}}', $4::json, 'default',
     CASE WHEN $3 = 'sleeping' THEN durable.now() + interval '1 day' END, 1, durable.now(),
     CASE WHEN $3 = 'completed' THEN durable.now() END
 FROM generate_series(1, $1)

@@ -86,9 +86,12 @@ async def _step(
             raise
         except Exception as exc:
             retry_in = _retry_delay(step, exc, attempt)
-            await _record_failure(ctx, step, key, seq, attempt, exc, retry_in, started)
+            error = encode_error(exc)
+            await _record_failure(ctx, step, key, seq, attempt, error, retry_in, started)
             if retry_in is None:
-                raise
+                # Raise what every replay rebuilds from the record (the same type, message
+                # and args, or StepFailed for both); the original stays as its cause.
+                raise rebuild_exception(error, cursor_key=key) from exc
             await ctx.execution.wait_until(ctx, call, ctx.execution.clock() + retry_in)
             attempt += 1
             continue
@@ -128,14 +131,14 @@ async def _record_failure(
     key: str,
     seq: int,
     attempt: int,
-    exc: Exception,
+    error: dict[str, Any],
     retry_in: float | None,
     started: datetime,
 ) -> None:
     await write(
         ctx, key=key, seq=seq, kind="step", name=step.name,
         status="failed" if retry_in is None else "retrying",
-        error_json=to_json(encode_error(exc)), step_attempt=attempt,
+        error_json=to_json(error), step_attempt=attempt,
         retry_in=retry_in, started_at=started,
     )  # fmt: skip
 

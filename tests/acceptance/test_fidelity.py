@@ -111,6 +111,29 @@ async def step_error_nul() -> int:
     return await raises_nul()
 
 
+class Declined(Exception):
+    """Its constructor takes what its args do not hold: it cannot be rebuilt from a record."""
+
+    def __init__(self, *, code: int) -> None:
+        super().__init__(f"declined with code {code}")
+
+
+@step
+async def declines() -> None:
+    CALLS["declines"] += 1
+    raise Declined(code=51)
+
+
+@workflow
+async def catches_declined() -> str:
+    try:
+        await declines()
+    except Exception as exc:
+        OBSERVED.append((type(exc).__name__, str(exc)))
+    await park_once()
+    return "done"
+
+
 @workflow
 async def waits_for_payload() -> Any:
     return await durable.wait_for_signal("go")
@@ -160,6 +183,7 @@ WORKFLOWS = [
     records_unrecordable,
     returns_long_text,
     publishes_under_a_long_key,
+    catches_declined,
 ]
 
 
@@ -240,13 +264,13 @@ async def test_step_error_with_unstorable_characters_is_recorded_once(engine: En
     handle = await engine.start(step_error_nul)
     error = await _failure(engine, handle)
     assert CALLS["raises_nul"] == 1
-    assert error.type == "builtins.ValueError"
-    assert "bad byte" in error.message
-    assert "here" in error.message
-    assert "\x00" not in error.message
-    assert "\ud800" not in error.message
+    # Its args cannot be stored, so neither the first run nor a replay rebuilds the type.
+    assert error.type == "durable.errors.StepFailed"
     [info] = (await engine.get_run(handle.run_id)).steps
     assert info.status == "failed"
+    assert info.error is not None
+    assert info.error.type == "builtins.ValueError"
+    assert info.error.message == "bad byte \\x00 and \\ud800 here"
 
 
 @pytest.mark.parametrize(
@@ -329,3 +353,12 @@ async def test_event_postgres_refuses_fails_the_run_even_when_caught(engine: Eng
     error = await _failure(engine, handle)
     assert "could not be stored" in error.message
     assert CALLS["publishes_under_a_long_key"] == 1
+
+
+async def test_a_step_error_is_the_same_on_the_first_run_and_on_replay(engine: Engine) -> None:
+    handle = await engine.start(catches_declined)
+    assert await handle.result(timeout=10) == "done"
+    assert CALLS["declines"] == 1
+    assert len(OBSERVED) == 2  # the first execution, and the replay after the park
+    assert OBSERVED[0] == OBSERVED[1]
+    assert OBSERVED[0][0] == "StepFailed"

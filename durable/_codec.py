@@ -41,7 +41,7 @@ __all__ = [
 # refuses them) sees it; the default would turn one nested under Any into null silently.
 _CONFIG = ConfigDict(ser_json_inf_nan="constants")
 # Values that come back from JSON as themselves (same type, same content), checked with
-# ``type(v) in``: subclasses (enums, bool under an int hint) are not plain.
+# ``type(v) in``: subclasses (enums, bool under an int hint) are not.
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _UNORDERED = (set, frozenset)
 
@@ -83,45 +83,47 @@ def _adapter(hint: Any) -> _Adapter:
         raise SerializationError(f"type {hint!r} cannot be stored as JSON: {exc}") from exc
 
 
-def _dump(adapter: _Adapter, value: Any, what: str, *, scanned: bool = False) -> Any:
+def _dump(adapter: _Adapter, value: Any, what: str) -> Any:
+    """The JSON-ready form of ``value``: only dicts with str keys, lists, str, int, float,
+    bool and None (pydantic's JSON mode), so exactly what JSON text of it parses back to."""
     if type(value) is float and not math.isfinite(value):
         raise SerializationError(f"{what} cannot be encoded as JSON: {value!r} is not finite")
-    if adapter is _ANY and not scanned:
-        _scan(value, what)
-    elif value is None:
+    if value is None and adapter is not _ANY:
         # pydantic dumps None under any hint without a warning: a step "-> int" whose body
         # fell off its end would be recorded as completed with null.
         _load(adapter, None, what)
     try:
-        return adapter.dump(value)
+        dumped = adapter.dump(value)
     except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as exc:
         raise SerializationError(f"{what} cannot be encoded as JSON: {exc}") from exc
+    # Compared in C; only a value that changed (a tuple, a set, ...) is walked in Python.
+    if adapter is _ANY and not _unchanged(dumped, value):
+        _refuse_sets(value, what)
+    return dumped
 
 
-def _scan(value: Any, what: str) -> bool:
-    """Refuse sets under ``Any`` (they would come back as lists); True when ``value`` is
-    plain JSON (dicts with str keys, lists, scalars), which JSON gives back unchanged."""
-    if type(value) in _SCALARS:
-        return True
-    plain = True
+def _unchanged(dumped: Any, value: Any) -> bool:
+    try:
+        return bool(dumped == value)
+    except Exception:  # an __eq__ that raises (or is ambiguous): assume it changed
+        return False
+
+
+def _refuse_sets(value: Any, what: str) -> None:
+    """Sets have no order and no JSON form: under ``Any`` one would come back as a list."""
     stack = [value]
     while stack:
         item = stack.pop()
-        kind = type(item)
-        if kind is dict:
-            plain = plain and all(type(k) is str for k in item)
-            stack.extend(item.values())
-        elif kind is list or kind is tuple:
-            plain = plain and kind is list
-            stack.extend(item)
-        elif isinstance(item, _UNORDERED):
+        if isinstance(item, _UNORDERED):
             raise SerializationError(
-                f"{what} cannot be stored: a {kind.__name__} under an Any hint would come "
-                "back as a list; convert it, or give the value a type hint"
+                f"{what} cannot be stored: a {type(item).__name__} under an Any hint would "
+                "come back as a list; convert it, or give the value a type hint"
             )
-        elif kind not in _SCALARS:
-            plain = False  # another type: stored as its JSON form, replayed as that form
-    return plain
+        if isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
 
 
 def _load(adapter: _Adapter, value: Any, what: str) -> Any:
@@ -289,17 +291,17 @@ class Signature:
 
         The first execution returns that decoded value too, so it sees what replays see
         (a tuple under ``Any`` is a list both times, a model is rebuilt by its hint). A
-        value JSON gives back unchanged (plain JSON under ``Any``, or a str, int, float,
-        bool or None of exactly the hinted type) skips the decode: it is provably the same.
+        value under ``Any`` is its JSON-ready form, and a str, int, float, bool or None of
+        exactly the hinted type is itself: both are provably what the text parses back to,
+        so neither is decoded again.
         """
         what = f"result of {self._name}"
         adapter = self._result
+        dumped = _dump(adapter, value, what)
+        text = _text(dumped, what)
         if adapter is _ANY:
-            same = _scan(value, what)
-        else:
-            same = type(value) in _SCALARS and type(value) is self._hints.get("return")
-        text = _text(_dump(adapter, value, what, scanned=True), what)
-        if same:
+            return text, dumped
+        if type(value) in _SCALARS and type(value) is self._hints.get("return"):
             return text, value
         return text, _load(adapter, json.loads(text), what)
 

@@ -139,10 +139,15 @@ class PayloadTooLarge(DurableError, ValueError):
     code = "payload_too_large"
 
     def __init__(self, what: str, size: int, limit: int) -> None:
-        super().__init__(f"{what} is {size} bytes encoded, over the limit of {limit} bytes")
+        # The constructor's arguments are its args, so a step's PayloadTooLarge is rebuilt
+        # from its record (with .size and .limit) on the first run and on every replay.
+        super().__init__(what, size, limit)
         self.what = what
         self.size = size
         self.limit = limit
+
+    def __str__(self) -> str:
+        return f"{self.what} is {self.size} bytes encoded, over the limit of {self.limit} bytes"
 
 
 class UnknownWorkflow(DurableError, LookupError):

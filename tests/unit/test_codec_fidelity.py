@@ -15,9 +15,16 @@ from typing import Annotated, Any
 import pydantic
 import pytest
 
-from durable._codec import Signature, encode_error, encode_plain, storable_text, to_json
+from durable._codec import (
+    Signature,
+    encode_error,
+    encode_plain,
+    rebuild_exception,
+    storable_text,
+    to_json,
+)
 from durable._limits import check_text, unstorable_text
-from durable.errors import SerializationError
+from durable.errors import PayloadTooLarge, SerializationError
 
 NAN = float("nan")
 INF = float("inf")
@@ -215,6 +222,18 @@ def test_error_whose_str_fails_is_still_recorded() -> None:
 
     record = encode_error(Broken())
     assert "str() failed" in record["message"]
+
+
+def test_payload_too_large_is_rebuilt_with_its_fields() -> None:
+    error = PayloadTooLarge("the result of step s", 1002, 300)
+    rebuilt = rebuild_exception(json.loads(to_json(encode_error(error))))
+    assert type(rebuilt) is PayloadTooLarge
+    assert (rebuilt.what, rebuilt.size, rebuilt.limit) == ("the result of step s", 1002, 300)
+    assert (
+        str(rebuilt)
+        == str(error)
+        == ("the result of step s is 1002 bytes encoded, over the limit of 300 bytes")
+    )
 
 
 @pytest.mark.parametrize("bad", ["a\x00", "\ud800"])

@@ -7,6 +7,7 @@ policy and writes the outcome in one statement fenced by the run's lease.
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
@@ -86,12 +87,12 @@ async def _step(
             raise
         except Exception as exc:
             retry_in = _retry_delay(step, exc, attempt)
-            error = encode_error(exc)
+            error = to_json(encode_error(exc))
             await _record_failure(ctx, step, key, seq, attempt, error, retry_in, started)
             if retry_in is None:
                 # Raise what every replay rebuilds from the record (the same type, message
                 # and args, or StepFailed for both); the original stays as its cause.
-                raise rebuild_exception(error, cursor_key=key) from exc
+                raise rebuild_exception(json.loads(error), cursor_key=key) from exc
             await ctx.execution.wait_until(ctx, call, ctx.execution.clock() + retry_in)
             attempt += 1
             continue
@@ -131,14 +132,14 @@ async def _record_failure(
     key: str,
     seq: int,
     attempt: int,
-    error: dict[str, Any],
+    error_json: str,
     retry_in: float | None,
     started: datetime,
 ) -> None:
     await write(
         ctx, key=key, seq=seq, kind="step", name=step.name,
         status="failed" if retry_in is None else "retrying",
-        error_json=to_json(error), step_attempt=attempt,
+        error_json=error_json, step_attempt=attempt,
         retry_in=retry_in, started_at=started,
     )  # fmt: skip
 

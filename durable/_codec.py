@@ -3,6 +3,11 @@
 Values go through pydantic ``TypeAdapter`` by their type hints, so dataclasses, models,
 datetimes, UUIDs, Decimals and enums come back as the same types. Where there is no hint
 (``Any``, or a start by name from a process without the code), plain JSON is used.
+
+Only what comes back exactly is stored (invariant 7): NaN and infinity at any depth, a set
+under ``Any``, None for a non-Optional hint, a NUL or a lone surrogate raise
+``SerializationError`` at the call; error texts are escaped instead, so a failure is
+never lost.
 """
 
 from __future__ import annotations

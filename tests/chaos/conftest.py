@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.worker_app import MARKS_ENV, SLOW_ENV
+from tests.chaos.worker_app import MARKS_ENV, SLOW_ENV, TICK_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -26,13 +26,25 @@ class WorkerProcesses:
         self.started: list[tuple[subprocess.Popen[bytes], Path]] = []
 
     def spawn(
-        self, database_url: str, marks: Path, *, slow_seconds: float = 0
+        self,
+        database_url: str,
+        marks: Path,
+        *,
+        slow_seconds: float = 0,
+        tick_seconds: float = 0,
     ) -> subprocess.Popen[bytes]:
         return self.spawn_module(
             "tests.chaos.worker_app",
             database_url,
-            {MARKS_ENV: str(marks), SLOW_ENV: str(slow_seconds)},
+            {MARKS_ENV: str(marks), SLOW_ENV: str(slow_seconds), TICK_ENV: str(tick_seconds)},
         )
+
+    def ready(self, proc: subprocess.Popen[bytes]) -> bool:
+        """True once ``proc`` printed that its engine is serving."""
+        for started, log in self.started:
+            if started is proc:
+                return log.exists() and b" ready (pid " in log.read_bytes()
+        return False
 
     def spawn_module(
         self, module: str, database_url: str, env: dict[str, str]

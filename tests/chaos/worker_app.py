@@ -6,12 +6,14 @@ Every step body appends ``<event> <pid>`` lines to the file named by ``DURABLE_C
 (one ``write`` per line on an ``O_APPEND`` file, so lines from several processes never
 interleave): the tests count executions across processes from it. The ``charge`` step's
 body sleeps ``DURABLE_CHAOS_SLOW_SECONDS`` (default 0) between its start and end marks, which
-is where the first worker gets killed.
+is where the first worker gets killed. ``chaos.ten_steps`` runs ten ``chaos.tick`` steps
+of ``DURABLE_CHAOS_TICK_SECONDS`` each (default 0), the load of the soak and termination tests.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import anyio
@@ -21,6 +23,7 @@ from tests.chaos.worker_main import run_worker
 
 MARKS_ENV = "DURABLE_CHAOS_MARKS"
 SLOW_ENV = "DURABLE_CHAOS_SLOW_SECONDS"
+TICK_ENV = "DURABLE_CHAOS_TICK_SECONDS"
 LEASE_SECONDS = 2.0
 HEARTBEAT_SECONDS = 0.5
 POLL_INTERVAL = 0.2
@@ -83,7 +86,24 @@ async def echo_flow(value: str) -> str:
     return await echo(value)
 
 
-WORKFLOWS = [checkout, echo_flow]
+TEN_STEPS = 10
+
+
+@step(name="chaos.tick")
+async def tick(order: str, i: int) -> str:
+    """One of ten: marks ``tick <order> <i> <start time>`` so a test can tell a body that
+    ran again after its record committed (start time later than the record's)."""
+    mark(f"tick {order} {i} {time.time():.6f}")
+    await anyio.sleep(float(os.environ.get(TICK_ENV, "0")))
+    return f"{order}:{i}"
+
+
+@workflow(name="chaos.ten_steps")
+async def ten_steps(order: str) -> list[str]:
+    return [await tick(order, i) for i in range(TEN_STEPS)]
+
+
+WORKFLOWS = [checkout, echo_flow, ten_steps]
 
 
 async def serve(database_url: str) -> None:

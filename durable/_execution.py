@@ -15,10 +15,11 @@ from durable import _context
 from durable._codec import encode_error, to_json
 from durable._context import Call, ParkRequest, Record, RunContext
 from durable._decorators import Workflow
+from durable._faults import INFRASTRUCTURE_ERRORS
 from durable._limits import check_payload
 from durable._record_writer import Finish, StepWrite
 from durable._runtime import Runtime
-from durable._store import TRANSIENT_ERRORS, UNSTORABLE_ERRORS, Claimed
+from durable._store import UNSTORABLE_ERRORS, Claimed
 from durable.errors import LeaseLost, NonDeterminismError, SerializationError
 
 __all__ = ["Execution", "Suspended"]
@@ -124,8 +125,8 @@ class Execution:
         finish = Finish(self.run_id, self.attempt, status, output, error)
         try:
             done = await self.runtime.writer.finishes.write(finish)
-        except TRANSIENT_ERRORS as exc:
-            raise LeaseLost(f"run {self.run_id}: database unreachable ({exc})") from exc
+        except INFRASTRUCTURE_ERRORS as exc:
+            raise LeaseLost(f"run {self.run_id}: database unreachable ({exc!r})") from exc
         except UNSTORABLE_ERRORS as exc:
             if fallback:
                 raise
@@ -153,17 +154,18 @@ class Execution:
             return await self.runtime.writer.steps.write(
                 StepWrite(self.run_id, self.attempt, **fields)
             )
-        except TRANSIENT_ERRORS as exc:
+        except INFRASTRUCTURE_ERRORS as exc:
             raise self.unreachable(ctx, exc) from exc
         except UNSTORABLE_ERRORS as exc:
             raise self._unstorable(ctx, f"the outcome of {fields.get('key')}", exc) from exc
 
     async def guarded(self, ctx: RunContext, call: Awaitable[T]) -> T:
-        """Await a store call made for the workflow; an unreachable database ends this
-        execution (the run resumes after its lease) instead of failing the run."""
+        """Await a store call made for the workflow; an infrastructure error (see _faults)
+        ends this execution (the run resumes after its lease) instead of failing the run.
+        Every store call made on a workflow's behalf goes through here or ``record``."""
         try:
             return await call
-        except TRANSIENT_ERRORS as exc:
+        except INFRASTRUCTURE_ERRORS as exc:
             raise self.unreachable(ctx, exc) from exc
         except UNSTORABLE_ERRORS as exc:
             raise self._unstorable(ctx, f"a durable call of run {self.run_id}", exc) from exc
@@ -176,7 +178,7 @@ class Execution:
         return error
 
     def unreachable(self, ctx: RunContext, exc: BaseException) -> LeaseLost:
-        error = LeaseLost(f"run {self.run_id}: database unreachable ({exc})")
+        error = LeaseLost(f"run {self.run_id}: database unreachable ({exc!r})")
         ctx.fatal = ctx.fatal or error
         return error
 
@@ -188,7 +190,8 @@ class Execution:
 
     async def _flush_pending(self, ctx: RunContext) -> None:
         pending, ctx.pending = ctx.pending, []
-        if not await self.runtime.store.record_values(self.run_id, self.attempt, pending):
+        store = self.runtime.store
+        if not await self.guarded(ctx, store.record_values(self.run_id, self.attempt, pending)):
             raise self._lost(ctx)
 
     def _lost(self, ctx: RunContext) -> LeaseLost:
@@ -247,6 +250,10 @@ class Execution:
                 self._lost(ctx)
             else:
                 self.runtime.telemetry.suspended(status, wake_at, waiting_for)
+        except INFRASTRUCTURE_ERRORS as exc:
+            # No raise: this runs as a durable call ends (tracked's finally). Every branch
+            # waiting to park raises the fatal error from ctx.check() once parked is set.
+            self.unreachable(ctx, exc)
         finally:
             ctx.parked.set()
 

@@ -100,7 +100,7 @@ class Listener:
             if self._conn is None:
                 try:
                     await self._open()
-                except (OSError, asyncpg.PostgresError) as exc:
+                except Exception as exc:  # whatever it is, the listener keeps trying
                     _log.warning("listener reconnect failed (%s); retrying in %.1fs", exc, delay)
                     await anyio.sleep(delay)
                     delay = min(delay * 2, 5.0)

@@ -6,8 +6,9 @@ list and a queue of waiters: taking and returning a connection costs no task, no
 query and no await when a connection is free. Connections stay in their default session
 state because durable never changes it (no SET, no LISTEN, only transaction-scoped locks).
 
-A connection whose block ended in an error it may not have survived (a lost connection,
-a cancellation mid-query, an open transaction) is closed, never reused.
+A connection whose block ended in an error it may not have survived (a lost or terminated
+connection, a cancellation mid-query, an open transaction) is closed, never reused; a
+connection found closed in the free list is dropped, never handed out.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from types import TracebackType
 from typing import Any
 
 import asyncpg
+
+from durable._faults import is_infrastructure
 
 __all__ = ["ConnectionPool"]
 
@@ -58,9 +61,13 @@ def _discard(attempt: asyncio.Future[asyncpg.Connection]) -> None:
 def _survives(conn: asyncpg.Connection, exc: BaseException | None) -> bool:
     if conn.is_closed() or conn.is_in_transaction():
         return False
-    # A database error leaves the connection usable; anything else (a cancellation or a
-    # network error mid-query) may have left a query running on it.
-    return exc is None or isinstance(exc, asyncpg.PostgresError)
+    # A statement's own error leaves the connection usable. A terminated backend (57P01,
+    # a PostgresError too) leaves asyncpg waiting for a reply that never comes: its next
+    # statement fails "another operation is in progress". Anything else (a cancellation or
+    # a network error mid-query) may have left a query running on it.
+    if exc is None:
+        return True
+    return isinstance(exc, asyncpg.PostgresError) and not is_infrastructure(exc)
 
 
 class ConnectionPool:
@@ -145,19 +152,41 @@ class ConnectionPool:
         await asyncio.gather(*(c.close(timeout=5) for c in free), return_exceptions=True)
 
     # -- one statement on a pooled connection ---------------------------------------------
+    # A backend terminated while its connection sat idle here leaves asyncpg mid-way for a
+    # moment: the FATAL message is read, the close is not yet, so is_closed() is False and
+    # the next statement is refused before it is sent. Such a statement is safe to send
+    # again on another connection (the broken one is closed on the way out).
+
+    async def _one(self, send: Callable[[asyncpg.Connection], Awaitable[Any]]) -> Any:
+        for tries_left in range(self._max_size, -1, -1):
+            try:
+                async with self.acquire() as conn:
+                    return await send(conn)
+            except (asyncpg.InternalClientError, asyncpg.InterfaceError) as exc:
+                if not tries_left or not _unsent(exc):
+                    raise
+        raise AssertionError("unreachable: the last try returns or raises")
 
     async def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
-        async with self.acquire() as conn:
-            return await conn.fetch(sql, *args)
+        rows: list[asyncpg.Record] = await self._one(lambda conn: conn.fetch(sql, *args))
+        return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        async with self.acquire() as conn:
-            return await conn.fetchrow(sql, *args)
+        row: asyncpg.Record | None = await self._one(lambda conn: conn.fetchrow(sql, *args))
+        return row
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
-        async with self.acquire() as conn:
-            return await conn.fetchval(sql, *args)
+        return await self._one(lambda conn: conn.fetchval(sql, *args))
 
     async def execute(self, sql: str, *args: Any) -> str:
-        async with self.acquire() as conn:
-            return await conn.execute(sql, *args)
+        status: str = await self._one(lambda conn: conn.execute(sql, *args))
+        return status
+
+
+def _unsent(exc: BaseException) -> bool:
+    """True when asyncpg refused a statement before sending it (its connection was already
+    broken or closed), so sending it again elsewhere cannot run it twice."""
+    text = str(exc)
+    if isinstance(exc, asyncpg.InternalClientError):
+        return text.startswith(("cannot switch to state", "not connected"))
+    return isinstance(exc, asyncpg.InterfaceError) and text == "connection is closed"

@@ -27,9 +27,9 @@ import asyncpg
 from durable._codec import decode_json, encode_plain, to_json
 from durable._cron import CatchUp, CronSpec, Overlap, check_policies, plan_ticks
 from durable._durations import to_seconds
+from durable._faults import is_infrastructure, report_loop_failure
 from durable._limits import check_payload, unstorable_text
 from durable._listener import Signal
-from durable._store import LOOP_ERRORS
 from durable._views import RunStatus
 from durable.errors import InvalidSchedule, ScheduleNotFound
 
@@ -195,12 +195,10 @@ class Scheduler:
         try:
             await self.fire_due()
             seconds = await self.runtime.store.next_schedule_wake(self._names)
-        except LOOP_ERRORS as exc:
-            _log.warning("schedule pass failed (%s); retrying", exc)
-            return min(1.0, poll)
-        except Exception:
-            _log.exception("schedule pass failed")
-            return poll
+        except Exception as exc:  # never ends the worker (invariant 8)
+            retry_in = min(1.0, poll) if is_infrastructure(exc) else poll
+            report_loop_failure(_log, "schedule pass", exc, retry_in)
+            return retry_in
         if seconds is None:
             return poll
         return min(max(seconds, 0.01), poll)

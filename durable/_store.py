@@ -15,6 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from durable._context import PendingRecord
+from durable._faults import INFRASTRUCTURE_ERRORS
 from durable._pool import ConnectionPool
 from durable._record_writer import UNSTORABLE_ERRORS, Finish, StepWrite
 from durable._store_operations import OperationStatements
@@ -23,17 +24,9 @@ from durable.sql import query
 
 __all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Claimed", "Store"]
 
-# "The database is unreachable for now", raised by a store call: worth retrying later,
-# never a run's own failure. (Only ever matched around store calls: a workflow's own
-# OSError is its own business.)
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-)
-# Background loops (claim, heartbeat, schedules) also retry a statement that timed out.
-LOOP_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_ERRORS, TimeoutError)
+# Infrastructure failing, raised by a store call (see _faults): worth retrying later,
+# never a run's own failure. Both names are the one classification.
+TRANSIENT_ERRORS = LOOP_ERRORS = INFRASTRUCTURE_ERRORS
 
 Row = asyncpg.Record
 Claimed = asyncpg.Record
@@ -117,11 +110,12 @@ class Store(QueueStatements, OperationStatements):
 
     async def heartbeat(self, worker_id: str, lease: float, run_ids: list[UUID]) -> set[UUID]:
         """Extend the leases of ``run_ids``; return the ones this worker still holds."""
-        async with self.pool.acquire() as conn:
-            await conn.execute(query("heartbeat_worker"), worker_id)
-            if not run_ids:
-                return set()
-            rows = await conn.fetch(query("heartbeat_runs"), worker_id, lease, run_ids)
+        # Two pooled statements, not one connection: each is sent again if its connection
+        # turns out broken before sending (see ConnectionPool._one).
+        await self.pool.execute(query("heartbeat_worker"), worker_id)
+        if not run_ids:
+            return set()
+        rows = await self.pool.fetch(query("heartbeat_runs"), worker_id, lease, run_ids)
         return {row["id"] for row in rows}
 
     async def claim(

@@ -3,6 +3,10 @@
 The claim loop wakes on LISTEN notifications, on a freed slot when there may be more work,
 and on the earliest future ``wake_at`` (timers, delayed starts, lease expiries); polling
 every ``poll_interval`` is only the fallback. Claims are batched and bounded by free slots.
+
+No error ends a worker (invariant 8): the claim and heartbeat loops log, back off and go
+on; a managed queue whose stored limits cannot be used is skipped (logged once per
+problem) while the other queues are served.
 """
 
 from __future__ import annotations
@@ -17,10 +21,11 @@ import anyio
 from anyio.abc import TaskGroup
 
 from durable._execution import Execution
+from durable._faults import INFRASTRUCTURE_ERRORS, Backoff, report_loop_failure
 from durable._listener import Signal
 from durable._queues import choose_runs
 from durable._runtime import Runtime
-from durable._store import LOOP_ERRORS, Claimed
+from durable._store import Claimed
 
 __all__ = ["Worker"]
 
@@ -45,6 +50,8 @@ class Worker:
         self._managed: set[str] = set()
         self._managed_stale = True
         self._claiming = False
+        self._queue_problems: dict[str, str] = {}
+        """Managed queues skipped for a problem, with the problem last logged."""
         self.running = False
 
     @property
@@ -90,15 +97,17 @@ class Worker:
             self.running = False
 
     async def _claim_loop(self, tg: TaskGroup) -> None:
+        poll = self.settings.poll_interval
+        backoff = Backoff(first=min(0.05, poll), cap=max(1.0, poll))
         while not self._stopping:
             claimed = 0
             if self.free_slots > 0 and self._names:
                 try:
                     claimed = await self._claim_batch(tg)
-                except LOOP_ERRORS as exc:
-                    _log.warning("claim failed (%s); retrying", exc)
-                    await anyio.sleep(min(1.0, self.settings.poll_interval))
+                except Exception as exc:
+                    await backoff.pause(_log, "claim", exc)
                     continue
+                backoff.reset()
             if claimed and self._maybe_more and self.free_slots > 0:
                 continue  # a full batch: there may be more due right now
             if not await self._wake.wait(await self._idle_timeout()):
@@ -122,21 +131,49 @@ class Worker:
             self._managed = await store.managed_queues()
             self._managed_stale = False
         fast = [q for q in self.settings.queues if q not in self._managed]
-        rows: list[Claimed] = []
+        claimed = 0
         if fast:
             rows = await store.claim(
                 self.runtime.worker_id, self.settings.lease_seconds, limit, fast,
                 self._names, self._versions,
             )  # fmt: skip
+            claimed += self._start_all(tg, rows)  # started at once: a later claim may fail
         for queue in self.settings.queues:
-            if queue in self._managed and len(rows) < limit:
-                rows += await store.claim_managed(
-                    queue, self.runtime.worker_id, self.settings.lease_seconds,
-                    limit - len(rows), self._names, self._versions, choose_runs,
+            if queue in self._managed and claimed < limit:
+                rows = await self._claim_managed(queue, limit - claimed)
+                claimed += self._start_all(tg, rows)
+        self._maybe_more = claimed == limit
+        return claimed
+
+    async def _claim_managed(self, queue: str, room: int) -> list[Claimed]:
+        """Claim from one managed queue. Its stored limits may be unusable (a row written
+        by hand, an older version): skip the queue, say so once, serve the others."""
+        try:
+            rows = await self.runtime.store.claim_managed(
+                queue, self.runtime.worker_id, self.settings.lease_seconds, room,
+                self._names, self._versions, choose_runs,
+            )  # fmt: skip
+        except INFRASTRUCTURE_ERRORS:
+            raise  # the database, not the queue: the whole claim backs off
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            if self._queue_problems.get(queue) != problem:
+                self._queue_problems[queue] = problem
+                _log.error(
+                    "queue %r cannot be claimed from and is skipped until fixed "
+                    "(engine.queues.configure): %s", queue, problem, exc_info=exc,
                 )  # fmt: skip
-        self._maybe_more = len(rows) == limit
+            return []
+        if self._queue_problems.pop(queue, None) is not None:
+            _log.warning("queue %r is claimed from again", queue)
+        return rows
+
+    def _start_all(self, tg: TaskGroup, rows: list[Claimed]) -> int:
         for row in rows:
-            self._start(tg, row)
+            try:
+                self._start(tg, row)
+            except Exception:  # a bug: the run is left to its lease, the worker goes on
+                _log.exception("could not start an execution of run %s", row["id"])
         return len(rows)
 
     def _start(self, tg: TaskGroup, row: Claimed) -> None:
@@ -150,6 +187,8 @@ class Worker:
     async def _execute(self, execution: Execution) -> None:
         try:
             await execution.run()
+        except Exception:  # run() handles its own; this would be a bug in durable
+            _log.exception("run %s: execution ended unexpectedly", execution.run_id)
         finally:
             self.active.pop(execution.run_id, None)
             # A parked run has a new wake time: the idle loop must re-read the next timer.
@@ -162,34 +201,45 @@ class Worker:
         """Sleep until the next known wake time, capped by the fallback poll interval."""
         try:
             seconds = await self.runtime.store.next_wake()
-        except LOOP_ERRORS:
+        except Exception as exc:
+            report_loop_failure(_log, "reading the next wake time", exc)
             return self.settings.poll_interval
         if seconds is None or math.isnan(seconds):
             return self.settings.poll_interval
         return max(0.0, min(seconds, self.settings.poll_interval))
 
     async def _heartbeat_loop(self) -> None:
+        every = self.settings.heartbeat_seconds
+        # A failed heartbeat is retried sooner than the next one is due: leases are short.
+        backoff = Backoff(first=min(0.05, every / 4), cap=every)
+        wait = every
         while True:
-            await anyio.sleep(self.settings.heartbeat_seconds)
+            await anyio.sleep(wait)
             if not self.running and not self.active:
                 return
-            telemetry = self.runtime.telemetry
-            await telemetry.refresh_queue_depth(self.runtime.store, self.settings.queues)
-            # Judge only the executions this heartbeat covered: a run claimed (or claimed
-            # again) while the statement was on the wire is not missing from it.
-            sent = dict(self.active)
             try:
-                held = await self.runtime.store.heartbeat(
-                    self.runtime.worker_id, self.settings.lease_seconds, list(sent)
-                )
-                await self.runtime.sync_clock()
-            except LOOP_ERRORS as exc:
-                _log.warning("heartbeat failed (%s); will retry", exc)
+                await self._heartbeat()
+            except Exception as exc:
+                wait = backoff.next()
+                report_loop_failure(_log, "heartbeat", exc, wait)
                 continue
-            for run_id, execution in sent.items():
-                if run_id not in held and self.active.get(run_id) is execution:
-                    _log.warning("run %s: lease lost; cancelling its execution", run_id)
-                    execution.scope.cancel()
+            backoff.reset()
+            wait = every
+
+    async def _heartbeat(self) -> None:
+        telemetry = self.runtime.telemetry
+        await telemetry.refresh_queue_depth(self.runtime.store, self.settings.queues)
+        # Judge only the executions this heartbeat covered: a run claimed (or claimed
+        # again) while the statement was on the wire is not missing from it.
+        sent = dict(self.active)
+        held = await self.runtime.store.heartbeat(
+            self.runtime.worker_id, self.settings.lease_seconds, list(sent)
+        )
+        for run_id, execution in sent.items():
+            if run_id not in held and self.active.get(run_id) is execution:
+                _log.warning("run %s: lease lost; cancelling its execution", run_id)
+                execution.scope.cancel()
+        await self.runtime.sync_clock()
 
     async def stop(self) -> None:
         """Stop claiming, let running executions finish within the grace period, then hand
@@ -208,5 +258,5 @@ class Worker:
                 if leftover:
                     await self.runtime.store.release(self.runtime.worker_id, leftover)
                 await self.runtime.store.unregister_worker(self.runtime.worker_id)
-            except LOOP_ERRORS as exc:
-                _log.warning("could not hand back runs on shutdown (%s); leases will expire", exc)
+            except Exception as exc:
+                report_loop_failure(_log, "handing runs back on shutdown (leases will expire)", exc)

@@ -24,7 +24,7 @@ from tests.chaos.load import OBSERVER, audit, client, observer_url, start_runs, 
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
 
-RUNS = 240
+RUNS = 400
 TICK_SECONDS = 0.005
 # Every this many terminations, any backend of a worker (often an idle pooled connection
 # or the listener) rather than an active one.

@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 from durable import _context
 from durable._codec import Signature
 from durable._cron import check_scheduled_workflow
-from durable._durations import to_seconds
 from durable._limits import check_text
 from durable._registry import default_registry
+from durable._validate import exception_types, real, seconds, whole
+from durable._validate import name as check_name
 
 if TYPE_CHECKING:
     from durable._handles import RunHandle
@@ -47,17 +48,18 @@ class RetryPolicy:
     """Only these exception types are retried (None: any Exception)."""
 
     def __post_init__(self) -> None:
-        if self.retries < 0:
-            raise ValueError(f"retries must be >= 0, not {self.retries}")
-        if not math.isfinite(self.backoff) or self.backoff < 1:
-            raise ValueError(f"backoff must be a finite number >= 1, not {self.backoff}")
-        if not (
-            math.isfinite(self.initial_interval)
-            and math.isfinite(self.max_interval)
-            and 0 <= self.initial_interval <= self.max_interval
-        ):
+        checked = {
+            "retries": whole("retries", self.retries),
+            "backoff": real("backoff", self.backoff, low=1.0),
+            "initial_interval": real("initial_interval", self.initial_interval),
+            "max_interval": real("max_interval", self.max_interval),
+            "retry_on": exception_types("retry_on", self.retry_on),
+        }
+        for option, value in checked.items():
+            object.__setattr__(self, option, value)
+        if self.initial_interval > self.max_interval:
             raise ValueError(
-                "need finite 0 <= initial_interval <= max_interval, got "
+                "need initial_interval <= max_interval, got "
                 f"{self.initial_interval} and {self.max_interval}"
             )
 
@@ -92,6 +94,8 @@ class Step(Generic[P, R]):
         timeout: float | None,
     ) -> None:
         _check_async(fn, "step")
+        if name is not None:
+            check_name("step name", name)
         self.fn = fn
         self.name = name or fn.__qualname__
         check_text("the step name", self.name)
@@ -127,8 +131,10 @@ class Workflow(Generic[P, R]):
         timezone: str,
     ) -> None:
         _check_async(fn, "workflow")
-        if version < 1:
-            raise ValueError(f"workflow version must be >= 1, not {version}")
+        whole("workflow version", version, low=1)
+        check_name("workflow queue", queue)
+        if name is not None:
+            check_name("workflow name", name)
         if schedule is not None:  # InvalidSchedule here, at decoration, not in a worker
             check_scheduled_workflow(fn, schedule, timezone)
         self.fn = fn
@@ -224,10 +230,9 @@ def step(
     exception outside ``retry_on``) stops at once. ``timeout`` cancels the body and raises
     ``StepTimeout``.
     """
-    if isinstance(retry_on, type):
-        retry_on = (retry_on,)
-    policy = RetryPolicy(retries, backoff, initial_interval, max_interval, retry_on)
-    limit = None if timeout is None else to_seconds(timeout)
+    retry_types = exception_types("retry_on", retry_on)
+    policy = RetryPolicy(retries, backoff, initial_interval, max_interval, retry_types)
+    limit = None if timeout is None else seconds("step timeout", timeout, positive=True)
 
     def decorate(func: Callable[P, Awaitable[R]]) -> Step[P, R]:
         return Step(func, name=name, retry=policy, timeout=limit)
@@ -265,7 +270,7 @@ def workflow(
     cron expression, read in ``timezone``) starts one run per tick; an invalid expression
     or zone raises ``InvalidSchedule`` here.
     """
-    limit = None if timeout is None else to_seconds(timeout)
+    limit = None if timeout is None else seconds("workflow timeout", timeout, positive=True)
 
     def decorate(func: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
         wf = Workflow(

@@ -34,6 +34,7 @@ from durable._schedules import Scheduler
 from durable._signals import SignalDelivery
 from durable._store import Store
 from durable._telemetry import Telemetry
+from durable._validate import names, real, seconds, whole
 from durable._views import (
     Page,
     RunDetail,
@@ -101,6 +102,7 @@ class Engine(EngineOperations):
         retention: Duration | None = None,
     ) -> None:
         self.registry = default_registry if workflows is None else Registry(workflows)
+        lease_seconds = real("lease_seconds", lease_seconds, above=True)
         self.settings = Settings(
             concurrency=concurrency,
             lease_seconds=lease_seconds,
@@ -108,13 +110,13 @@ class Engine(EngineOperations):
             poll_interval=poll_interval,
             inline_wait_seconds=inline_wait_seconds,
             shutdown_grace_seconds=shutdown_grace_seconds,
-            queues=tuple(queues) if queues else _queues_of(self.registry),
+            queues=_queues_of(self.registry) if queues is None else names("queues", queues),
             max_child_depth=max_child_depth,
             max_children_per_run=max_children_per_run,
             max_input_bytes=max_input_bytes,
             max_output_bytes=max_output_bytes,
             max_signal_bytes=max_signal_bytes,
-            retention_seconds=None if retention is None else to_seconds(retention),
+            retention_seconds=None if retention is None else seconds("retention", retention),
         )
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
@@ -124,7 +126,11 @@ class Engine(EngineOperations):
         self._database_url = database_url
         self._data_dir = Path(data_dir) if data_dir is not None else None
         self._want_worker = worker
-        self._pool_size = pool_size or min(max(4, concurrency // 2 + 2), 20)
+        self._pool_size = (
+            min(max(4, self.settings.concurrency // 2 + 2), 20)
+            if pool_size is None
+            else whole("pool_size", pool_size, low=1)
+        )
         self._embedded: EmbeddedPostgres | None = None
         self._pool: ConnectionPool | None = None
         self._tg: TaskGroup | None = None

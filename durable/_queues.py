@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from durable._validate import name as check_name
+from durable._validate import queue_limits
+
 if TYPE_CHECKING:
     from durable._runtime import Runtime
 
@@ -34,30 +37,6 @@ class QueueConfig:
     updated_at: datetime | None = None
 
 
-def _positive(name: str, value: float | None) -> None:
-    if value is None:
-        return
-    # ValueError even for a wrong type: configure() reports every bad limit the same way.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"{name} must be a number > 0, not {value!r}")
-
-
-def _rate(rate_limit: object) -> tuple[int | None, float | None]:
-    """``(count, per_seconds)`` checked, or ``(None, None)`` for no rate limit."""
-    if rate_limit is None:
-        return None, None
-    if not isinstance(rate_limit, tuple | list) or len(rate_limit) != 2:
-        raise ValueError(
-            f"rate_limit must be a (count, per_seconds) pair such as (10, 60.0), not {rate_limit!r}"
-        )
-    count, period = rate_limit
-    if isinstance(count, bool) or not isinstance(count, int):
-        raise ValueError(f"rate_limit count must be a whole number, not {count!r}")  # noqa: TRY004
-    _positive("rate_limit count", count)
-    _positive("rate_limit per_seconds", period)
-    return count, float(period)
-
-
 class Queues:
     """``engine.queues``: configure the limits of queues, read them back."""
 
@@ -74,16 +53,15 @@ class Queues:
     ) -> QueueConfig:
         """Set a queue's limits (replacing earlier ones); workers apply them at once.
 
-        ``rate_limit=(10, 60)`` allows 10 run starts per 60 seconds. Limits are enforced in
+        ``rate_limit=(10, 60)`` allows 10 run starts per 60 seconds. Counts are whole
+        numbers >= 1 and the period a finite number of seconds > 0: anything else raises
+        ``TypeError`` or ``ValueError`` and stores nothing. Limits are enforced in
         the claim, across every worker, not in each worker's memory.
         """
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"a queue name must be a non-empty string: {name!r}")
-        _positive("concurrency", concurrency)
-        _positive("key_concurrency", key_concurrency)
-        rate, period = _rate(rate_limit)
+        queue = check_name("a queue name", name)
+        limit, rate, period, per_key = queue_limits(concurrency, rate_limit, key_concurrency)
         runtime: Runtime = self._runtime_of()
-        await runtime.store.configure_queue(name, concurrency, rate, period, key_concurrency)
+        await runtime.store.configure_queue(queue, limit, rate, period, per_key)
         return await self.get(name)
 
     async def get(self, name: str) -> QueueConfig:

@@ -13,6 +13,7 @@ from durable._record_writer import RecordWriter
 from durable._registry import Registry
 from durable._store import Store
 from durable._telemetry import Telemetry
+from durable._validate import names, real, seconds, whole
 
 if TYPE_CHECKING:
     from durable._listener import Listener
@@ -22,7 +23,8 @@ __all__ = ["Runtime", "Settings", "new_worker_id"]
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Engine tuning options, validated once."""
+    """Engine tuning options, validated once (``_validate``: a wrong type raises TypeError,
+    a value out of range or not finite ValueError)."""
 
     concurrency: int = 16
     lease_seconds: float = 30.0
@@ -43,24 +45,31 @@ class Settings:
     """Finished runs older than this are pruned by a built-in schedule (None: kept)."""
 
     def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, not {self.concurrency}")
-        if self.lease_seconds <= 0 or self.poll_interval <= 0:
-            raise ValueError("lease_seconds and poll_interval must be > 0")
-        if not 0 < self.heartbeat_seconds < self.lease_seconds:
+        checked: dict[str, object] = {
+            "concurrency": whole("concurrency", self.concurrency, low=1),
+            "lease_seconds": real("lease_seconds", self.lease_seconds, above=True),
+            "heartbeat_seconds": real("heartbeat_seconds", self.heartbeat_seconds, above=True),
+            "poll_interval": real("poll_interval", self.poll_interval, above=True),
+            "inline_wait_seconds": real("inline_wait_seconds", self.inline_wait_seconds),
+            "shutdown_grace_seconds": real("shutdown_grace_seconds", self.shutdown_grace_seconds),
+            "queues": names("queues", self.queues),
+            "max_child_depth": whole("max_child_depth", self.max_child_depth),
+            "max_children_per_run": whole("max_children_per_run", self.max_children_per_run),
+            "max_input_bytes": whole("max_input_bytes", self.max_input_bytes, low=1),
+            "max_output_bytes": whole("max_output_bytes", self.max_output_bytes, low=1),
+            "max_signal_bytes": whole("max_signal_bytes", self.max_signal_bytes, low=1),
+        }
+        if self.retention_seconds is not None:
+            checked["retention_seconds"] = seconds(
+                "retention", self.retention_seconds, positive=True
+            )
+        for option, value in checked.items():  # normalised: 30 -> 30.0, a list -> a tuple
+            object.__setattr__(self, option, value)
+        if self.heartbeat_seconds >= self.lease_seconds:
             raise ValueError(
-                f"heartbeat_seconds ({self.heartbeat_seconds}) must be > 0 and shorter than "
+                f"heartbeat_seconds ({self.heartbeat_seconds}) must be shorter than "
                 f"lease_seconds ({self.lease_seconds}), or leases expire between heartbeats"
             )
-        if self.inline_wait_seconds < 0 or self.shutdown_grace_seconds < 0:
-            raise ValueError("inline_wait_seconds and shutdown_grace_seconds must be >= 0")
-        if not self.queues:
-            raise ValueError("a worker needs at least one queue")
-        caps = (self.max_input_bytes, self.max_output_bytes, self.max_signal_bytes)
-        if min(caps) < 1:
-            raise ValueError(f"payload caps must be >= 1 byte, got {caps}")
-        if self.retention_seconds is not None and self.retention_seconds <= 0:
-            raise ValueError(f"retention must be a positive duration, not {self.retention_seconds}")
 
 
 def new_worker_id() -> str:

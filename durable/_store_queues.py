@@ -8,6 +8,7 @@ from typing import Any
 import asyncpg
 
 from durable._pool import ConnectionPool
+from durable._validate import queue_limits
 from durable.sql import query
 
 __all__ = ["QueueStatements"]
@@ -57,6 +58,7 @@ class QueueStatements:
             config = await conn.fetchrow(query("lock_queue"), queue)
             if config is None:  # no longer managed: the fast path claims its runs
                 return []
+            _check_stored(queue, config)
             period = config["rate_period_seconds"] or 0.0
             load = await conn.fetchrow(query("queue_load"), queue, period)
             assert load is not None  # a SELECT of scalar subqueries always has its row
@@ -84,3 +86,20 @@ class QueueStatements:
             if config["rate_limit"] is not None and firsts:
                 await conn.execute(query("record_queue_starts"), queue, period, firsts)
         return list(claimed)
+
+
+def _check_stored(queue: str, config: asyncpg.Record) -> None:
+    """Refuse a stored row configure() would have refused (written by hand, or by an older
+    version): its limits would fail the statements below, or claim without limit."""
+    rate = config["rate_limit"]
+    try:
+        queue_limits(
+            config["concurrency"],
+            None if rate is None else (rate, config["rate_period_seconds"]),
+            config["key_concurrency"],
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"queue {queue!r} has stored limits no worker can use ({exc}); "
+            f"set them again with engine.queues.configure({queue!r}, ...)"
+        ) from None

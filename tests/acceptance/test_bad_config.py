@@ -85,8 +85,7 @@ async def test_a_bad_stored_queue_row_is_skipped_once_logged_and_other_queues_ar
     try:  # what an older version (or a hand-written UPDATE) could have stored
         await conn.execute(
             "INSERT INTO durable.queues (name, rate_limit, rate_period_seconds)"
-            " VALUES ('bad', 1, $1::float8)",
-            period,
+            f" VALUES ('bad', 1, '{period}'::float8)",
         )
     finally:
         await conn.close()

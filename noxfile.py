@@ -1,4 +1,4 @@
-"""Developer tasks: ``uv run nox -s tests|lint|typecheck|bench`` (extra args go to the tool).
+"""Developer tasks: ``uv run nox -s tests|lint|typecheck|soak|bench`` (extra args go to the tool).
 
 Each session syncs the locked environment (``uv sync --frozen``) into its own virtualenv,
 so nox runs exactly the versions CI runs.
@@ -6,6 +6,7 @@ so nox runs exactly the versions CI runs.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import nox
@@ -33,6 +34,23 @@ def tests(session: nox.Session) -> None:
     """The test suite (all tiers unless paths or options are given)."""
     _sync(session)
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def soak(session: nox.Session) -> None:
+    """The long chaos soak: workers SIGKILLed under load, ``DURABLE_SOAK_KILLS`` times
+    (default 100), then runs, kills, failures and duplicates printed. The suite runs the
+    same test with 20 kills. Needs ``DURABLE_TEST_DATABASE_URL`` (or the embedded server)."""
+    _sync(session)
+    kills = os.environ.get("DURABLE_SOAK_KILLS") or "100"
+    session.run(
+        "pytest",
+        "tests/chaos/test_kill_worker.py::test_soak_sigkilled_workers_under_load_lose_and_repeat_nothing",
+        "-s",
+        "--timeout=0",  # a hundred kills take minutes; the test waits on conditions itself
+        *session.posargs,
+        env={"DURABLE_SOAK_KILLS": kills},
+    )
 
 
 @nox.session

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import anyio
 import asyncpg
 import pytest
 
@@ -81,11 +83,25 @@ async def blip() -> list[int]:
     return [await flaky_point(i) for i in range(3)]
 
 
+@pytest.mark.parametrize(
+    "error",
+    [
+        OSError("connection refused (injected)"),
+        asyncpg.InternalClientError(
+            "cannot switch to state 12; another operation (2) is in progress"
+        ),
+        asyncpg.exceptions.AdminShutdownError("terminating connection (injected)"),
+        asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed (injected)"),
+        asyncpg.exceptions.SerializationError("could not serialize access (injected)"),
+    ],
+    ids=lambda e: type(e).__name__,
+)
 async def test_an_unreachable_database_mid_step_leaves_the_run_to_resume(
-    database_url: str, monkeypatch: pytest.MonkeyPatch
+    database_url: str, monkeypatch: pytest.MonkeyPatch, error: Exception
 ) -> None:
-    """The step's record cannot be written (the database is down for that moment): the
-    execution is abandoned, not the run, which resumes after its lease and completes."""
+    """The step's record cannot be written (the database is down for that moment, or the
+    connection was terminated): the execution is abandoned, not the run, which resumes
+    after its lease and completes. The error is never the step's."""
     from durable._store import Store
 
     FLAKY_BODIES.clear()
@@ -95,7 +111,7 @@ async def test_an_unreachable_database_mid_step_leaves_the_run_to_resume(
     async def unreachable_once(self: Store, record: object) -> bool:
         if getattr(record, "key", "") == "step:flaky_point#1" and failures["left"]:
             failures["left"] -= 1
-            raise OSError("connection refused (injected)")
+            raise error
         return await real(self, record)  # type: ignore[arg-type]
 
     monkeypatch.setattr(Store, "record_step", unreachable_once)
@@ -177,3 +193,57 @@ async def test_a_run_claimed_while_a_heartbeat_is_on_the_wire_keeps_its_lease(
         results = [await h.result(timeout=20) for h in handles]
     assert results == [f"r{n}" for n in range(6)]
     assert sorted(SLOW_BODIES) == [f"r{n}" for n in range(6)]  # each body ran exactly once
+
+
+@step
+async def plain_point(i: int) -> int:
+    return i
+
+
+@workflow(name="chaos.loop_faults")
+async def loop_faults() -> list[int]:
+    return [await plain_point(i) for i in range(2)]
+
+
+async def test_errors_in_every_background_loop_are_logged_and_the_worker_goes_on(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The claim, next-wake, heartbeat and schedule loops each fail a few times, with the
+    database's errors and with a bug of durable's own: each is logged, and the worker
+    keeps working (invariant 8)."""
+    from durable._store import Store
+
+    injected = {
+        "claim": [asyncpg.InternalClientError("another operation (2) is in progress"),
+                  ZeroDivisionError("a bug in the claim")],
+        "next_wake": [asyncpg.exceptions.AdminShutdownError("terminating connection"),
+                      RuntimeError("a bug in next_wake")],
+        "heartbeat": [OSError("network is unreachable"), KeyError("a bug in heartbeat")],
+        "next_schedule_wake": [TimeoutError(), AttributeError("a bug in schedules")],
+    }  # fmt: skip
+    for name, errors in injected.items():
+        real = getattr(Store, name)
+
+        def failing(*args: object, _real=real, _errors=errors, **kwargs: object) -> object:  # type: ignore[no-untyped-def]
+            if _errors:
+                raise _errors.pop(0)
+            return _real(*args, **kwargs)
+
+        monkeypatch.setattr(Store, name, failing)
+    caplog.set_level(logging.WARNING, logger="durable")
+    async with Engine(
+        database_url, workflows=[loop_faults], lease_seconds=1.5, heartbeat_seconds=0.2,
+        poll_interval=0.1,
+    ) as engine:  # fmt: skip
+        handle = await engine.start(loop_faults)
+        assert await handle.result(timeout=30) == [0, 1]
+        with anyio.fail_after(30):  # every injected error raised, and the worker goes on
+            while any(injected.values()):
+                assert engine.worker is not None
+                assert engine.worker.running
+                await anyio.sleep(0.05)
+        again = await engine.start(loop_faults)
+        assert await again.result(timeout=30) == [0, 1]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for what in ("claim", "heartbeat", "schedule pass", "reading the next wake time"):
+        assert f"{what} failed" in logged

@@ -17,7 +17,6 @@ from anyio.abc import TaskGroup
 
 from durable._codec import encode_plain, to_json
 from durable._decorators import Workflow
-from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
 from durable._history import History, read_history
@@ -34,7 +33,7 @@ from durable._schedules import Scheduler
 from durable._signals import SignalDelivery
 from durable._store import Store
 from durable._telemetry import Telemetry
-from durable._validate import names, real, seconds, whole
+from durable._validate import MAX_INT, names, real, seconds, whole
 from durable._views import (
     Page,
     RunDetail,
@@ -313,6 +312,8 @@ class Engine(EngineOperations):
         check_text("the idempotency key", idempotency_key)
         check_text("the queue name", queue)
         check_text("the concurrency key", concurrency_key)
+        whole("priority", priority, low=-MAX_INT - 1)
+        delay_seconds = None if delay is None else seconds("delay", delay)
         if concurrency_key is not None:
             await self.runtime.store.ensure_queue(queue)
         with self.runtime.telemetry.start_workflow(name, version, queue, run_id) as started:
@@ -339,7 +340,7 @@ class Engine(EngineOperations):
                 idempotency_key=idempotency_key,
                 parent_run_id=None,
                 parent_cursor=None,
-                delay_seconds=None if delay is None else to_seconds(delay),
+                delay_seconds=delay_seconds,
                 timeout_seconds=wf.timeout if wf is not None else None,
                 traceparent=started.traceparent,
                 tracestate=started.tracestate,

@@ -202,14 +202,17 @@ FROM durable.queues ORDER BY name;
 -- name: next_wake
 -- Seconds until the earliest future wake of any unfinished run, or until a rate-limited
 -- queue's window makes room (NULL: none), so an idle worker sleeps exactly until the next
--- timer, lease expiry, delayed start or rate window.
+-- timer, lease expiry, delayed start or rate window. A period no interval can hold (a row
+-- written by hand: infinity, NaN, centuries) is skipped; the claim reports that queue.
 SELECT extract(epoch FROM least(
     (SELECT min(wake_at) FROM durable.runs
         WHERE status IN ('pending', 'running', 'sleeping', 'waiting')
           AND wake_at > durable.now()),
     (SELECT min(s.started_at + make_interval(secs => q.rate_period_seconds))
         FROM durable.queue_starts AS s JOIN durable.queues AS q ON q.name = s.queue
-        WHERE s.started_at + make_interval(secs => q.rate_period_seconds) > durable.now())
+        WHERE CASE WHEN q.rate_period_seconds <= 3153600000  -- _validate.MAX_SECONDS
+            THEN s.started_at + make_interval(secs => q.rate_period_seconds) > durable.now()
+        END)
 ) - durable.now())::float8;
 
 -- name: heartbeat_runs

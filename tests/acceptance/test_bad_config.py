@@ -66,11 +66,38 @@ async def test_configure_refuses_a_limit_a_worker_could_not_use_and_stores_nothi
     assert await support.count_rows(database_url, "SELECT count(*) FROM durable.queues") == 0
 
 
+@pytest.mark.parametrize(
+    ("options", "error", "names"),
+    [
+        ({"priority": 1.5}, TypeError, "priority"),
+        ({"priority": 1 << 40}, ValueError, "priority"),
+        ({"delay": math.inf}, ValueError, "delay"),
+        ({"delay": 1e15}, ValueError, "delay"),
+    ],
+    ids=repr,
+)
+async def test_start_refuses_a_bad_option_and_stores_no_run(
+    database_url: str, options: dict[str, Any], error: type, names: str
+) -> None:
+    async with Engine(database_url, worker=False, workflows=WORKFLOWS) as client:
+        with pytest.raises(error, match=names):
+            await client.start(good, "never", **options)
+    assert await support.count_rows(database_url, "SELECT count(*) FROM durable.runs") == 0
+
+
 def _queue_errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [
         r
         for r in caplog.records
         if r.name == "durable.worker" and r.levelno >= logging.ERROR and "'bad'" in r.message
+    ]
+
+
+def _other_errors(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and "'bad'" not in r.getMessage()
     ]
 
 
@@ -87,6 +114,10 @@ async def test_a_bad_stored_queue_row_is_skipped_once_logged_and_other_queues_ar
             "INSERT INTO durable.queues (name, rate_limit, rate_period_seconds)"
             f" VALUES ('bad', 1, '{period}'::float8)",
         )
+        # A start recorded under the old limits: the idle worker's next-wake query reads it.
+        await conn.execute(
+            "INSERT INTO durable.queue_starts (queue, run_id) VALUES ('bad', gen_random_uuid())"
+        )
     finally:
         await conn.close()
     caplog.set_level(logging.INFO, logger="durable")
@@ -102,6 +133,7 @@ async def test_a_bad_stored_queue_row_is_skipped_once_logged_and_other_queues_ar
         errors = _queue_errors(caplog)
         assert len(errors) == 1, [r.message for r in errors]
         assert "rate_limit" in errors[0].message
+        assert _other_errors(caplog) == []  # the rest of the worker is not bothered by it
 
         await engine.queues.configure("bad", rate_limit=(10, 1.0))  # fixed: served again
         assert await stuck.result(timeout=30) == "stuck"

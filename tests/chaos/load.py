@@ -10,6 +10,7 @@ died first); those re-runs are counted, not failed.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
@@ -55,7 +56,10 @@ async def statuses(db: asyncpg.Connection, run_ids: list[UUID]) -> Counter[str]:
 
 
 async def wait_finished(
-    db: asyncpg.Connection, run_ids: list[UUID], timeout: float, alive: object = None
+    db: asyncpg.Connection,
+    run_ids: list[UUID],
+    timeout: float,
+    alive: Callable[[], None] | None = None,
 ) -> Counter[str]:
     """Wait until no run of ``run_ids`` is unfinished; ``alive()`` is checked meanwhile."""
     unfinished = {"pending", "running", "sleeping", "waiting"}
@@ -64,7 +68,7 @@ async def wait_finished(
             counts = await statuses(db, run_ids)
             if not unfinished & set(counts):
                 return counts
-            if callable(alive):
+            if alive is not None:
                 alive()
             await anyio.sleep(0.2)
 

@@ -169,3 +169,4 @@ async def test_soak_sigkilled_workers_under_load_lose_and_repeat_nothing(
     assert finished == {"completed": len(started)}, result.summary()
     assert result.bad_records == [], result.bad_records[:10]
     assert result.after_commit == [], result.after_commit[:10]
+    assert "Traceback" not in workers.output()

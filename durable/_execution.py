@@ -139,6 +139,8 @@ class Execution:
             return
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
+        # Committed: waiters in this process take the outcome without reading the row.
+        self.runtime.listener.finished_here(self.run_id, (status, output, error))
         self.runtime.telemetry.run_finished(self, status)
 
     # -- services for durable calls (see _replay, _timers, _signals, _children) -----------

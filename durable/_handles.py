@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
 import anyio
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["RunHandle"]
 
 R = TypeVar("R")
-_READ = object()  # sentinel: the outcome must be read from the row
 
 
 class RunHandle(Generic[R]):
@@ -57,6 +56,8 @@ class RunHandle(Generic[R]):
         """Wait for the run to finish and return its output.
 
         Wakes on NOTIFY when the run finishes, re-reading the row on a fallback interval.
+        A notification is only a hint: the outcome is read from the run's row, or handed
+        over in-process by the execution of this engine that committed it.
         Raises ``WorkflowFailed`` (with the recorded error) when the run failed,
         ``RunCancelled`` when it was cancelled, and ``TimeoutError`` after ``timeout`` seconds.
         """
@@ -66,8 +67,10 @@ class RunHandle(Generic[R]):
             news, self._news = self._news, None
             # Subscribed before the run existed, no notification can have been missed: wait
             # for one instead of reading the row first.
-            if news is not None and (value := await self._from_news(news, poll)) is not _READ:
-                return cast(R, value)
+            if news is not None:
+                await _next_change(news, poll)
+                if news.outcome is not None:
+                    return self._outcome(*news.outcome)
             with runtime.listener.watch(self.run_id) as changed:
                 while True:
                     row = await runtime.store.run_outcome(self.run_id)
@@ -75,19 +78,9 @@ class RunHandle(Generic[R]):
                         raise RunNotFound(self.run_id)
                     if RunStatus(row["status"]).finished:
                         return self._outcome(row["status"], row["output"], row["error"])
-                    if (value := await self._from_news(changed, poll)) is not _READ:
-                        return cast(R, value)
-
-    async def _from_news(self, changed: Signal, poll: float) -> object:
-        """The output carried by a completion NOTIFY, or _READ when the row must be read
-        (another status, an output too long to carry, a reconnect, a quiet poll)."""
-        while await changed.wait(poll):
-            status, _, output = (changed.news or "").partition(" ")
-            if status == RunStatus.COMPLETED and output:
-                return self._outcome(status, output, None)
-            if status not in {"step", "event"}:
-                return _READ
-        return _READ
+                    await _next_change(changed, poll)
+                    if changed.outcome is not None:
+                        return self._outcome(*changed.outcome)
 
     def _outcome(self, status: str, output: str | None, error: str | None) -> R:
         if status == RunStatus.FAILED:
@@ -142,3 +135,11 @@ class RunHandle(Generic[R]):
     async def detail(self) -> RunDetail:
         """Everything recorded about the run (same as ``engine.get_run``)."""
         return await self.engine.get_run(self.run_id)
+
+
+async def _next_change(changed: Signal, poll: float) -> None:
+    """Wait for a hint that the run's status may have changed (progress notifications of
+    steps and events do not count), or for the fallback poll interval."""
+    while await changed.wait(poll):
+        if changed.outcome is not None or changed.news not in ("step", "event"):
+            return

@@ -1,7 +1,7 @@
 """One LISTEN connection per engine: wakes the worker and result waiters.
 
-Notifications are hints, never the source of truth: every waiter re-reads the database
-when woken and also polls on a fallback interval, so a notification lost while the
+Notifications are hints, never the source of truth (anyone who can connect can NOTIFY):
+every waiter re-reads the database when woken and also polls on a fallback interval, so a notification lost while the
 connection was down costs latency, not correctness. The connection is re-established with
 backoff, and every waiter is woken once it is back.
 """
@@ -18,11 +18,15 @@ from uuid import UUID
 import anyio
 import asyncpg
 
-__all__ = ["RUN_CHANNEL", "WAKE_CHANNEL", "Listener", "Signal"]
+__all__ = ["RUN_CHANNEL", "WAKE_CHANNEL", "Listener", "Outcome", "Signal"]
 
 WAKE_CHANNEL = "durable_wake"
 RUN_CHANNEL = "durable_run"
 _log = logging.getLogger("durable.listener")
+
+
+Outcome = tuple[str, str | None, str | None]
+"""A finished run's (status, output JSON, error JSON), as stored in its row."""
 
 
 class Signal:
@@ -31,7 +35,10 @@ class Signal:
     def __init__(self) -> None:
         self._event = anyio.Event()
         self.news: str | None = None
-        """What the latest notification said (e.g. ``"completed <output>"``), if anything."""
+        """What the latest notification said (e.g. ``"completed"``): a hint, never a fact."""
+        self.outcome: Outcome | None = None
+        """Set only by an execution of this process once it committed the run's outcome:
+        unlike a notification, nothing outside the process can forge it."""
 
     def set(self, news: str | None = None) -> None:
         self.news = news
@@ -88,6 +95,13 @@ class Listener:
                 watchers.discard(signal)
                 if not watchers:
                     del self._watchers[run_id]
+
+    def finished_here(self, run_id: UUID, outcome: Outcome) -> None:
+        """Hand the outcome an execution of this process has just committed to the
+        waiters of ``run_id`` (they then need not read the row)."""
+        for signal in list(self._watchers.get(run_id, ())):
+            signal.outcome = outcome
+            signal.set(outcome[0])
 
     async def start(self) -> None:
         """Connect once, so that a bad database URL fails the engine's start."""

@@ -52,6 +52,8 @@ class Worker:
         self._claiming = False
         self._queue_problems: dict[str, str] = {}
         """Managed queues skipped for a problem, with the problem last logged."""
+        self._confirming: set[UUID] = set()
+        self._tg: TaskGroup | None = None
         self.running = False
 
     @property
@@ -59,13 +61,31 @@ class Worker:
         return self.settings.concurrency - len(self.active)
 
     def on_run(self, run_id: UUID, what: str) -> None:
-        """A run changed: when one executing here was cancelled or paused, stop its
-        execution (its lease-fenced writes would be refused anyway)."""
-        if what in ("cancelled", "paused"):
-            execution = self.active.get(run_id)
-            if execution is not None:
-                _log.info("run %s was %s; cancelling its execution", run_id, what)
-                execution.scope.cancel()
+        """A run executing here may have been cancelled or paused: check its row, and stop
+        the execution if this worker no longer holds the run. The notification alone is
+        not enough (anyone who can connect can NOTIFY)."""
+        if what not in ("cancelled", "paused") or self._tg is None:
+            return
+        execution = self.active.get(run_id)
+        if execution is not None and run_id not in self._confirming:
+            self._confirming.add(run_id)  # one check in flight per run, however many NOTIFYs
+            self._tg.start_soon(self._confirm_stop, execution)
+
+    async def _confirm_stop(self, execution: Execution) -> None:
+        run_id = execution.run_id
+        try:
+            # Extends the lease of a run still held; a cancelled or paused run is not.
+            held = await self.runtime.store.heartbeat(
+                self.runtime.worker_id, self.settings.lease_seconds, [run_id]
+            )
+        except LOOP_ERRORS as exc:
+            _log.warning("could not check run %s (%s); the heartbeat will", run_id, exc)
+            return
+        finally:
+            self._confirming.discard(run_id)
+        if run_id not in held and self.active.get(run_id) is execution:
+            _log.info("run %s was cancelled or paused; cancelling its execution", run_id)
+            execution.scope.cancel()
 
     def wake(self, queue: str = "") -> None:
         """Claim again soon (called on NOTIFY of ``queue``; "" means any)."""
@@ -89,6 +109,7 @@ class Worker:
     async def run(self, tg: TaskGroup) -> None:
         """Claim and execute until stop(); run executions in ``tg``."""
         self.running = True
+        self._tg = tg
         tg.start_soon(self._heartbeat_loop)
         try:
             with self._claim_scope:

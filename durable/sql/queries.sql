@@ -348,9 +348,8 @@ LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', parked.queue) WHERE parked.d
 -- name: finish_runs
 -- Store the final status, output or error of one or more runs (the worker combines runs
 -- that end at the same moment) in one statement, each fenced by its claim like
--- record_step. Wakes a parent waiting for one of them, tells result waiters (a short
--- output rides along, so handle.result() needs no further read) and the workers of a
--- managed queue whose slot freed. A parent's row is always updated (so locked): a parent
+-- record_step. Wakes a parent waiting for one of them, tells result waiters (a hint:
+-- they read the row) and the workers of a managed queue whose slot freed. A parent's row is always updated (so locked): a parent
 -- parking at the same moment sees its child finished. Returns the ids finished.
 WITH done AS (
     UPDATE durable.runs AS r SET
@@ -360,7 +359,7 @@ WITH done AS (
     FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[])
         AS i(id, attempt, status, output, error)
     WHERE r.id = i.id AND r.attempt = i.attempt AND r.status = 'running'
-    RETURNING r.id, r.parent_run_id, r.queue, i.status AS final, i.output AS result
+    RETURNING r.id, r.parent_run_id, r.queue, i.status AS final
 ), parent AS (
     UPDATE durable.runs AS p SET wake_at = CASE
         WHEN p.status = 'waiting' AND EXISTS (
@@ -370,9 +369,8 @@ WITH done AS (
     WHERE p.id IN (SELECT parent_run_id FROM done)
     RETURNING p.queue, p.status = 'waiting' AND p.wake_at <= durable.now() AS woken
 ), told AS (
-    SELECT id, pg_notify('durable_run', id::text || ' ' || final || CASE
-            WHEN result IS NOT NULL AND octet_length(result) < 4000 THEN ' ' || result
-            ELSE '' END)::text AS notified
+    -- Only a hint (anyone can NOTIFY): waiters read the outcome from the row.
+    SELECT id, pg_notify('durable_run', id::text || ' ' || final)::text AS notified
     FROM done
 )
 -- Identical notifications in one transaction are delivered once.

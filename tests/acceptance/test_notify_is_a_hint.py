@@ -1,0 +1,133 @@
+"""NOTIFY is a hint (invariant 9): any role that can connect can NOTIFY ``durable_run``.
+
+A forged notification may wake a waiter early, but results, statuses and cancels are read
+from rows: a forged ``completed`` never becomes a result and a forged ``cancelled`` never
+stops an execution.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import anyio
+import asyncpg
+import pytest
+
+import durable
+from durable import Engine, step, workflow
+from tests.acceptance import support
+from tests.acceptance.conftest import EngineFactory
+
+pytestmark = pytest.mark.anyio
+
+RELEASE: dict[str, anyio.Event] = {}
+
+
+@workflow(name="notify_hint.approval")
+async def approval() -> str:
+    answer: str = await durable.wait_for_signal("approve")
+    return f"approved: {answer}"
+
+
+@step(name="notify_hint.slow")
+async def slow_step() -> str:
+    support.CALLS["slow"] += 1
+    RELEASE["started"].set()
+    await RELEASE["go"].wait()
+    return "real"
+
+
+@workflow(name="notify_hint.blocking")
+async def blocking() -> str:
+    return await slow_step()
+
+
+async def _notify(database_url: str, payload: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("SELECT pg_notify('durable_run', $1)", payload)
+    finally:
+        await conn.close()
+
+
+async def _forge(engine: Engine, database_url: str, payload: str) -> None:
+    """Send a forged run notification and return once the engine's listener handled it:
+    a second notification, sent after it on the same channel, is seen by the engine."""
+    marker = uuid.uuid4()
+    seen = engine.runtime.listener.subscribe(marker)
+    await _notify(database_url, payload)
+    await _notify(database_url, f"{marker} step")
+    while not await seen.wait(5.0):
+        pass
+
+
+async def test_a_forged_completion_is_not_a_result(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    async with make_engine(approval) as engine:
+        handle = await engine.start(approval)
+        await support.wait_for_status(handle, "waiting")
+        await _forge(engine, database_url, f"{handle.run_id} failed")
+        await _forge(engine, database_url, f'{handle.run_id} completed "spoofed"')
+        results: list[str] = []
+
+        async def wait_result() -> None:
+            results.append(await handle.result(timeout=30))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_result)
+            await handle.signal("approve", "yes")
+        assert results == ["approved: yes"]
+
+
+async def test_a_forged_completion_does_not_fool_a_handle_made_later(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    async with make_engine(approval) as engine:
+        started = await engine.start(approval)
+        await support.wait_for_status(started, "waiting")
+        handle = engine.handle(started.run_id)
+        results: list[Any] = []
+
+        async def wait_result() -> None:
+            results.append(await handle.result(timeout=30))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_result)
+            await _forge(engine, database_url, f'{handle.run_id} completed "spoofed"')
+            await handle.signal("approve", "yes")
+        assert results == ["approved: yes"]
+
+
+async def test_a_forged_cancel_does_not_stop_the_running_step(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    RELEASE["started"], RELEASE["go"] = anyio.Event(), anyio.Event()
+    async with make_engine(blocking, lease_seconds=3.0) as engine:
+        handle = await engine.start(blocking)
+        await RELEASE["started"].wait()
+        await _forge(engine, database_url, f"{handle.run_id} cancelled")
+        await _forge(engine, database_url, f"{handle.run_id} paused")
+        RELEASE["go"].set()
+        assert await handle.result(timeout=30) == "real"
+        assert await handle.status() == "completed"
+    assert support.CALLS["slow"] == 1
+
+
+async def test_a_real_cancel_still_stops_the_running_step(make_engine: EngineFactory) -> None:
+    RELEASE["started"], RELEASE["go"] = anyio.Event(), anyio.Event()
+    async with make_engine(blocking) as engine:
+        handle = await engine.start(blocking)
+        await RELEASE["started"].wait()
+        assert await handle.cancel()
+        try:
+            await handle.result(timeout=30)
+        except durable.RunCancelled:
+            pass
+        else:
+            raise AssertionError("a cancelled run returned a result")
+        # The step body was cancelled in place: the worker freed its slot.
+        await support.wait_until(lambda: not engine.worker or not engine.worker.active,
+                                 what="the execution to stop")  # fmt: skip
+    assert support.CALLS["slow"] == 1

@@ -62,8 +62,8 @@ def _redacted(dsn: str) -> tuple[str, set[str]]:
     """The masked form of ``dsn`` and the secret strings it held (raw and decoded)."""
     match = _URL_START.match(dsn.lstrip())
     if match is None:
-        found = [m.group("value") for m in _KEYWORD_SECRET.finditer(dsn)]
-        return _KEYWORD_SECRET.sub(_mask_keyword, dsn), _with_pieces(found)
+        values = [m.group("value") for m in _KEYWORD_SECRET.finditer(dsn)]
+        return _KEYWORD_SECRET.sub(_mask_keyword, dsn), _with_pieces(values)
     start = len(dsn) - len(dsn.lstrip()) + match.end()
     prefix, rest = dsn[:start], dsn[start:]
     cut = min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest))
@@ -97,8 +97,9 @@ def _redact_query(tail: str) -> tuple[str, list[str]]:
         key, eq, value = field.partition("=")
         if eq and unquote(key).strip().lower() in _SECRET_KEYS:
             found.append(value)
-            field = f"{key}={MASK}"
-        fields.append(field)
+            fields.append(f"{key}={MASK}")
+        else:
+            fields.append(field)
     return "?" + "&".join(fields) + hash_mark + fragment, found
 
 

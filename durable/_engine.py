@@ -20,7 +20,7 @@ from durable._decorators import Workflow
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
 from durable._history import History, read_history
-from durable._limits import check_payload, check_text
+from durable._limits import check_payload
 from durable._listener import Listener
 from durable._management import EngineOperations
 from durable._migrations import migrate
@@ -33,7 +33,22 @@ from durable._schedules import Scheduler
 from durable._signals import SignalDelivery
 from durable._store import Store
 from durable._telemetry import Telemetry
-from durable._validate import MAX_INT, names, real, seconds, whole
+from durable._validate import (
+    check_cursor_text,
+    check_delay,
+    check_moment,
+    check_name,
+    check_optional_key,
+    check_optional_name,
+    check_page_size,
+    check_priority,
+    check_run_id,
+    check_tags,
+    names,
+    real,
+    seconds,
+    whole,
+)
 from durable._views import (
     Page,
     RunDetail,
@@ -307,13 +322,12 @@ class Engine(EngineOperations):
         priority: int = 0,
         concurrency_key: str | None = None,
     ) -> RunHandle[Any]:
-        run_id = run_id or uuid.uuid4()
-        check_text("the workflow name", name)
-        check_text("the idempotency key", idempotency_key)
-        check_text("the queue name", queue)
-        check_text("the concurrency key", concurrency_key)
-        whole("priority", priority, low=-MAX_INT - 1)
-        delay_seconds = None if delay is None else seconds("delay", delay)
+        check_name("workflow", name)
+        run_id = uuid.uuid4() if run_id is None else check_run_id("run_id", run_id)
+        idempotency_key = check_optional_key("idempotency_key", idempotency_key)
+        concurrency_key = check_optional_key("concurrency_key", concurrency_key)
+        queue, priority = check_name("queue", queue), check_priority(priority)
+        tags, delay_seconds = check_tags(tags), check_delay(delay)
         if concurrency_key is not None:
             await self.runtime.store.ensure_queue(queue)
         with self.runtime.telemetry.start_workflow(name, version, queue, run_id) as started:
@@ -336,7 +350,7 @@ class Engine(EngineOperations):
                 input_json=input_json,
                 queue=queue,
                 priority=priority,
-                tags=_check_tags(tags),
+                tags=tags,
                 idempotency_key=idempotency_key,
                 parent_run_id=None,
                 parent_cursor=None,
@@ -359,6 +373,7 @@ class Engine(EngineOperations):
             return workflow, workflow.name, workflow.version, workflow.queue
         if not isinstance(workflow, str):
             raise TypeError(f"start() needs a @workflow or its name, got {workflow!r}")
+        check_name("workflow", workflow)
         local = self.registry.get(workflow) or default_registry.get(workflow)
         if local is not None:
             return local, local.name, local.version, local.queue
@@ -391,7 +406,10 @@ class Engine(EngineOperations):
         A signal sent before the run waits for it is buffered; with an ``idempotency_key``
         a repeat is reported as ``duplicate`` and stored once.
         """
-        return await send_signal(self.runtime, UUID(str(run_id)), name, payload, idempotency_key)
+        return await send_signal(
+            self.runtime, check_run_id("run_id", run_id), check_name("signal name", name),
+            payload, check_optional_key("idempotency_key", idempotency_key),
+        )  # fmt: skip
 
     async def cancel(self, run_id: UUID | str) -> bool:
         """Cancel a run and its unfinished children. A step running now is cancelled, and a
@@ -430,18 +448,17 @@ class Engine(EngineOperations):
         queue: str | None = None,
     ) -> Page[RunSummary]:
         """One page of runs, newest first, filtered; pass ``next_cursor`` for the next."""
-        if not 1 <= limit <= 1000:
-            raise ValueError(f"limit must be between 1 and 1000, not {limit}")
+        limit = check_page_size(limit)
         name = workflow.name if isinstance(workflow, Workflow) else workflow
         rows = await self.runtime.store.list_runs(
-            workflow=name,
+            workflow=check_optional_name("workflow", name),
             statuses=_statuses(status),
-            tag=tag,
-            since=since,
-            until=until,
+            tag=check_optional_name("tag", tag),
+            since=check_moment("since", since),
+            until=check_moment("until", until),
             parent=UUID(str(parent)) if parent is not None else None,
-            queue=queue,
-            after=decode_cursor(cursor) if cursor else None,
+            queue=check_optional_name("queue", queue),
+            after=decode_cursor(check_cursor_text(cursor)) if cursor else None,
             limit=limit + 1,
         )
         items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]
@@ -456,17 +473,6 @@ def _statuses(status: str | RunStatus | Sequence[str | RunStatus] | None) -> lis
         return None
     values = [status] if isinstance(status, str) else list(status)
     return [RunStatus(v).value for v in values]  # ValueError names an unknown status
-
-
-def _check_tags(tags: Sequence[str]) -> list[str]:
-    if isinstance(tags, str):
-        raise TypeError("tags must be a sequence of strings, not a single string")
-    out = list(tags)
-    for tag in out:
-        if not isinstance(tag, str):
-            raise TypeError(f"tags must be strings, got {tag!r}")
-        check_text("the tag", tag)
-    return out
 
 
 def _queues_of(registry: Registry) -> tuple[str, ...]:

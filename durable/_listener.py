@@ -1,9 +1,9 @@
 """One LISTEN connection per engine: wakes the worker and result waiters.
 
 Notifications are hints, never the source of truth (anyone who can connect can NOTIFY):
-every waiter re-reads the database when woken and also polls on a fallback interval, so a notification lost while the
-connection was down costs latency, not correctness. The connection is re-established with
-backoff, and every waiter is woken once it is back.
+every waiter re-reads the database when woken and also polls on a fallback interval, so a
+notification lost while the connection was down costs latency, not correctness. The
+connection is re-established with backoff, and every waiter is woken once it is back.
 """
 
 from __future__ import annotations

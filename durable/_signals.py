@@ -23,6 +23,7 @@ from durable._durations import to_seconds
 from durable._limits import check_text
 from durable._replay import epoch, tracked, write
 from durable._telemetry import EVENT_SIGNAL_WAIT, add_event
+from durable._validate import check_name
 from durable.errors import LeaseLost, SerializationError, SignalTimeout
 
 __all__ = ["SignalDelivery", "SignalKind", "set_event", "wait_for_signal"]
@@ -182,9 +183,7 @@ async def set_event(key: str, value: Any) -> None:
 
     Recorded like a step: a replay does not publish again.
     """
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"an event key must be a non-empty string: {key!r}")
-    check_text("the event key", key)
+    check_name("event key", key)
     ctx = require("durable.set_event()")
     value_json = to_json(encode_plain(value, f"event {key!r}"), f"event {key!r}")
     call = ctx.begin("event", key)

@@ -161,5 +161,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, UUID]:
         padded = cursor + "=" * (-len(cursor) % 4)
         created, run_id = json.loads(base64.urlsafe_b64decode(padded))
         return datetime.fromisoformat(created), UUID(run_id)
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"invalid page cursor {cursor!r}") from exc
+    except (ValueError, TypeError, RecursionError, OverflowError):
+        # Not chained, and not echoed in full: a forged cursor may be huge or nested.
+        raise ValueError(f"invalid page cursor {str(cursor)[:40]!r}") from None

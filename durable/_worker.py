@@ -78,8 +78,8 @@ class Worker:
             held = await self.runtime.store.heartbeat(
                 self.runtime.worker_id, self.settings.lease_seconds, [run_id]
             )
-        except LOOP_ERRORS as exc:
-            _log.warning("could not check run %s (%s); the heartbeat will", run_id, exc)
+        except Exception as exc:  # the next heartbeat checks the run again
+            report_loop_failure(_log, f"checking whether run {run_id} was cancelled", exc)
             return
         finally:
             self._confirming.discard(run_id)

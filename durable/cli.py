@@ -25,14 +25,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
-import json
 import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 from uuid import UUID
 
 import anyio
@@ -46,6 +44,7 @@ from durable._cli_replay import (
     replay_command,
 )
 from durable._decorators import Workflow
+from durable._dsn import redact, scrub
 from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, EmbeddedPostgresUnavailable, resolve_database_url
 from durable._engine import Engine
@@ -53,8 +52,16 @@ from durable._history import InvalidHistory
 from durable._management import RetryKind
 from durable._migrations import migrate, pending_migrations
 from durable._signals import SignalKind
+from durable._validate import (
+    MAX_KEY_LENGTH,
+    MAX_NAME_LENGTH,
+    MAX_PAGE_SIZE,
+    check_cursor_text,
+    check_text,
+    parse_json_argument,
+)
 from durable._views import RunStatus
-from durable.errors import DurableError, ScheduleNotFound
+from durable.errors import DurableError, PayloadTooLarge, ScheduleNotFound, SerializationError
 
 __all__ = ["main"]
 
@@ -69,16 +76,28 @@ class CommandFailed(Exception):
         self.code = code
 
 
+class UsageError(Exception):
+    """A bad command line: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised (main prints it, scrubbed of passwords)
+    instead of printed with the usage text and ``sys.exit``."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
 # -- arguments ---------------------------------------------------------------------------
 
 
 def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--database-url", default=argparse.SUPPRESS, metavar="URL",
         help="PostgreSQL URL (default: $DURABLE_DATABASE_URL, $DATABASE_URL, else embedded)",
     )  # fmt: skip
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="durable", parents=[common], description="Operate durable workflows on Postgres."
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -103,16 +122,16 @@ def _parser() -> argparse.ArgumentParser:
 def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="list runs, newest first")
-    listing.add_argument("--workflow", help="workflow name")
+    listing.add_argument("--workflow", type=_name, help="workflow name")
     listing.add_argument("--status", action="append", choices=[s.value for s in RunStatus],
                          help="status (repeatable)")  # fmt: skip
-    listing.add_argument("--tag", help="runs carrying this tag")
+    listing.add_argument("--tag", type=_name, help="runs carrying this tag")
     listing.add_argument("--since", type=_moment, help="ISO time, or an age like 12h")
     listing.add_argument("--until", type=_moment, help="ISO time, or an age like 30m")
     listing.add_argument("--parent", type=_run_id, help="child runs of this run id")
-    listing.add_argument("--queue", help="queue name")
-    listing.add_argument("--limit", type=_positive, default=50, help="page size (max 1000)")
-    listing.add_argument("--cursor", help="next_cursor printed by the previous page")
+    listing.add_argument("--queue", type=_name, help="queue name")
+    listing.add_argument("--limit", type=_page_size, default=50, help="page size (max 1000)")
+    listing.add_argument("--cursor", type=_cursor, help="next_cursor printed by the previous page")
     listing.add_argument("--json", action="store_true", help="print JSON")
     show = actions.add_parser("show", parents=[common], help="a run's steps timeline")
     show.add_argument("run_id", type=_run_id)
@@ -126,12 +145,12 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
         actions.add_parser(name, parents=[common], help=text).add_argument("run_id", type=_run_id)
     fork = actions.add_parser("fork", parents=[common], help="rerun a run from a step")
     fork.add_argument("run_id", type=_run_id)
-    fork.add_argument("--from-step", metavar="CURSOR_KEY", help="e.g. step:charge#0")
+    fork.add_argument("--from-step", type=_key, metavar="CURSOR_KEY", help="e.g. step:charge#0")
     send = actions.add_parser("signal", parents=[common], help="send a signal to a run")
     send.add_argument("run_id", type=_run_id)
-    send.add_argument("name")
+    send.add_argument("name", type=_name)
     send.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
-    send.add_argument("--idempotency-key")
+    send.add_argument("--idempotency-key", type=_key)
     add_export_arguments(
         actions.add_parser("export", parents=[common], help="write run histories as JSON"),
         _moment,
@@ -149,7 +168,7 @@ def _schedules_parser(schedules: argparse.ArgumentParser, common: argparse.Argum
         ("trigger", "start a schedule's run now"),
         ("delete", "delete a schedule"),
     ):
-        actions.add_parser(name, parents=[common], help=text).add_argument("name")  # fmt: skip
+        actions.add_parser(name, parents=[common], help=text).add_argument("name", type=_name)
 
 
 def _positive(text: str) -> int:
@@ -162,11 +181,39 @@ def _positive(text: str) -> int:
     return value
 
 
+def _page_size(text: str) -> int:
+    value = _positive(text)
+    if value > MAX_PAGE_SIZE:
+        raise argparse.ArgumentTypeError(f"the page size is at most {MAX_PAGE_SIZE}, not {value}")
+    return value
+
+
+def _name(text: str) -> str:
+    try:
+        return check_text("a name", text, max_length=MAX_NAME_LENGTH)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _key(text: str) -> str:
+    try:
+        return check_text("a key", text, max_length=MAX_KEY_LENGTH)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cursor(text: str) -> str:
+    try:
+        return check_cursor_text(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _run_id(text: str) -> str:
     try:
         return str(UUID(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a run id (a UUID): {text!r}") from None
+        raise argparse.ArgumentTypeError(f"not a run id (a UUID): {text[:80]!r}") from None
 
 
 def _moment(text: str) -> datetime:
@@ -178,9 +225,10 @@ def _moment(text: str) -> datetime:
         pass
     try:
         return datetime.now(UTC) - timedelta(seconds=to_seconds(text))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):
         raise argparse.ArgumentTypeError(
-            f"expected an ISO time (2024-05-01T12:00) or an age (30m, 12h, 7d), got {text!r}"
+            "expected an ISO time (2024-05-01T12:00) or an age (30m, 12h, 7d) within the "
+            f"calendar, got {text[:80]!r}"
         ) from None
 
 
@@ -189,41 +237,54 @@ def _moment(text: str) -> datetime:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
-    url = resolve_database_url(getattr(args, "database_url", None))
+    url: str | None = None
     try:
+        args = _parser().parse_args(argv)
+        url = resolve_database_url(getattr(args, "database_url", None))
         return anyio.run(_dispatch, args, url)
     except CommandFailed as exc:
-        _say(f"durable: {exc}")
-        return exc.code
+        return _fail(f"durable: {exc}", exc.code, url)
+    except UsageError as exc:
+        return _fail(str(exc), USAGE, url)
     except EmbeddedPostgresUnavailable as exc:
-        _say(f"durable: {exc}")
-        return USAGE
+        return _fail(f"durable: {exc}", USAGE, url)
     except InvalidHistory as exc:
-        _say(f"durable: {exc}")
-        return USAGE
+        return _fail(f"durable: {exc}", USAGE, url)
+    except (SerializationError, PayloadTooLarge, asyncpg.DataError) as exc:
+        # A value the database cannot store is the caller's, not the database's, problem.
+        return _fail(f"durable: invalid value: {exc}", USAGE, url)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-        _say(
-            f"durable: database error at {_redact(url)}: {type(exc).__name__}: {exc}\n"
+        if _refused_value(exc):
+            return _fail(f"durable: invalid value: {exc}", USAGE, url)
+        where = "the embedded PostgreSQL" if url is None else redact(url)
+        return _fail(
+            f"durable: database error at {where}: {type(exc).__name__}: {exc}\n"
             "Check that PostgreSQL is running and --database-url (or DURABLE_DATABASE_URL) "
-            "points at it."
+            "points at it.",
+            FAILED,
+            url,
         )
-        return FAILED
-    except (DurableError, ValueError) as exc:
-        _say(f"durable: {exc}")
-        return FAILED
+    except (DurableError, ValueError, TypeError) as exc:
+        return _fail(f"durable: {exc}", FAILED, url)
+    except (RecursionError, OverflowError) as exc:
+        return _fail(f"durable: an argument is too large or too deeply nested ({exc})", USAGE, url)
     except KeyboardInterrupt:
         return 130
 
 
+def _refused_value(exc: BaseException) -> bool:
+    """The driver could not encode an argument (e.g. a lone surrogate): asyncpg's client-side
+    DataError is both an InterfaceError and a ValueError, like a bad URL, which is not."""
+    return isinstance(exc, ValueError) and not isinstance(exc, asyncpg.ClientConfigurationError)
+
+
+def _fail(message: str, code: int, url: str | None) -> int:
+    _say(scrub(message, url))
+    return code
+
+
 def _say(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _redact(url: str | None) -> str:
-    if url is None:
-        return "the embedded PostgreSQL"
-    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
@@ -402,10 +463,10 @@ async def _runs_show(engine: Engine, args: argparse.Namespace) -> int:
 
 async def _runs_signal(engine: Engine, args: argparse.Namespace) -> int:
     try:
-        payload = json.loads(args.payload)
-    except json.JSONDecodeError as exc:
+        payload = parse_json_argument("the payload", args.payload)
+    except ValueError as exc:
         raise CommandFailed(f"the payload must be JSON ({exc}); quote strings: '\"yes\"'",
-                            USAGE) from exc  # fmt: skip
+                            USAGE) from None  # fmt: skip
     delivery = await engine.signal(
         args.run_id, args.name, payload, idempotency_key=args.idempotency_key
     )

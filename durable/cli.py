@@ -60,7 +60,7 @@ from durable._validate import (
     check_text,
     parse_json_argument,
 )
-from durable._views import RunStatus
+from durable._views import RunStatus, decode_cursor
 from durable.errors import DurableError, PayloadTooLarge, ScheduleNotFound, SerializationError
 
 __all__ = ["main"]
@@ -204,7 +204,8 @@ def _key(text: str) -> str:
 
 def _cursor(text: str) -> str:
     try:
-        return check_cursor_text(text)
+        decode_cursor(check_cursor_text(text))
+        return text
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 

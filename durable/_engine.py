@@ -456,9 +456,9 @@ class Engine(EngineOperations):
             tag=check_optional_name("tag", tag),
             since=check_moment("since", since),
             until=check_moment("until", until),
-            parent=UUID(str(parent)) if parent is not None else None,
+            parent=None if parent is None else check_run_id("parent", parent),
             queue=check_optional_name("queue", queue),
-            after=decode_cursor(check_cursor_text(cursor)) if cursor else None,
+            after=None if cursor is None else decode_cursor(check_cursor_text(cursor)),
             limit=limit + 1,
         )
         items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]

@@ -53,6 +53,7 @@ class Worker:
         self._queue_problems: dict[str, str] = {}
         """Managed queues skipped for a problem, with the problem last logged."""
         self._confirming: set[UUID] = set()
+        self._recheck: set[UUID] = set()
         self._tg: TaskGroup | None = None
         self.running = False
 
@@ -67,23 +68,35 @@ class Worker:
         if what not in ("cancelled", "paused") or self._tg is None:
             return
         execution = self.active.get(run_id)
-        if execution is not None and run_id not in self._confirming:
-            self._confirming.add(run_id)  # one check in flight per run, however many NOTIFYs
+        if execution is None:
+            return
+        # One check in flight per run however many NOTIFYs arrive; one arriving during a
+        # check asks for another, since the check may have read the row before the cancel.
+        self._recheck.add(run_id)
+        if run_id not in self._confirming:
+            self._confirming.add(run_id)
             self._tg.start_soon(self._confirm_stop, execution)
 
     async def _confirm_stop(self, execution: Execution) -> None:
         run_id = execution.run_id
         try:
-            # Extends the lease of a run still held; a cancelled or paused run is not.
-            held = await self.runtime.store.heartbeat(
-                self.runtime.worker_id, self.settings.lease_seconds, [run_id]
-            )
+            while run_id in self._recheck:
+                self._recheck.discard(run_id)
+                # Extends the lease of a run still held; a cancelled or paused run is not.
+                held = await self.runtime.store.heartbeat(
+                    self.runtime.worker_id, self.settings.lease_seconds, [run_id]
+                )
+                if run_id not in held:
+                    break
+            else:
+                return
         except Exception as exc:  # the next heartbeat checks the run again
             report_loop_failure(_log, f"checking whether run {run_id} was cancelled", exc)
             return
         finally:
             self._confirming.discard(run_id)
-        if run_id not in held and self.active.get(run_id) is execution:
+            self._recheck.discard(run_id)
+        if self.active.get(run_id) is execution:
             _log.info("run %s was cancelled or paused; cancelling its execution", run_id)
             execution.scope.cancel()
 

@@ -17,6 +17,7 @@ from anyio.abc import TaskGroup
 
 from durable._codec import encode_plain, to_json
 from durable._decorators import Workflow
+from durable._dsn import redact, scrub
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
 from durable._history import History, read_history
@@ -179,7 +180,11 @@ class Engine(EngineOperations):
             self._embedded = EmbeddedPostgres()
             url = await self._embedded.start(self._data_dir)
         self._pool = ConnectionPool(lambda: asyncpg.connect(url), max_size=self._pool_size)
-        await self._pool.open()
+        try:
+            await self._pool.open()
+        except ValueError as exc:  # a malformed URL: the driver may quote pieces of it
+            message = f"invalid database URL {redact(url)}: {scrub(str(exc), url)}"
+            raise ValueError(message) from None
         async with self._pool.acquire() as conn:
             applied = await migrate(conn)
         if applied:
@@ -205,7 +210,8 @@ class Engine(EngineOperations):
             await self.scheduler.register()
             self._tg.start_soon(self.scheduler.run)
         _log.info(
-            "durable engine started (worker=%s, workflows=%d)",
+            "durable engine started on %s (worker=%s, workflows=%d)",
+            redact(url),
             self._want_worker,
             len(self.registry),
         )

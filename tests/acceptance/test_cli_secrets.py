@@ -1,9 +1,11 @@
-"""The command line never prints a database password, whatever the URL form or the error."""
+"""The command line and the engine never show a database password, whatever the URL form
+or the error."""
 
 from __future__ import annotations
 
 import pytest
 
+from durable import Engine
 from tests.acceptance.test_cli import cli
 
 pytestmark = pytest.mark.anyio
@@ -52,3 +54,20 @@ async def test_a_url_passed_in_the_wrong_place_is_not_echoed() -> None:
     result = await cli(None, "runs", "list", stray)
     assert result.returncode == 2
     _assert_hidden(result.stdout + result.stderr)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql://someone:pa/{SECRET}@127.0.0.1:1/nowhere",
+        f"postgresql://someone:{SECRET}@127.0.0.1:notaport/nowhere",
+        f"postgresql://someone:pa?{SECRET}@127.0.0.1:1/nowhere",
+        f"host=127.0.0.1 port=1 password={SECRET}",
+    ],
+)
+async def test_the_engine_never_shows_the_password_of_a_malformed_url(url: str) -> None:
+    with pytest.raises((ValueError, OSError)) as caught:
+        async with Engine(url, worker=False):
+            pass
+    assert SECRET not in str(caught.value)
+    assert "hunter2" not in str(caught.value)

@@ -349,8 +349,9 @@ LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', parked.queue) WHERE parked.d
 -- Store the final status, output or error of one or more runs (the worker combines runs
 -- that end at the same moment) in one statement, each fenced by its claim like
 -- record_step. Wakes a parent waiting for one of them, tells result waiters (a hint:
--- they read the row) and the workers of a managed queue whose slot freed. A parent's row is always updated (so locked): a parent
--- parking at the same moment sees its child finished. Returns the ids finished.
+-- they read the row) and the workers of a managed queue whose slot freed. A parent's row
+-- is always updated (so locked): a parent parking at the same moment sees its child
+-- finished. Returns the ids finished.
 WITH done AS (
     UPDATE durable.runs AS r SET
         status = i.status, output = i.output::json, error = i.error::json,

@@ -156,10 +156,10 @@ async def records_unrecordable() -> int:
 
 
 @workflow
-async def publishes_under_a_long_key() -> str:
-    CALLS["publishes_under_a_long_key"] += 1
+async def publishes_a_refused_event() -> str:
+    CALLS["publishes_a_refused_event"] += 1
     try:
-        await durable.set_event(_LONG_NAME, 1)
+        await durable.set_event("progress", "x" * 200)
     except SerializationError:
         return "caught"  # the run fails anyway: the call could not be recorded
     return "published"
@@ -182,7 +182,7 @@ WORKFLOWS = [
     waits_for_payload,
     records_unrecordable,
     returns_long_text,
-    publishes_under_a_long_key,
+    publishes_a_refused_event,
     catches_declined,
 ]
 
@@ -348,11 +348,23 @@ async def test_result_postgres_refuses_fails_the_run_once(
     assert (await engine.get_run(handle.run_id)).attempt == 1
 
 
-async def test_event_postgres_refuses_fails_the_run_even_when_caught(engine: Engine) -> None:
-    handle = await engine.start(publishes_under_a_long_key)
+async def test_event_postgres_refuses_fails_the_run_even_when_caught(
+    engine: Engine, database_url: str
+) -> None:
+    # A constraint stands in for a limit Postgres enforces that no check before it knows
+    # (an over-long key is now refused at the call, see durable._validate).
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute(
+            "ALTER TABLE durable.events ADD CONSTRAINT small_value"
+            " CHECK (octet_length(value::text) < 100)"
+        )
+    finally:
+        await conn.close()
+    handle = await engine.start(publishes_a_refused_event)
     error = await _failure(engine, handle)
     assert "could not be stored" in error.message
-    assert CALLS["publishes_under_a_long_key"] == 1
+    assert CALLS["publishes_a_refused_event"] == 1
 
 
 async def test_a_step_error_is_the_same_on_the_first_run_and_on_replay(engine: Engine) -> None:

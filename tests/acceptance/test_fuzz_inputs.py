@@ -141,13 +141,6 @@ async def assert_refused(engine: Engine, call: Any) -> None:
     assert await counts(engine) == before
 
 
-# NUL, lone surrogates, NaN/inf and absurd nesting in *values* are the codec's to refuse
-# (durable/_codec.py, fixed on its own branch); until then these may fail here.
-CODEC_PENDING = pytest.mark.xfail(
-    strict=False, reason="the codec does not yet refuse NUL/surrogates/NaN in values"
-)
-
-
 def fuzz(strategy: st.SearchStrategy[Any], check: Any, max_examples: int = 60) -> Any:
     """Run ``check(value)`` for generated values. Hypothesis runs in a worker thread and
     sends each example to the test's event loop, where the engine lives."""
@@ -187,7 +180,6 @@ async def test_start_refuses_bad_workflow_names(engine: Engine) -> None:
     await fuzz(bad_text, check)
 
 
-@CODEC_PENDING
 async def test_start_refuses_bad_inputs(engine: Engine) -> None:
     async def check(value: Any) -> None:
         await assert_refused(engine, lambda: engine.start(echo, value))
@@ -211,7 +203,6 @@ async def test_signal_refuses_bad_names_keys_and_ids(engine: Engine) -> None:
     await fuzz(option(bad), check)
 
 
-@CODEC_PENDING
 async def test_signal_refuses_bad_payloads(engine: Engine) -> None:
     handle = await engine.start(waiter)
     await support.wait_for_status(handle, "waiting")  # its own rows are written by now
@@ -245,7 +236,6 @@ async def test_set_event_refuses_bad_keys(engine: Engine) -> None:
     await fuzz(bad_text, check, max_examples=30)
 
 
-@CODEC_PENDING
 async def test_set_event_refuses_bad_values(engine: Engine) -> None:
     async def check(value: Any) -> None:
         await _publish(engine, "progress", value)

@@ -71,7 +71,7 @@ async def find_runs(
     low, high = bounds if bounds else (None, None)
     key = text if by_key else None
     rows = await store.pool.fetch(query("find_runs"), low, high, key, limit)
-    return [summary_from_row(r) for r in rows]
+    return [summary_from_row(r) for r in rows]  # type: ignore[arg-type]
 
 
 async def resolve_run_id(store: Store, text: str) -> UUID:

@@ -13,6 +13,7 @@
     durable schedules pause|resume|trigger|delete NAME
     durable runs export RUN_ID > run.json       (or --workflow/--status/--since/--limit --dir D)
     durable replay --app myapp.workflows:engine --from-db | --dir histories/ | FILE ...
+    durable dashboard [--host 127.0.0.1] [--port 8484] [--allow-actions]
 
 The database is ``--database-url``, else ``DURABLE_DATABASE_URL``, else ``DATABASE_URL``,
 else the embedded PostgreSQL (like ``Engine``). Exit status: 0 done, 1 the operation
@@ -39,6 +40,7 @@ import anyio
 import asyncpg
 
 from durable import _cli_format as fmt
+from durable._cli_dashboard import add_dashboard_parser, dashboard_command
 from durable._cli_replay import (
     add_export_arguments,
     add_replay_parser,
@@ -97,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         common,
     )
     add_replay_parser(commands, common, _moment, _positive)
+    add_dashboard_parser(commands, common)
     return parser
 
 
@@ -233,6 +236,8 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
         return await _migrate(args, url)
     if args.command == "replay":
         return await replay_command(args, url, _load_app(args.app))
+    if args.command == "dashboard":
+        return await dashboard_command(args, url)
     async with Engine(url, worker=False) as engine:
         if args.command == "runs":
             return await _runs(engine, args)

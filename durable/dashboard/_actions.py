@@ -30,14 +30,21 @@ async def _guard(request: Request, need_token: bool = True) -> tuple[FormData, R
     config = config_of(request)
     form = await request.form()
     if not config.allow_actions:
-        return form, problem(request, 403, "This dashboard is read-only: start it with "
-                             "--allow-actions (dashboard_app(..., allow_actions=True)) to act.")
+        return form, problem(
+            request,
+            403,
+            "This dashboard is read-only: start it with "
+            "--allow-actions (dashboard_app(..., allow_actions=True)) to act.",
+        )
     if not _security.same_origin(request):
         return form, problem(request, 403, "Refused: the form came from another site.")
     csrf = form.get(_security.CSRF_FIELD)
     if not _security.valid_csrf(request, csrf if isinstance(csrf, str) else None):
-        return form, problem(request, 403, "Refused: the form's CSRF token is missing or "
-                             "stale. Reload the page and try again.")
+        return form, problem(
+            request,
+            403,
+            "Refused: the form's CSRF token is missing or stale. Reload the page and try again.",
+        )
     if need_token and not _security.has_token(request, config.token):
         return form, problem(request, 401, "Sign in with the dashboard token to act.")
     return form, None
@@ -47,7 +54,7 @@ def _back(request: Request, fallback: str, form: FormData) -> str:
     """Where to go after signing in: a path inside the dashboard only."""
     target = form.get("next")
     root = str(request.url_for("overview"))
-    if isinstance(target, str) and target.startswith(root) and "//" not in target[len(root):]:
+    if isinstance(target, str) and target.startswith(root) and "//" not in target[len(root) :]:
         return target
     return fallback
 
@@ -58,20 +65,26 @@ async def login(request: Request) -> Response:
         return refusal
     config: DashboardConfig = config_of(request)
     given = form.get("token")
-    if not isinstance(given, str) or config.token is None or not _security.has_token(
-        _with_bearer(request, given), config.token
+    if (
+        not isinstance(given, str)
+        or config.token is None
+        or not _security.has_token(_with_bearer(request, given), config.token)
     ):
         return problem(request, 401, "That is not the dashboard token.")
     response = RedirectResponse(_back(request, str(request.url_for("overview")), form), 303)
     response.set_cookie(
-        _security.TOKEN_COOKIE, given, path=_security.cookie_path(request), httponly=True,
-        samesite="strict", secure=request.url.scheme == "https",
-    )  # fmt: skip
+        _security.TOKEN_COOKIE,
+        given,
+        path=_security.cookie_path(request),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
     return response
 
 
 async def logout(request: Request) -> Response:
-    form, refusal = await _guard(request, need_token=False)
+    _, refusal = await _guard(request, need_token=False)
     if refusal is not None:
         return refusal
     response = RedirectResponse(str(request.url_for("overview")), 303)
@@ -127,8 +140,9 @@ async def _act(backend: Any, action: str, run_id: UUID, form: FormData) -> str |
         return f"{action}d" if done else f"{action}: nothing to do"
     if action == "fork":
         step = form.get("from_step")
-        handle = await backend.fork(run_id, from_step=step if isinstance(step, str) and step
-                                    else None)  # fmt: skip
+        handle = await backend.fork(
+            run_id, from_step=step if isinstance(step, str) and step else None
+        )
         new_id: UUID = handle.run_id
         return new_id
     if action == "fast-forward":
@@ -141,7 +155,7 @@ async def _act(backend: Any, action: str, run_id: UUID, form: FormData) -> str |
 
 
 async def schedule_action(request: Request) -> Response:
-    form, refusal = await _guard(request)
+    _, refusal = await _guard(request)
     if refusal is not None:
         return refusal
     schedules = config_of(request).backend.schedules
@@ -160,6 +174,5 @@ ROUTES = [
     Route("/login", login, methods=["POST"], name="login"),
     Route("/logout", logout, methods=["POST"], name="logout"),
     Route("/runs/{run_id}/{action}", run_action, methods=["POST"], name="run_action"),
-    Route("/schedules/{name}/{action}", schedule_action, methods=["POST"],
-          name="schedule_action"),  # fmt: skip
+    Route("/schedules/{name}/{action}", schedule_action, methods=["POST"], name="schedule_action"),
 ]

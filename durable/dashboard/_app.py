@@ -17,6 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from durable._cli_format import duration
 from durable._handles import RunHandle
 from durable._management import ForwardResult, RetryResult
 from durable._runtime import Runtime
@@ -69,9 +70,13 @@ class DashboardBackend(Protocol):
         self, run_id: UUID | str, payload: Any = None, *, signal: str | None = None
     ) -> ForwardResult: ...
     async def signal(
-        self, run_id: UUID | str, name: str, payload: Any = None, *,
+        self,
+        run_id: UUID | str,
+        name: str,
+        payload: Any = None,
+        *,
         idempotency_key: str | None = None,
-    ) -> SignalDelivery: ...  # fmt: skip
+    ) -> SignalDelivery: ...
 
 
 @dataclass(slots=True)
@@ -97,7 +102,7 @@ def _templates() -> Jinja2Templates:
         undefined=jinja2.StrictUndefined,
     )
     env.filters["when"] = _format.when
-    env.filters["duration"] = _format.duration
+    env.filters["duration"] = duration
     env.filters["pretty_json"] = _format.pretty_json
     return Jinja2Templates(env=env)
 
@@ -126,9 +131,12 @@ def render(
         "page": template.removesuffix(".html"),
     }
     response: Response = TEMPLATES.TemplateResponse(
-        request, template, {**common, **context}, status_code=status_code,
+        request,
+        template,
+        {**common, **context},
+        status_code=status_code,
         headers=SECURITY_HEADERS,
-    )  # fmt: skip
+    )
     _security.set_csrf_cookie(request, response)
     return response
 
@@ -159,9 +167,13 @@ def dashboard_app(
     if allow_actions and token is None:
         token = _security.new_token()
     config = DashboardConfig(
-        backend=engine, allow_actions=allow_actions, token=token,
-        trace_url_template=trace_url_template, debounce=debounce, stuck_after=stuck_after,
-    )  # fmt: skip
+        backend=engine,
+        allow_actions=allow_actions,
+        token=token,
+        trace_url_template=trace_url_template,
+        debounce=debounce,
+        stuck_after=stuck_after,
+    )
     routes = [
         *_pages.ROUTES,
         *_actions.ROUTES,

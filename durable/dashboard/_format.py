@@ -89,8 +89,9 @@ def waterfall(
         left = min(max((first - begin).total_seconds() / total * 100, 0.0), 99.5)
         width = max((last - first).total_seconds() / total * 100, 0.5)
         took = duration((last - first).total_seconds()) if s.started_at else "-"
-        rows.append(WaterfallRow(s, round(left, 2), round(min(width, 100 - left), 2), took,
-                                 s.attempt > 1))  # fmt: skip
+        rows.append(
+            WaterfallRow(s, round(left, 2), round(min(width, 100 - left), 2), took, s.attempt > 1)
+        )
     return rows
 
 
@@ -124,9 +125,13 @@ class Chart:
 
 
 def chart(
-    buckets: Sequence[Bucket], since: datetime, now: datetime, slots: int, width: int = 720,
+    buckets: Sequence[Bucket],
+    since: datetime,
+    now: datetime,
+    slots: int,
+    width: int = 720,
     height: int = 160,
-) -> Chart:  # fmt: skip
+) -> Chart:
     """Lay ``buckets`` on ``slots`` equal slots from ``since`` to ``now``."""
     span = max((now - since).total_seconds(), 1.0)
     step = span / slots
@@ -145,16 +150,27 @@ def chart(
         x = i * slot_w
         rate_y = height - rate * height
         start = since + timedelta(seconds=i * step)
-        bars.append(Bar(
-            x=round(x + 1, 1), width=round(max(slot_w - 2, 1), 1),
-            ok_y=round(height - ok_h - failed_h, 1), ok_height=round(ok_h, 1),
-            failed_y=round(height - failed_h, 1), failed_height=round(failed_h, 1),
-            rate_y=round(rate_y, 1),
-            label=f"{when(start)}: {c['total']} runs, {c['failed']} failed ({rate:.0%})",
-        ))  # fmt: skip
+        bars.append(
+            Bar(
+                x=round(x + 1, 1),
+                width=round(max(slot_w - 2, 1), 1),
+                ok_y=round(height - ok_h - failed_h, 1),
+                ok_height=round(ok_h, 1),
+                failed_y=round(height - failed_h, 1),
+                failed_height=round(failed_h, 1),
+                rate_y=round(rate_y, 1),
+                label=f"{when(start)}: {c['total']} runs, {c['failed']} failed ({rate:.0%})",
+            )
+        )
         points.append(f"{x + slot_w / 2:.1f},{rate_y:.1f}")
     return Chart(
-        width=width, height=height, bars=bars, peak=peak if any(counts) else 0,
-        rate_points=" ".join(points), total=sum(c["total"] for c in counts),
-        failed=sum(c["failed"] for c in counts), first_label=when(since), last_label=when(now),
-    )  # fmt: skip
+        width=width,
+        height=height,
+        bars=bars,
+        peak=peak if any(counts) else 0,
+        rate_points=" ".join(points),
+        total=sum(c["total"] for c in counts),
+        failed=sum(c["failed"] for c in counts),
+        first_label=when(since),
+        last_label=when(now),
+    )

@@ -34,13 +34,19 @@ async def overview(request: Request) -> Response:
     now = await store.db_now()
     since = now - timedelta(seconds=seconds)
     buckets = await _queries.throughput(store, since, seconds / SLOTS)
-    return render(request, "overview.html", {
-        "now": now, "window": window, "windows": list(WINDOWS),
-        "chart": _format.chart(buckets, since, now, SLOTS),
-        "stuck": await _queries.stuck_runs(store, config.stuck_after),
-        "stuck_after": config.stuck_after,
-        "workers": await _queries.workers(store),
-    })  # fmt: skip
+    return render(
+        request,
+        "overview.html",
+        {
+            "now": now,
+            "window": window,
+            "windows": list(WINDOWS),
+            "chart": _format.chart(buckets, since, now, SLOTS),
+            "stuck": await _queries.stuck_runs(store, config.stuck_after),
+            "stuck_after": config.stuck_after,
+            "workers": await _queries.workers(store),
+        },
+    )
 
 
 def _moment(text: str, now: datetime) -> datetime:
@@ -73,11 +79,17 @@ async def runs(request: Request) -> Response:
     cursor = request.query_params.get("cursor") or None
     now = await store.db_now()
     context: dict[str, Any] = {
-        "filters": chosen, "statuses": [s.value for s in RunStatus], "now": now,
+        "filters": chosen,
+        "statuses": [s.value for s in RunStatus],
+        "now": now,
         "workflow_names": sorted({w.name for w in await _queries.workflows(store)}),
-        "next_url": None, "error": None, "items": [], "waits": {},
-        "live_url": str(request.url_for("live")), "paged": cursor is not None,
-    }  # fmt: skip
+        "next_url": None,
+        "error": None,
+        "items": [],
+        "waits": {},
+        "live_url": str(request.url_for("live")),
+        "paged": cursor is not None,
+    }
     try:
         for status in chosen["status"]:
             RunStatus(status)
@@ -85,12 +97,15 @@ async def runs(request: Request) -> Response:
             context["items"] = await find_runs(store, chosen["q"], limit=config.page_size)
         else:
             page = await backend.list_runs(
-                workflow=chosen["workflow"], status=chosen["status"] or None,
-                tag=chosen["tag"], queue=chosen["queue"],
+                workflow=chosen["workflow"],
+                status=chosen["status"] or None,
+                tag=chosen["tag"],
+                queue=chosen["queue"],
                 since=_moment(chosen["since"], now) if chosen["since"] else None,
                 until=_moment(chosen["until"], now) if chosen["until"] else None,
-                limit=config.page_size, cursor=cursor,
-            )  # fmt: skip
+                limit=config.page_size,
+                cursor=cursor,
+            )
             context["items"] = page.items
             if page.next_cursor:
                 context["next_url"] = _page_url(request, chosen, page.next_cursor)
@@ -117,33 +132,48 @@ async def run(request: Request) -> Response:
         return problem(request, 404, f"No run with id {request.path_params['run_id']}.")
     waits = (await run_waits(store, [run_id])).get(run_id)
     children = (await backend.list_runs(parent=run_id, limit=200)).items
-    return render(request, "run.html", {
-        "run": detail, "waits": waits, "children": children,
-        "signals": await _queries.run_signals(store, run_id),
-        "timeline": _format.waterfall(detail.steps, detail.started_at, detail.finished_at),
-        "trace_url": _format.trace_url(
-            config.trace_url_template, waits.trace_id if waits else None),
-        "live_url": f"{request.url_for('live')}?run={run_id}",
-        "done": request.query_params.get("done"),
-        "now": waits.now if waits else datetime.now(UTC),
-    })  # fmt: skip
+    return render(
+        request,
+        "run.html",
+        {
+            "run": detail,
+            "waits": waits,
+            "children": children,
+            "signals": await _queries.run_signals(store, run_id),
+            "timeline": _format.waterfall(detail.steps, detail.started_at, detail.finished_at),
+            "trace_url": _format.trace_url(
+                config.trace_url_template, waits.trace_id if waits else None
+            ),
+            "live_url": f"{request.url_for('live')}?run={run_id}",
+            "done": request.query_params.get("done"),
+            "now": waits.now if waits else datetime.now(UTC),
+        },
+    )
 
 
 async def workflows(request: Request) -> Response:
     store = config_of(request).backend.runtime.store
-    return render(request, "workflows.html", {
-        "workflows": await _queries.workflows(store),
-        "workers": await _queries.workers(store),
-        "statuses": [s.value for s in RunStatus], "now": await store.db_now(),
-    })  # fmt: skip
+    return render(
+        request,
+        "workflows.html",
+        {
+            "workflows": await _queries.workflows(store),
+            "workers": await _queries.workers(store),
+            "statuses": [s.value for s in RunStatus],
+            "now": await store.db_now(),
+        },
+    )
 
 
 async def schedules(request: Request) -> Response:
     config = config_of(request)
     items = await config.backend.schedules.list()
     now = await config.backend.runtime.store.db_now()
-    return render(request, "schedules.html", {"schedules": items, "now": now,
-                                              "done": request.query_params.get("done")})
+    return render(
+        request,
+        "schedules.html",
+        {"schedules": items, "now": now, "done": request.query_params.get("done")},
+    )
 
 
 async def queues(request: Request) -> Response:

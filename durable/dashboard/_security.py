@@ -61,9 +61,13 @@ def set_csrf_cookie(request: Request, response: Response) -> None:
     token = request.state.__dict__.get("new_csrf")
     if token is not None:
         response.set_cookie(
-            CSRF_COOKIE, token, path=cookie_path(request), httponly=True, samesite="strict",
+            CSRF_COOKIE,
+            token,
+            path=cookie_path(request),
+            httponly=True,
+            samesite="strict",
             secure=request.url.scheme == "https",
-        )  # fmt: skip
+        )
 
 
 def valid_csrf(request: Request, submitted: str | None) -> bool:

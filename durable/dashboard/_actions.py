@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 from uuid import UUID
 
-from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -23,12 +23,27 @@ from durable.errors import DurableError
 __all__ = ["ROUTES"]
 
 RUN_ACTIONS = ("cancel", "retry", "pause", "resume", "fork", "fast-forward", "signal")
+MAX_FORM_BYTES = 1 << 20
+FormData = dict[str, str]
+
+
+async def _form(request: Request) -> FormData:
+    """The posted form (urlencoded, as the pages send it); empty for anything else."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip()
+    if kind != "application/x-www-form-urlencoded":
+        return {}
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_FORM_BYTES:
+            return {}
+    return dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 async def _guard(request: Request, need_token: bool = True) -> tuple[FormData, Response | None]:
     """The form, and the refusal to send instead of acting (None: go ahead)."""
     config = config_of(request)
-    form = await request.form()
+    form = await _form(request)
     if not config.allow_actions:
         return form, problem(
             request,

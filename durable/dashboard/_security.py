@@ -49,7 +49,7 @@ def csrf_token(request: Request) -> str:
     existing = request.cookies.get(CSRF_COOKIE)
     if existing and len(existing) >= 32:
         return existing
-    token: str | None = request.state.__dict__.get("new_csrf")
+    token: str | None = getattr(request.state, "new_csrf", None)
     if token is None:
         token = secrets.token_urlsafe(32)
         request.state.new_csrf = token
@@ -58,7 +58,7 @@ def csrf_token(request: Request) -> str:
 
 def set_csrf_cookie(request: Request, response: Response) -> None:
     """Send the CSRF cookie when this request minted the token."""
-    token = request.state.__dict__.get("new_csrf")
+    token = getattr(request.state, "new_csrf", None)
     if token is not None:
         response.set_cookie(
             CSRF_COOKIE,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 from uuid import UUID
 
 from starlette.requests import Request
@@ -66,10 +66,10 @@ async def _guard(request: Request, need_token: bool = True) -> tuple[FormData, R
 
 
 def _back(request: Request, fallback: str, form: FormData) -> str:
-    """Where to go after signing in: a path inside the dashboard only."""
-    target = form.get("next")
-    root = str(request.url_for("overview"))
-    if isinstance(target, str) and target.startswith(root) and "//" not in target[len(root) :]:
+    """Where to go after signing in: a path inside the dashboard only (never off-site)."""
+    target = form.get("next", "")
+    root = urlsplit(str(request.url_for("overview"))).path
+    if target.startswith(root) and "//" not in target and "\\" not in target:
         return target
     return fallback
 

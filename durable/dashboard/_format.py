@@ -162,7 +162,8 @@ def chart(
                 label=f"{when(start)}: {c['total']} runs, {c['failed']} failed ({rate:.0%})",
             )
         )
-        points.append(f"{x + slot_w / 2:.1f},{rate_y:.1f}")
+        if c["total"]:  # an empty bucket has no rate (not a rate of 0)
+            points.append(f"{x + slot_w / 2:.1f},{rate_y:.1f}")
     return Chart(
         width=width,
         height=height,

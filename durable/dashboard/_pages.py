@@ -82,7 +82,7 @@ async def runs(request: Request) -> Response:
         "filters": chosen,
         "statuses": [s.value for s in RunStatus],
         "now": now,
-        "workflow_names": sorted({w.name for w in await _queries.workflows(store)}),
+        "workflow_names": await _queries.workflow_names(store),
         "next_url": None,
         "error": None,
         "items": [],

@@ -25,6 +25,7 @@ __all__ = [
     "stuck_runs",
     "throughput",
     "workers",
+    "workflow_names",
     "workflows",
 ]
 
@@ -135,6 +136,12 @@ async def workflows(store: Store) -> list[WorkflowRow]:
         )
         for r in registered
     ]
+
+
+async def workflow_names(store: Store) -> list[str]:
+    """The names of every registered workflow, sorted (the runs page's filter)."""
+    rows = await store.pool.fetch(query("dashboard_workflows"))
+    return sorted({r["name"] for r in rows})
 
 
 async def workers(store: Store) -> list[WorkerRow]:

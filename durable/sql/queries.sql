@@ -436,6 +436,12 @@ WHERE ($1::text IS NULL OR workflow_name = $1)
 ORDER BY created_at DESC, id DESC
 LIMIT $10;
 
+-- name: custom_plans
+-- For the rest of the transaction, plan every statement for its own parameters. list_runs
+-- needs it: its optional filters ("$8 IS NULL OR ...") make the cached generic plan scan
+-- the newest runs and filter them, so page 400 walked 20,000 rows once that plan won.
+SET LOCAL plan_cache_mode = force_custom_plan;
+
 -- name: db_now
 SELECT durable.now();
 

@@ -15,6 +15,8 @@ from uuid import UUID
 import asyncpg
 import pytest
 
+from durable._pool import ConnectionPool
+from durable._store import Store
 from durable.sql import query
 from tests.integration.test_claim_plan import _fill, _nodes, _plan
 
@@ -75,3 +77,46 @@ async def test_run_page_and_overview_reads_use_indexes(big: asyncpg.Connection) 
     assert "runs_claim_idx" in _indexes(stuck, "dashboard_stuck_runs")
     queues = await _plan(big, query("dashboard_queues"))
     assert "runs_claim_idx" in _indexes(queues, "dashboard_queues")
+
+
+async def _rows_read(pool: ConnectionPool) -> int:
+    """Rows of durable.runs read so far, by sequential scans and through its indexes."""
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_stat_force_next_flush()")  # this backend's counts
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        value: int = await conn.fetchval(
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) "
+            "FROM pg_stat_user_tables WHERE schemaname = 'durable' AND relname = 'runs'"
+        )
+        return value
+
+
+async def test_a_deep_page_stays_a_short_read_on_a_warm_connection(
+    big: asyncpg.Connection, database_url: str
+) -> None:
+    """asyncpg reuses list_runs' prepared statement; once Postgres switched it to a generic
+    plan, the optional keyset filter could not bound the index scan, and a page 20,000 runs
+    down read 20,000 index entries. The store plans list_runs per call."""
+    pool = ConnectionPool(lambda: asyncpg.connect(database_url), max_size=1)
+    await pool.open()
+    try:
+        store = Store(pool)
+        deep = await big.fetchrow(
+            "SELECT created_at, id FROM durable.runs ORDER BY created_at DESC, id DESC OFFSET 20000"
+        )
+        assert deep is not None
+        after = None
+        for _ in range(12):  # page down as `runs list` does: the plan cache goes generic
+            rows = await store.list_runs(workflow=None, statuses=None, tag=None, since=None,
+                                         until=None, parent=None, queue=None, after=after,
+                                         limit=1001)  # fmt: skip
+            after = (rows[999]["created_at"], rows[999]["id"])
+        before = await _rows_read(pool)
+        rows = await store.list_runs(workflow=None, statuses=None, tag=None, since=None,
+                                     until=None, parent=None, queue=None,
+                                     after=(deep["created_at"], deep["id"]), limit=51)  # fmt: skip
+        assert len(rows) == 51
+        read = await _rows_read(pool) - before
+        assert read < 1000, f"a 51-row page read {read} rows of durable.runs"
+    finally:
+        await pool.close()

@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
+from durable._children import child_run_id
 from durable._cli_format import duration
 from durable._views import StepInfo
 from durable.dashboard._queries import Bucket
@@ -70,10 +72,12 @@ class WaterfallRow:
     width: float
     took: str
     retried: bool
+    child: UUID | None = None
+    """The child run a ``child:`` call started."""
 
 
 def waterfall(
-    steps: Sequence[StepInfo], start: datetime | None, end: datetime | None
+    run_id: UUID, steps: Sequence[StepInfo], start: datetime | None, end: datetime | None
 ) -> list[WaterfallRow]:
     """Bars for ``steps`` laid on the span from ``start`` to ``end`` (or the last step)."""
     moments = [m for s in steps for m in (s.started_at, s.finished_at) if m is not None]
@@ -89,9 +93,9 @@ def waterfall(
         left = min(max((first - begin).total_seconds() / total * 100, 0.0), 99.5)
         width = max((last - first).total_seconds() / total * 100, 0.5)
         took = duration((last - first).total_seconds()) if s.started_at else "-"
-        rows.append(
-            WaterfallRow(s, round(left, 2), round(min(width, 100 - left), 2), took, s.attempt > 1)
-        )
+        child = child_run_id(run_id, s.cursor_key) if s.kind == "child" else None
+        bar = (round(left, 2), round(min(width, 100 - left), 2))
+        rows.append(WaterfallRow(s, *bar, took, s.attempt > 1, child))
     return rows
 
 

@@ -140,7 +140,9 @@ async def run(request: Request) -> Response:
             "waits": waits,
             "children": children,
             "signals": await _queries.run_signals(store, run_id),
-            "timeline": _format.waterfall(detail.steps, detail.started_at, detail.finished_at),
+            "timeline": _format.waterfall(
+                run_id, detail.steps, detail.started_at, detail.finished_at
+            ),
             "trace_url": _format.trace_url(
                 config.trace_url_template, waits.trace_id if waits else None
             ),

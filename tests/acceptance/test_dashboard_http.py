@@ -119,6 +119,7 @@ async def test_run_detail_shows_the_whole_story(engine: Engine, runs: dict[str, 
         assert 'id="children"' in tree
         child = (await engine.list_runs(parent=runs["parent"])).items[0]
         assert str(child.run_id)[:8] in tree
+        assert f"/runs/{child.run_id}" in tree.split('id="timeline"')[1]  # the call links it
         child_page = (await http.get(f"/runs/{child.run_id}")).text
         assert f"/runs/{runs['parent']}" in child_page  # the parent link
         await engine.signal(runs["waiting"], "approve", "yes")

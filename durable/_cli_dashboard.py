@@ -17,6 +17,8 @@ from durable._dsn import redact
 __all__ = ["TOKEN_ENV", "add_dashboard_parser", "dashboard_command"]
 
 TOKEN_ENV = "DURABLE_DASHBOARD_TOKEN"
+# Bound to this machine: only these Host names are served (no DNS rebinding).
+LOCAL_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
 def add_dashboard_parser(commands: Any, common: argparse.ArgumentParser) -> None:
@@ -60,6 +62,7 @@ async def dashboard_command(args: argparse.Namespace, url: str | None) -> int:
             allow_actions=args.allow_actions,
             token=token,
             trace_url_template=args.trace_url_template,
+            allowed_hosts=LOCAL_NAMES if args.host in LOCAL_NAMES else None,
         )
         where = "the embedded PostgreSQL" if url is None else redact(url)
         print(f"durable dashboard on http://{args.host}:{args.port}/ reading {where}", flush=True)

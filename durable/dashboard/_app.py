@@ -11,6 +11,8 @@ from uuid import UUID
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -154,6 +156,7 @@ def dashboard_app(
     trace_url_template: str | None = None,
     debounce: float = 0.5,
     stuck_after: float = 60.0,
+    allowed_hosts: Sequence[str] | None = None,
 ) -> Starlette:
     """The dashboard as an ASGI app reading ``engine`` (entered by the time it serves).
 
@@ -161,6 +164,8 @@ def dashboard_app(
     built relative to the mount. Read-only unless ``allow_actions``; actions then need
     ``token`` (a new random one when None: read it from ``app.state.dashboard.token``).
     ``trace_url_template`` links a run's trace, e.g. ``https://tempo/trace/{trace_id}``.
+    ``allowed_hosts`` refuses requests for any other ``Host`` (``durable dashboard`` on
+    127.0.0.1 allows only local names, so a DNS-rebinding page cannot read it).
     """
     from durable.dashboard import _actions, _pages
 
@@ -180,7 +185,10 @@ def dashboard_app(
         Route("/live", _pages.live, name="live"),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: _not_found})
+    middleware = []
+    if allowed_hosts is not None:
+        middleware.append(Middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts)))
+    app = Starlette(routes=routes, middleware=middleware, exception_handlers={404: _not_found})
     app.state.dashboard = config
     return app
 

@@ -273,3 +273,11 @@ async def test_live_stream_says_change_when_a_run_finishes(engine: Engine) -> No
                 while (await anext(mine)) != "event: change":
                     pass
         assert (await http.get("/live?run=nope")).status_code == 400
+
+
+async def test_allowed_hosts_refuse_a_rebound_name(engine: Engine) -> None:
+    app = dashboard_app(engine, allowed_hosts=["127.0.0.1", "localhost"])
+    async with client(app, "http://127.0.0.1:8484") as http:
+        assert (await http.get("/runs")).status_code == 200
+        rebound = await http.get("/runs", headers={"host": "attacker.example"})
+        assert rebound.status_code == 400

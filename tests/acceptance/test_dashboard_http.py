@@ -103,7 +103,9 @@ async def test_runs_filters_search_and_paging(engine: Engine, runs: dict[str, An
         assert len(ids(second)) >= 1
 
 
-async def test_run_detail_shows_the_whole_story(engine: Engine, runs: dict[str, Any]) -> None:
+async def test_run_detail_shows_the_whole_story(
+    engine: Engine, runs: dict[str, Any], database_url: str
+) -> None:
     app = dashboard_app(engine, trace_url_template="https://tempo.example/trace/{trace_id}")
     async with client(app) as http:
         done = (await http.get(f"/runs/{runs['done']}")).text
@@ -111,6 +113,13 @@ async def test_run_detail_shows_the_whole_story(engine: Engine, runs: dict[str, 
         assert "(retried)" in done
         assert "progress" in done
         assert "&#34;done&#34;: 42" in done
+        trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+        await support.fetch_row(
+            database_url, "UPDATE durable.runs SET traceparent = $2 WHERE id = $1",
+            runs["done"], f"00-{trace}-00f067aa0ba902b7-01",
+        )  # fmt: skip
+        traced = (await http.get(f"/runs/{runs['done']}")).text
+        assert f'href="https://tempo.example/trace/{trace}"' in traced
         failed = (await http.get(f"/runs/{runs['failed']}")).text
         assert 'id="run-error"' in failed
         assert "NonRetryableError" in failed

@@ -3,11 +3,13 @@ stream that refreshes them."""
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
+import asyncpg
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
@@ -195,7 +197,9 @@ async def live(request: Request) -> Response:
     signal = config.feed.subscribe(runtime.listener, run_id)
     if run_id is not None:
         # Step records notify only for runs someone watches (handle.wait does the same).
-        await runtime.store.watch_progress(run_id)
+        # A read-only database role cannot set that flag: status changes still arrive.
+        with contextlib.suppress(asyncpg.PostgresError):
+            await runtime.store.watch_progress(run_id)
     headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}
     return StreamingResponse(
         stream(signal, config.debounce), media_type="text/event-stream", headers=headers

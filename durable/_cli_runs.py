@@ -181,7 +181,10 @@ async def watch_command(engine: Engine, args: argparse.Namespace, color: bool) -
                 status = str(detail.status)
                 _say_status(args.json, detail, color)
             if detail.status.finished:
-                return 0 if detail.status == RunStatus.COMPLETED else 1
+                if detail.status == RunStatus.COMPLETED:
+                    return 0
+                print(f"durable: run {run_id} {detail.status}", file=sys.stderr)
+                return 1
             await changed.wait(runtime.settings.poll_interval)
 
 
@@ -213,12 +216,16 @@ async def fast_forward_command(engine: Engine, args: argparse.Namespace) -> int:
         print(f"durable: the payload must be JSON ({exc})", file=sys.stderr)
         return 2
     result = await engine.fast_forward(args.run_id, payload, signal=args.signal)
+    done = result.kind in ("woken", "signalled")
     if args.json:
         print(fmt.as_json(result))
-    else:
+    elif done:
         delivery = f" ({result.delivery.kind})" if result.delivery else ""
         print(f"run {args.run_id}: {result.kind}{delivery}")
-    return 0 if result.kind in ("woken", "signalled") else 1
+    if not done:
+        print(f"durable: run {args.run_id}: {result.kind}, nothing to fast-forward",
+              file=sys.stderr)  # fmt: skip
+    return 0 if done else 1
 
 
 async def retry_command(engine: Engine, args: argparse.Namespace) -> int:

@@ -109,7 +109,7 @@ async def test_fast_forward_delivers_the_awaited_signal(engine: Engine, database
     assert await waiting.result(timeout=30) == "skip"
     idle = await cli(database_url, "runs", "fast-forward", str(waiting.run_id))
     assert idle.returncode == 1
-    assert "not_waiting" in idle.stdout
+    assert "not_waiting, nothing to fast-forward" in idle.stderr
 
 
 async def test_bulk_retry_with_a_dry_run_first(engine: Engine, database_url: str) -> None:

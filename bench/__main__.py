@@ -2,7 +2,8 @@
 
 Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url URL]
 [--output PATH]``. Scenario names: floor, step, throughput, drain, pickup, replay,
-replayer, pgqueuer, parked. The floor always runs first: every figure is also given in raw commits.
+replayer, dashboard, pgqueuer, parked. The floor always runs first: every figure is also
+given in raw commits.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ SCENARIOS: dict[str, Scenario] = {
     "pickup": scenarios_latency.pickup,
     "replay": scenarios_latency.replay,
     "replayer": scenarios_latency.replayer,
+    "dashboard": scenarios_latency.dashboard,
     "pgqueuer": scenarios_load.pgqueuer,
     "parked": scenarios_load.parked,  # last: it leaves 10,000 DBOS coroutines asleep
 }

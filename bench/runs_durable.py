@@ -14,6 +14,7 @@ import anyio
 import asyncpg
 
 from bench import work_durable as W
+from bench.dashboard_pages import dashboard_durable
 from bench.harness import Bench, RepOut, Runner, wait_until
 from bench.marks import MARKS, now
 from bench.parked import parked_durable
@@ -192,6 +193,12 @@ async def parked(bench: Bench, rep: int) -> RepOut:
         return await parked_durable(bench, engine)
 
 
+async def dashboard(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, 0)  # every rep fills its own history
+    async with durable_engine(bench, [W.steps]) as engine:
+        return await dashboard_durable(bench, engine)
+
+
 RUNNERS: dict[str, Runner] = {
     "step": step,
     "throughput": throughput,
@@ -200,4 +207,5 @@ RUNNERS: dict[str, Runner] = {
     "replay": replay,
     "parked": parked,
     "replayer": replayer,
+    "dashboard": dashboard,
 }

@@ -10,7 +10,7 @@ from bench.agents import Harness
 from bench.harness import Measure
 from bench.report import Figure
 
-__all__ = ["floor", "pickup", "replay", "replayer", "step_latency"]
+__all__ = ["dashboard", "floor", "pickup", "replay", "replayer", "step_latency"]
 
 
 async def floor(h: Harness) -> list[Figure]:
@@ -93,3 +93,17 @@ async def replayer(h: Harness) -> list[Figure]:
         Measure("export", f"export {n}-step history"),
     ]
     return await h.alternate("replay test", measures, {"durable": "replayer"})
+
+
+async def dashboard(h: Harness) -> list[Figure]:
+    """**dashboard** (durable only): server time of the web dashboard's pages, requested
+    in process through the ASGI app, beside 100,000 finished runs (10,000 with --quick):
+    the first runs page, a runs page a fifth of the history deep (keyset cursor), and the page of a
+    1,000-step run (timeline, waterfall, JSON). 20 samples per rep after a warm-up."""
+    n = f"{h.bench.n('replay'):,}"
+    measures = [
+        Measure("runs", "runs page (first 50)"),
+        Measure("deep", "runs page 1/5 deep"),
+        Measure("run", f"run page ({n} steps)"),
+    ]
+    return await h.alternate("dashboard", measures, {"durable": "dashboard"})

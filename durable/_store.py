@@ -252,10 +252,12 @@ class Store(QueueStatements, OperationStatements):
         limit: int,
     ) -> list[Row]:
         after_at, after_id = after if after else (None, None)
-        return await self.pool.fetch(
-            query("list_runs"),
-            workflow, statuses, tag, since, until, parent, queue, after_at, after_id, limit,
-        )  # fmt: skip
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(query("custom_plans"))
+            return await conn.fetch(
+                query("list_runs"),
+                workflow, statuses, tag, since, until, parent, queue, after_at, after_id, limit,
+            )  # fmt: skip
 
     async def db_now(self) -> datetime:
         value: datetime = await self.pool.fetchval(query("db_now"))

@@ -6,13 +6,15 @@
     durable migrate [--dry-run]
     durable runs list [--status failed --since 12h --workflow checkout --tag tenant:acme]
     durable runs show RUN_ID
-    durable runs cancel|retry|pause|resume RUN_ID
+    durable runs cancel|retry|pause|resume|watch|fast-forward RUN_ID   (or an id prefix)
+    durable runs retry --status failed [--workflow checkout --since 1d] [--dry-run]
     durable runs fork RUN_ID [--from-step step:charge#0]
     durable runs signal RUN_ID NAME [PAYLOAD_JSON]
     durable schedules list
     durable schedules pause|resume|trigger|delete NAME
     durable runs export RUN_ID > run.json       (or --workflow/--status/--since/--limit --dir D)
     durable replay --app myapp.workflows:engine --from-db | --dir histories/ | FILE ...
+    durable dashboard [--host 127.0.0.1] [--port 8484] [--allow-actions]
 
 The database is ``--database-url``, else ``DURABLE_DATABASE_URL``, else ``DATABASE_URL``,
 else the embedded PostgreSQL (like ``Engine``). Exit status: 0 done, 1 the operation
@@ -37,11 +39,23 @@ import anyio
 import asyncpg
 
 from durable import _cli_format as fmt
+from durable._cli_dashboard import add_dashboard_parser, dashboard_command
 from durable._cli_replay import (
     add_export_arguments,
     add_replay_parser,
     export_command,
     replay_command,
+)
+from durable._cli_runs import (
+    add_runs_arguments,
+    fast_forward_command,
+    resolve_ids,
+    retry_command,
+    run_id_or_prefix,
+    runs_list_text,
+    show_text,
+    waits_of,
+    watch_command,
 )
 from durable._decorators import Workflow
 from durable._dsn import redact, scrub
@@ -49,7 +63,6 @@ from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, EmbeddedPostgresUnavailable, resolve_database_url
 from durable._engine import Engine
 from durable._history import InvalidHistory
-from durable._management import RetryKind
 from durable._migrations import migrate, pending_migrations
 from durable._signals import SignalKind
 from durable._validate import (
@@ -116,6 +129,7 @@ def _parser() -> argparse.ArgumentParser:
         common,
     )
     add_replay_parser(commands, common, _moment, _positive)
+    add_dashboard_parser(commands, common)
     return parser
 
 
@@ -136,21 +150,34 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
     show = actions.add_parser("show", parents=[common], help="a run's steps timeline")
     show.add_argument("run_id", type=_run_id)
     show.add_argument("--json", action="store_true", help="print JSON")
+    show.add_argument("--full-input", action="store_true", help="the whole input, indented")
     for name, text in (
         ("cancel", "cancel a run and its children"),
-        ("retry", "resume a failed run from the failed step"),
         ("pause", "stop claiming a run"),
         ("resume", "resume a paused run"),
     ):
-        actions.add_parser(name, parents=[common], help=text).add_argument("run_id", type=_run_id)
+        act = actions.add_parser(name, parents=[common], help=text)
+        act.add_argument("run_id", type=_run_id)
+        act.add_argument("--json", action="store_true", help="print JSON")
+    add_runs_arguments(actions, common, _moment, _positive)
     fork = actions.add_parser("fork", parents=[common], help="rerun a run from a step")
     fork.add_argument("run_id", type=_run_id)
+<<<<<<< HEAD
     fork.add_argument("--from-step", type=_key, metavar="CURSOR_KEY", help="e.g. step:charge#0")
+=======
+    fork.add_argument("--from-step", metavar="CURSOR_KEY", help="e.g. step:charge#0")
+    fork.add_argument("--json", action="store_true", help="print JSON")
+>>>>>>> dashboard
     send = actions.add_parser("signal", parents=[common], help="send a signal to a run")
     send.add_argument("run_id", type=_run_id)
     send.add_argument("name", type=_name)
     send.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
+<<<<<<< HEAD
     send.add_argument("--idempotency-key", type=_key)
+=======
+    send.add_argument("--idempotency-key")
+    send.add_argument("--json", action="store_true", help="print JSON")
+>>>>>>> dashboard
     add_export_arguments(
         actions.add_parser("export", parents=[common], help="write run histories as JSON"),
         _moment,
@@ -168,7 +195,13 @@ def _schedules_parser(schedules: argparse.ArgumentParser, common: argparse.Argum
         ("trigger", "start a schedule's run now"),
         ("delete", "delete a schedule"),
     ):
+<<<<<<< HEAD
         actions.add_parser(name, parents=[common], help=text).add_argument("name", type=_name)
+=======
+        act = actions.add_parser(name, parents=[common], help=text)
+        act.add_argument("name")
+        act.add_argument("--json", action="store_true", help="print JSON")
+>>>>>>> dashboard
 
 
 def _positive(text: str) -> int:
@@ -211,10 +244,15 @@ def _cursor(text: str) -> str:
 
 
 def _run_id(text: str) -> str:
+    """A run id, or a prefix of one (resolved against the database before use)."""
     try:
         return str(UUID(text))
     except ValueError:
+<<<<<<< HEAD
         raise argparse.ArgumentTypeError(f"not a run id (a UUID): {text[:80]!r}") from None
+=======
+        return run_id_or_prefix(text)
+>>>>>>> dashboard
 
 
 def _moment(text: str) -> datetime:
@@ -295,6 +333,8 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
         return await _migrate(args, url)
     if args.command == "replay":
         return await replay_command(args, url, _load_app(args.app))
+    if args.command == "dashboard":
+        return await dashboard_command(args, url)
     async with Engine(url, worker=False) as engine:
         if args.command == "runs":
             return await _runs(engine, args)
@@ -406,6 +446,13 @@ def _print_pending(pending: Sequence[Any]) -> int:
 
 async def _runs(engine: Engine, args: argparse.Namespace) -> int:
     action = args.action
+    await resolve_ids(engine, args)
+    if action == "watch":
+        return await watch_command(engine, args, _color())
+    if action == "fast-forward":
+        return await fast_forward_command(engine, args)
+    if action == "retry":
+        return await retry_command(engine, args)
     if action == "list":
         return await _runs_list(engine, args)
     if action == "show":
@@ -416,24 +463,18 @@ async def _runs(engine: Engine, args: argparse.Namespace) -> int:
         return await export_command(engine, args)
     if action == "fork":
         handle = await engine.fork(args.run_id, from_step=args.from_step)
-        print(handle.run_id)
+        print(fmt.as_json({"run_id": handle.run_id}) if args.json else handle.run_id)
         return OK
-    if action == "retry":
-        return _retried(await engine.retry(args.run_id), args.run_id)
     done = {"cancel": engine.cancel, "pause": engine.pause, "resume": engine.resume}[action]
     if not await done(args.run_id):
         status = await engine.handle(args.run_id).status()
+        if args.json:
+            print(fmt.as_json({"run_id": args.run_id, "done": False, "status": status}))
         raise CommandFailed(f"cannot {action} run {args.run_id}: it is {status}")
-    print(f"{action}{'led' if action == 'cancel' else 'd'} run {args.run_id}")
-    return OK
-
-
-def _retried(result: Any, run_id: str) -> int:
-    if result.kind == RetryKind.MISSING:
-        raise CommandFailed(f"no run with id {run_id}")
-    if result.kind == RetryKind.NOT_FAILED:
-        raise CommandFailed(f"run {run_id} is {result.status}, not failed: nothing to retry")
-    print(f"queued run {run_id} for retry ({len(result.retried)} run(s) requeued)")
+    if args.json:
+        print(fmt.as_json({"run_id": args.run_id, "done": True, "action": action}))
+    else:
+        print(f"{action}{'led' if action == 'cancel' else 'd'} run {args.run_id}")
     return OK
 
 
@@ -443,10 +484,12 @@ async def _runs_list(engine: Engine, args: argparse.Namespace) -> int:
         until=args.until, limit=args.limit, cursor=args.cursor, parent=args.parent,
         queue=args.queue,
     )  # fmt: skip
+    waits = await waits_of(engine, page.items)
     if args.json:
-        print(fmt.as_json({"items": page.items, "next_cursor": page.next_cursor}))
+        items = [{**fmt._plain(r), **_wait_fields(waits.get(r.run_id))} for r in page.items]
+        print(fmt.as_json({"items": items, "next_cursor": page.next_cursor}))
         return OK
-    print(fmt.runs_table(page.items, _color()))
+    print(runs_list_text(page.items, waits, _color()))
     if page.next_cursor:
         print(f"\nmore: durable runs list --cursor {page.next_cursor} ...")
     return OK
@@ -458,8 +501,16 @@ async def _runs_show(engine: Engine, args: argparse.Namespace) -> int:
         print(fmt.as_json(detail))
         return OK
     children = (await engine.list_runs(parent=detail.run_id, limit=1000)).items
-    print(fmt.run_detail(detail, children, _color()))
+    waits = (await waits_of(engine, [detail])).get(detail.run_id)
+    print(show_text(detail, children, waits, color=_color(), full_input=args.full_input))
     return OK
+
+
+def _wait_fields(waits: Any) -> dict[str, Any]:
+    if waits is None:
+        return {"waiting_for": [], "wake_at": None}
+    wake = waits.wake_at.isoformat() if waits.wake_at else None
+    return {"waiting_for": waits.waiting_for, "wake_at": wake}
 
 
 async def _runs_signal(engine: Engine, args: argparse.Namespace) -> int:
@@ -472,10 +523,13 @@ async def _runs_signal(engine: Engine, args: argparse.Namespace) -> int:
         args.run_id, args.name, payload, idempotency_key=args.idempotency_key
     )
     detail = f" ({delivery.detail})" if delivery.detail else ""
+    if args.json:
+        print(fmt.as_json(delivery))
     if delivery.kind in (SignalKind.RUN_NOT_FOUND, SignalKind.RUN_FINISHED,
                          SignalKind.INVALID_PAYLOAD):  # fmt: skip
         raise CommandFailed(f"signal {args.name!r} not sent: {delivery.kind}{detail}")
-    print(f"signal {args.name!r} {delivery.kind}{detail}")
+    if not args.json:
+        print(f"signal {args.name!r} {delivery.kind}{detail}")
     return OK
 
 
@@ -487,13 +541,16 @@ async def _schedules(engine: Engine, args: argparse.Namespace) -> int:
         return OK
     if args.action == "trigger":
         handle = await schedules.trigger(args.name)
-        print(handle.run_id)
+        print(fmt.as_json({"run_id": handle.run_id}) if args.json else handle.run_id)
         return OK
     if args.action == "delete":
         if not await schedules.delete(args.name):
             raise ScheduleNotFound(args.name)
-        print(f"deleted schedule {args.name}")
+        print(fmt.as_json({"deleted": args.name}) if args.json else f"deleted schedule {args.name}")
         return OK
     info = await (schedules.pause if args.action == "pause" else schedules.resume)(args.name)
-    print(f"{args.action}d schedule {info.name} (next tick {info.next_fire_at})")
+    if args.json:
+        print(fmt.as_json(info))
+    else:
+        print(f"{args.action}d schedule {info.name} (next tick {info.next_fire_at})")
     return OK

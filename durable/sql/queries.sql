@@ -435,6 +435,12 @@ WHERE ($1::text IS NULL OR workflow_name = $1)
 ORDER BY created_at DESC, id DESC
 LIMIT $10;
 
+-- name: custom_plans
+-- For the rest of the transaction, plan every statement for its own parameters. list_runs
+-- needs it: its optional filters ("$8 IS NULL OR ...") make the cached generic plan scan
+-- the newest runs and filter them, so page 400 walked 20,000 rows once that plan won.
+SET LOCAL plan_cache_mode = force_custom_plan;
+
 -- name: db_now
 SELECT durable.now();
 
@@ -852,3 +858,87 @@ WITH RECURSIVE roots AS (
 )
 SELECT (SELECT count(*) FROM gone) AS deleted, (SELECT count(*) FROM roots) AS scanned,
     (SELECT finished_at FROM last) AS last_at, (SELECT id FROM last) AS last_id;
+
+-- ---------------------------------------------------------------------------------------
+-- The dashboard's reads (durable/dashboard/_queries.py). Each reads through an index or a
+-- small table: the pages stay fast with a long history.
+
+-- name: find_runs
+-- Runs whose id lies in [$1, $2] (an id prefix padded with 0s and fs: a primary-key range)
+-- or whose idempotency key is $3; the columns of list_runs.
+SELECT id, workflow_name, workflow_version, status, error, queue, priority, tags, attempt,
+    created_at, started_at, finished_at, parent_run_id,
+    EXISTS (SELECT 1 FROM durable.workers AS w
+        WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
+          AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
+        AS version_available
+FROM durable.runs AS r
+WHERE (id BETWEEN $1::uuid AND $2::uuid) OR (idempotency_key IS NOT NULL AND idempotency_key = $3)
+ORDER BY created_at DESC, id DESC
+LIMIT $4;
+
+-- name: run_waits
+-- What the runs $1 wait for and when they wake, plus each run's trace context: the
+-- columns RunSummary leaves out.
+SELECT id, waiting_for, wake_at, lease_owner, lease_expires_at, idempotency_key,
+    parent_cursor, traceparent, durable.now() AS now
+FROM durable.runs WHERE id = ANY($1::uuid[]);
+
+-- name: dashboard_workflows
+-- Every (name, version) a worker has registered.
+SELECT name, version, queue, registered_at, last_seen_at
+FROM durable.workflows ORDER BY name, version DESC;
+
+-- name: dashboard_status_counts
+-- Runs per workflow and status (the workflows page).
+SELECT workflow_name, status, count(*) AS runs
+FROM durable.runs GROUP BY workflow_name, status;
+
+-- name: dashboard_workers
+-- Registered workers, freshest heartbeat first, with the seconds since it.
+SELECT id, hostname, pid, queues, concurrency, workflows, started_at, heartbeat_at,
+    extract(epoch FROM durable.now() - heartbeat_at)::float8 AS silent_seconds
+FROM durable.workers ORDER BY heartbeat_at DESC;
+
+-- name: dashboard_throughput
+-- Runs created since $1, per bucket of $2 seconds and status: the overview chart. A range
+-- of runs_created_idx.
+SELECT to_timestamp(floor(extract(epoch FROM created_at) / $2::float8) * $2::float8) AS bucket,
+    status, count(*) AS runs
+FROM durable.runs WHERE created_at >= $1::timestamptz
+GROUP BY bucket, status ORDER BY bucket;
+
+-- name: dashboard_stuck_runs
+-- Unfinished runs due for more than $1 seconds and not picked up: a running run whose
+-- lease expired, or a due run no worker claimed. One range of runs_claim_idx.
+SELECT id, workflow_name, status, queue, wake_at, lease_owner,
+    extract(epoch FROM durable.now() - wake_at)::float8 AS overdue_seconds
+FROM durable.runs
+WHERE status IN ('pending', 'running', 'sleeping', 'waiting')
+  AND wake_at <= durable.now() - make_interval(secs => $1::float8)
+ORDER BY wake_at
+LIMIT $2;
+
+-- name: dashboard_queues
+-- Per queue: runs due and unclaimed (depth), the seconds the oldest has waited (lag), runs
+-- running under a live lease (in flight), parked runs, and the queue's limits. Reads only
+-- unfinished runs (runs_claim_idx's predicate).
+WITH live AS (
+    SELECT queue,
+        count(*) FILTER (WHERE wake_at <= durable.now() AND status <> 'running'
+            OR status = 'running' AND lease_expires_at <= durable.now()) AS depth,
+        extract(epoch FROM durable.now() - min(wake_at) FILTER (
+            WHERE wake_at <= durable.now() AND status <> 'running'))::float8 AS lag,
+        count(*) FILTER (WHERE status = 'running' AND lease_expires_at > durable.now())
+            AS in_flight,
+        count(*) FILTER (WHERE status IN ('sleeping', 'waiting')) AS parked
+    FROM durable.runs
+    WHERE status IN ('pending', 'running', 'sleeping', 'waiting')
+    GROUP BY queue
+)
+SELECT coalesce(live.queue, q.name) AS name, coalesce(live.depth, 0) AS depth, live.lag,
+    coalesce(live.in_flight, 0) AS in_flight, coalesce(live.parked, 0) AS parked,
+    q.concurrency, q.rate_limit, q.rate_period_seconds, q.key_concurrency,
+    q.name IS NOT NULL AS managed
+FROM live FULL JOIN durable.queues AS q ON q.name = live.queue
+ORDER BY 1;

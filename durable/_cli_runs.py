@@ -40,7 +40,7 @@ def run_id_or_prefix(text: str) -> str:
     digits = text.strip().lower().replace("-", "")
     if digits and len(digits) <= 32 and all(c in "0123456789abcdef" for c in digits):
         return text.strip().lower()
-    raise argparse.ArgumentTypeError(f"not a run id (a UUID or a prefix of one): {text!r}")
+    raise argparse.ArgumentTypeError(f"not a run id (a UUID or a prefix of one): {text[:80]!r}")
 
 
 def add_runs_arguments(

@@ -162,22 +162,14 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
     add_runs_arguments(actions, common, _moment, _positive)
     fork = actions.add_parser("fork", parents=[common], help="rerun a run from a step")
     fork.add_argument("run_id", type=_run_id)
-<<<<<<< HEAD
     fork.add_argument("--from-step", type=_key, metavar="CURSOR_KEY", help="e.g. step:charge#0")
-=======
-    fork.add_argument("--from-step", metavar="CURSOR_KEY", help="e.g. step:charge#0")
     fork.add_argument("--json", action="store_true", help="print JSON")
->>>>>>> dashboard
     send = actions.add_parser("signal", parents=[common], help="send a signal to a run")
     send.add_argument("run_id", type=_run_id)
     send.add_argument("name", type=_name)
     send.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
-<<<<<<< HEAD
     send.add_argument("--idempotency-key", type=_key)
-=======
-    send.add_argument("--idempotency-key")
     send.add_argument("--json", action="store_true", help="print JSON")
->>>>>>> dashboard
     add_export_arguments(
         actions.add_parser("export", parents=[common], help="write run histories as JSON"),
         _moment,
@@ -195,13 +187,9 @@ def _schedules_parser(schedules: argparse.ArgumentParser, common: argparse.Argum
         ("trigger", "start a schedule's run now"),
         ("delete", "delete a schedule"),
     ):
-<<<<<<< HEAD
-        actions.add_parser(name, parents=[common], help=text).add_argument("name", type=_name)
-=======
         act = actions.add_parser(name, parents=[common], help=text)
-        act.add_argument("name")
+        act.add_argument("name", type=_name)
         act.add_argument("--json", action="store_true", help="print JSON")
->>>>>>> dashboard
 
 
 def _positive(text: str) -> int:
@@ -248,11 +236,7 @@ def _run_id(text: str) -> str:
     try:
         return str(UUID(text))
     except ValueError:
-<<<<<<< HEAD
-        raise argparse.ArgumentTypeError(f"not a run id (a UUID): {text[:80]!r}") from None
-=======
         return run_id_or_prefix(text)
->>>>>>> dashboard
 
 
 def _moment(text: str) -> datetime:

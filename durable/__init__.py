@@ -35,6 +35,7 @@ from durable.errors import (
     StepTimeout,
     UnknownWorkflow,
     WorkflowFailed,
+    WorkflowTimeout,
 )
 
 __all__ = [
@@ -77,6 +78,7 @@ __all__ = [
     "UnknownWorkflow",
     "Workflow",
     "WorkflowFailed",
+    "WorkflowTimeout",
     "current_run",
     "logger",
     "now",

@@ -82,7 +82,8 @@ async def _child(
         run_id=child_id, workflow=workflow.name, version=workflow.version,
         input_json=input_json, queue=workflow.queue, priority=0, tags=(),
         idempotency_key=None, parent_run_id=ctx.run_id, parent_cursor=call.key,
-        delay_seconds=None, timeout_seconds=workflow.timeout,
+        delay_seconds=None,
+        timeout_seconds=execution.runtime.settings.run_timeout(workflow.timeout),
         traceparent=traceparent, tracestate=tracestate, depth=ctx.depth + 1,
     ))  # fmt: skip
     if not wait:

@@ -266,7 +266,9 @@ def workflow(
     """Make an async function a durable workflow, registered under ``name``.
 
     The default name is ``module.qualname``. Runs are pinned to ``version``; ``queue``
-    chooses which workers run it; ``timeout`` bounds a run's total time. ``schedule`` (a
+    chooses which workers run it; ``timeout`` bounds a run's total time, from its start
+    (``engine.start(timeout=)`` overrides it per run, ``Engine(default_workflow_timeout=)``
+    applies when neither is set): a run past it fails with ``WorkflowTimeout``. ``schedule`` (a
     cron expression, read in ``timezone``) starts one run per tick; an invalid expression
     or zone raises ``InvalidSchedule`` here.
     """

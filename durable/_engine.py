@@ -18,6 +18,7 @@ from anyio.abc import TaskGroup
 from durable._codec import encode_plain, to_json
 from durable._decorators import Workflow
 from durable._dsn import redact, scrub
+from durable._durations import optional_positive_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
 from durable._history import History, read_history
@@ -89,6 +90,7 @@ class Engine(EngineOperations):
     the built-in poller for the registered workflows (all of them, or ``workflows=``).
     ``max_input_bytes``/``max_output_bytes``/``max_signal_bytes`` cap encoded payloads
     (``PayloadTooLarge``); ``retention`` (a duration) prunes older finished runs.
+    ``default_workflow_timeout`` bounds runs whose workflow and start set no timeout.
     """
 
     def __init__(
@@ -115,6 +117,7 @@ class Engine(EngineOperations):
         max_output_bytes: int = 1 << 20,
         max_signal_bytes: int = 256 << 10,
         retention: Duration | None = None,
+        default_workflow_timeout: Duration | None = None,
     ) -> None:
         self.registry = default_registry if workflows is None else Registry(workflows)
         lease_seconds = real("lease_seconds", lease_seconds, above=True)
@@ -132,6 +135,9 @@ class Engine(EngineOperations):
             max_output_bytes=max_output_bytes,
             max_signal_bytes=max_signal_bytes,
             retention_seconds=None if retention is None else seconds("retention", retention),
+            default_workflow_timeout=optional_positive_seconds(
+                default_workflow_timeout, "default_workflow_timeout"
+            ),
         )
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
@@ -256,6 +262,7 @@ class Engine(EngineOperations):
         queue: str | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
+        timeout: Duration | None = None,
         **kwargs: Any,
     ) -> RunHandle[R]: ...
     @overload
@@ -271,6 +278,7 @@ class Engine(EngineOperations):
         queue: str | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
+        timeout: Duration | None = None,
         **kwargs: Any,
     ) -> RunHandle[Any]: ...
     async def start(
@@ -285,6 +293,7 @@ class Engine(EngineOperations):
         queue: str | None = None,
         priority: int = 0,
         concurrency_key: str | None = None,
+        timeout: Duration | None = None,
         **kwargs: Any,
     ) -> RunHandle[Any]:
         """Start a run of ``workflow`` (an object or a registered name) and return its handle.
@@ -294,8 +303,11 @@ class Engine(EngineOperations):
         ``priority`` orders due runs (higher first); runs sharing a ``concurrency_key`` in a
         queue run at most ``key_concurrency`` at a time (see ``engine.queues``).
         Arguments are encoded by the workflow's type hints; a value that cannot be encoded
-        raises ``SerializationError`` and stores nothing.
+        raises ``SerializationError`` and stores nothing. ``timeout`` bounds this run's
+        total time (default: the workflow's ``timeout``, then the engine's
+        ``default_workflow_timeout``); past it the run fails with ``WorkflowTimeout``.
         """
+        limit = optional_positive_seconds(timeout, "timeout")
         wf, name, version, default_queue = await self._resolve(workflow)
         return await self._start_run(
             wf,
@@ -310,6 +322,7 @@ class Engine(EngineOperations):
             queue=queue or default_queue,
             priority=priority,
             concurrency_key=concurrency_key,
+            timeout=limit,
         )
 
     async def _start_run(
@@ -327,6 +340,7 @@ class Engine(EngineOperations):
         queue: str,
         priority: int = 0,
         concurrency_key: str | None = None,
+        timeout: float | None = None,
     ) -> RunHandle[Any]:
         check_name("workflow", name)
         run_id = uuid.uuid4() if run_id is None else check_run_id("run_id", run_id)
@@ -361,7 +375,9 @@ class Engine(EngineOperations):
                 parent_run_id=None,
                 parent_cursor=None,
                 delay_seconds=delay_seconds,
-                timeout_seconds=wf.timeout if wf is not None else None,
+                timeout_seconds=self.runtime.settings.run_timeout(
+                    timeout, wf.timeout if wf is not None else None
+                ),
                 traceparent=started.traceparent,
                 tracestate=started.tracestate,
                 concurrency_key=concurrency_key,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, NoReturn, TypeVar
 from uuid import UUID
@@ -20,7 +20,7 @@ from durable._limits import check_payload
 from durable._record_writer import Finish, StepWrite
 from durable._runtime import Runtime
 from durable._store import UNSTORABLE_ERRORS, Claimed
-from durable.errors import LeaseLost, NonDeterminismError, SerializationError
+from durable.errors import LeaseLost, NonDeterminismError, SerializationError, WorkflowTimeout
 
 __all__ = ["Execution", "Suspended"]
 
@@ -79,7 +79,7 @@ class Execution:
     async def _run_body(self, ctx: RunContext) -> None:
         try:
             args, kwargs = self.workflow.signature.decode_args(self.row["input"])
-            result = await self._with_deadline(self.workflow.fn(*args, **kwargs))
+            result = await self._with_deadline(lambda: self.workflow.fn(*args, **kwargs))
             output = self.workflow.signature.encode_result(result)
             check_payload(
                 f"the result of workflow {self.workflow.name}", output,
@@ -98,16 +98,23 @@ class Execution:
         await self.flush(ctx)  # inline sleeps and now() values belong in the timeline
         await self._finish("completed", output, None)
 
-    async def _with_deadline(self, body: Any) -> Any:
+    async def _with_deadline(self, body: Callable[[], Awaitable[Any]]) -> Any:
+        """Await the workflow body, cancelled at the run's deadline (the running step sees
+        the cancellation); a run claimed past its deadline runs no code at all."""
         deadline = self.row["deadline_at"]
         if deadline is None:
-            return await body
+            return await body()
         remaining = deadline.timestamp() - self.clock()
-        with anyio.move_on_after(max(remaining, 0)) as scope:
-            return await body
+        if remaining <= 0:
+            raise self._timed_out()
+        with anyio.move_on_after(remaining) as scope:
+            return await body()
         if scope.cancelled_caught:
-            raise TimeoutError(f"workflow {self.workflow.name} exceeded its timeout")
+            raise self._timed_out()
         raise AssertionError("unreachable: the workflow neither returned nor timed out")
+
+    def _timed_out(self) -> WorkflowTimeout:
+        return WorkflowTimeout(f"run {self.run_id} of workflow {self.workflow.name} timed out")
 
     async def _finish_failed(self, exc: BaseException) -> None:
         if isinstance(exc, LeaseLost):
@@ -115,14 +122,21 @@ class Execution:
         if isinstance(exc, NonDeterminismError | SerializationError):
             _log.error("run %s failed: %s", self.run_id, exc)
         self.runtime.telemetry.record_failure(exc)
-        await self._finish("failed", None, to_json(encode_error(exc)))
+        cascade = isinstance(exc, WorkflowTimeout)  # like a cancel: children go too
+        await self._finish("failed", None, to_json(encode_error(exc)), cascade=cascade)
 
     async def _finish(
-        self, status: str, output: str | None, error: str | None, *, fallback: bool = False
+        self,
+        status: str,
+        output: str | None,
+        error: str | None,
+        *,
+        fallback: bool = False,
+        cascade: bool = False,
     ) -> None:
         # Not shielded: a write cut short by cancellation is simply not committed (or is),
         # and the run is replayed from its records either way.
-        finish = Finish(self.run_id, self.attempt, status, output, error)
+        finish = Finish(self.run_id, self.attempt, status, output, error, cascade)
         try:
             done = await self.runtime.writer.finishes.write(finish)
         except INFRASTRUCTURE_ERRORS as exc:
@@ -135,7 +149,9 @@ class Execution:
             failure = unstorable(f"the {what} of run {self.run_id}", exc)
             _log.error("run %s failed: %s", self.run_id, failure)
             self.runtime.telemetry.record_failure(failure)
-            await self._finish("failed", None, to_json(encode_error(failure)), fallback=True)
+            await self._finish(
+                "failed", None, to_json(encode_error(failure)), fallback=True, cascade=cascade
+            )
             return
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")

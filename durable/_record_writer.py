@@ -65,6 +65,8 @@ class Finish:
     status: str
     output_json: str | None
     error_json: str | None
+    cancel_children: bool = False
+    """Cancel the run's unfinished descendants in the same statement (a timeout)."""
 
 
 class Combiner(Generic[T]):

@@ -43,6 +43,8 @@ class Settings:
     """Cap on an encoded signal payload."""
     retention_seconds: float | None = None
     """Finished runs older than this are pruned by a built-in schedule (None: kept)."""
+    default_workflow_timeout: float | None = None
+    """The timeout of runs whose workflow and start name none (None: no limit)."""
 
     def __post_init__(self) -> None:
         checked: dict[str, object] = {
@@ -70,6 +72,13 @@ class Settings:
                 f"heartbeat_seconds ({self.heartbeat_seconds}) must be shorter than "
                 f"lease_seconds ({self.lease_seconds}), or leases expire between heartbeats"
             )
+
+    def run_timeout(self, *choices: float | None) -> float | None:
+        """The first timeout set among ``choices`` (most specific first), else the default."""
+        for choice in choices:
+            if choice is not None:
+                return choice
+        return self.default_workflow_timeout
 
 
 def new_worker_id() -> str:

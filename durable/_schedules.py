@@ -127,7 +127,8 @@ async def _start_tick_run(
             input_json=input_json, queue=target.queue, priority=0,
             tags=[f"schedule:{schedule}"], idempotency_key=idempotency_key,
             parent_run_id=None, parent_cursor=None, delay_seconds=delay,
-            timeout_seconds=target.timeout, traceparent=started.traceparent,
+            timeout_seconds=runtime.settings.run_timeout(target.timeout),
+            traceparent=started.traceparent,
             tracestate=started.tracestate, conn=conn,
         )  # fmt: skip
         started.stored(new_id, created)

@@ -204,7 +204,7 @@ class Store(QueueStatements, OperationStatements):
             query("finish_runs"),
             [f.run_id for f in finishes], [f.run_attempt for f in finishes],
             [f.status for f in finishes], [f.output_json for f in finishes],
-            [f.error_json for f in finishes],
+            [f.error_json for f in finishes], [f.cancel_children for f in finishes],
         )  # fmt: skip
         return {row["id"] for row in rows}
 

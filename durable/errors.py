@@ -26,6 +26,7 @@ __all__ = [
     "StepTimeout",
     "UnknownWorkflow",
     "WorkflowFailed",
+    "WorkflowTimeout",
 ]
 
 
@@ -89,6 +90,17 @@ class WorkflowFailed(DurableError):
         super().__init__(f"run {run_id} failed: {error}")
         self.run_id = run_id
         self.error = error
+
+
+class WorkflowTimeout(DurableError, TimeoutError):
+    """A run exceeded its timeout (``@workflow(timeout=)``, ``engine.start(timeout=)`` or
+    ``Engine(default_workflow_timeout=)``).
+
+    The run ends ``failed`` with this error's code; the step running at that moment is
+    cancelled and so are the run's unfinished children, as ``engine.cancel`` would.
+    """
+
+    code = "workflow_timeout"
 
 
 class RunCancelled(DurableError):

@@ -351,16 +351,30 @@ LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', parked.queue) WHERE parked.d
 -- record_step. Wakes a parent waiting for one of them, tells result waiters (a hint:
 -- they read the row) and the workers of a managed queue whose slot freed. A parent's row
 -- is always updated (so locked): a parent parking at the same moment sees its child
--- finished. Returns the ids finished.
-WITH done AS (
+-- finished. A run finished with $6 (a workflow timeout) cancels its unfinished
+-- descendants in the same statement, as cancel_run does. Returns the ids finished.
+WITH RECURSIVE done AS (
     UPDATE durable.runs AS r SET
         status = i.status, output = i.output::json, error = i.error::json,
         finished_at = durable.now(), updated_at = durable.now(),
         lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, waiting_for = NULL
-    FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[])
-        AS i(id, attempt, status, output, error)
+    FROM unnest($1::uuid[], $2::int[], $3::text[], $4::text[], $5::text[], $6::bool[])
+        AS i(id, attempt, status, output, error, cascade)
     WHERE r.id = i.id AND r.attempt = i.attempt AND r.status = 'running'
-    RETURNING r.id, r.parent_run_id, r.queue, i.status AS final
+    RETURNING r.id, r.parent_run_id, r.queue, i.status AS final, i.cascade
+), tree AS (
+    SELECT c.id FROM durable.runs AS c JOIN done ON c.parent_run_id = done.id AND done.cascade
+    UNION ALL
+    SELECT c.id FROM durable.runs AS c JOIN tree ON c.parent_run_id = tree.id
+), orphaned AS (
+    UPDATE durable.runs AS r SET
+        status = 'cancelled', finished_at = durable.now(), updated_at = durable.now(),
+        wake_at = NULL, lease_owner = NULL, lease_expires_at = NULL, waiting_for = NULL,
+        error = json_build_object('type', 'durable.errors.RunCancelled',
+            'message', 'the run was cancelled: its parent timed out', 'code', 'run_cancelled')
+    FROM tree
+    WHERE r.id = tree.id AND r.status NOT IN ('completed', 'failed', 'cancelled')
+    RETURNING pg_notify('durable_run', r.id::text || ' cancelled')::text AS notified
 ), parent AS (
     UPDATE durable.runs AS p SET wake_at = CASE
         WHEN p.status = 'waiting' AND EXISTS (
@@ -378,7 +392,8 @@ WITH done AS (
 SELECT told.id,
     (SELECT count(pg_notify('durable_wake', queue)) FROM parent WHERE woken) AS parents,
     (SELECT count(pg_notify('durable_wake', q.name)) FROM durable.queues AS q
-        WHERE q.name IN (SELECT queue FROM done)) AS freed
+        WHERE q.name IN (SELECT queue FROM done)) AS freed,
+    (SELECT count(*) FROM orphaned) AS orphaned
 FROM told;
 
 -- name: run_outcome

@@ -139,6 +139,11 @@ class RunContext:
     tracestate: str | None = None
     patches: dict[str, bool] = field(default_factory=dict)
     """What each ``patched(patch_id)`` answered in this execution (replay reports show it)."""
+    step_timeout: float | None = None
+    """The timeout of steps that set none: the workflow's ``step_timeout``, else the
+    engine's ``default_step_timeout``."""
+    step_retries: int = 0
+    """The retries of steps that set none: the workflow's, else the engine's default."""
 
     @classmethod
     def load(cls, records: list[Record], **kwargs: Any) -> RunContext:

@@ -28,10 +28,11 @@ from durable._validate import name as check_name
 if TYPE_CHECKING:
     from durable._handles import RunHandle
 
-__all__ = ["RetryPolicy", "Step", "Workflow", "step", "workflow"]
+__all__ = ["RetryPolicy", "Step", "Workflow", "check_retries", "step", "workflow"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+Count = TypeVar("Count", int, int | None)
 Duration = float | int | timedelta | str
 
 
@@ -77,6 +78,15 @@ class RetryPolicy:
         return base * (0.5 + jitter / 2)
 
 
+def check_retries(value: Count, what: str) -> Count:
+    """A retry count as given, or a clear error: an int >= 0 (None: not set)."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+        raise TypeError(f"{what} must be an int, not {value!r}")
+    if value is not None and value < 0:
+        raise ValueError(f"{what} must be >= 0, not {value}")
+    return value
+
+
 def _check_async(fn: Callable[..., Any], what: str) -> None:
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(f"@{what} needs an async def function, got {fn!r}")
@@ -92,6 +102,7 @@ class Step(Generic[P, R]):
         name: str | None,
         retry: RetryPolicy,
         timeout: float | None,
+        retries_set: bool = True,
     ) -> None:
         _check_async(fn, "step")
         if name is not None:
@@ -101,6 +112,9 @@ class Step(Generic[P, R]):
         check_text("the step name", self.name)
         self.retry = retry
         self.timeout = timeout
+        """None: the workflow's ``step_timeout``, else the engine's default, applies."""
+        self.retries_set = retries_set
+        """False: ``retries`` was not given, and the workflow's or engine's default applies."""
         self.signature = Signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -129,12 +143,15 @@ class Workflow(Generic[P, R]):
         timeout: float | None,
         schedule: str | None,
         timezone: str,
+        step_timeout: float | None = None,
+        step_retries: int | None = None,
     ) -> None:
         _check_async(fn, "workflow")
         whole("workflow version", version, low=1)
         check_name("workflow queue", queue)
         if name is not None:
             check_name("workflow name", name)
+        check_retries(step_retries, "step_retries")
         if schedule is not None:  # InvalidSchedule here, at decoration, not in a worker
             check_scheduled_workflow(fn, schedule, timezone)
         self.fn = fn
@@ -146,6 +163,10 @@ class Workflow(Generic[P, R]):
         self.timeout = timeout
         self.schedule = schedule
         self.timezone = timezone
+        self.step_timeout = step_timeout
+        """The timeout of this workflow's steps that set none (None: the engine's)."""
+        self.step_retries = step_retries
+        """The retries of this workflow's steps that set none (None: the engine's)."""
         self.signature = Signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -203,7 +224,7 @@ def step(fn: Callable[P, Awaitable[R]], /) -> Step[P, R]: ...
 def step(
     *,
     name: str | None = None,
-    retries: int = 0,
+    retries: int | None = None,
     backoff: float = 2.0,
     initial_interval: float = 1.0,
     max_interval: float = 60.0,
@@ -215,7 +236,7 @@ def step(
     /,
     *,
     name: str | None = None,
-    retries: int = 0,
+    retries: int | None = None,
     backoff: float = 2.0,
     initial_interval: float = 1.0,
     max_interval: float = 60.0,
@@ -228,14 +249,17 @@ def step(
     that run. Called anywhere else it is a plain coroutine. Failed attempts are retried
     ``retries`` times with exponential backoff and jitter; ``NonRetryableError`` (or an
     exception outside ``retry_on``) stops at once. ``timeout`` cancels the body and raises
-    ``StepTimeout``.
+    ``StepTimeout``. Left out (None), ``retries`` and ``timeout`` come from the workflow's
+    ``step_retries``/``step_timeout``, else the engine's ``default_step_retries``/
+    ``default_step_timeout``; a step's own values always win.
     """
     retry_types = exception_types("retry_on", retry_on)
-    policy = RetryPolicy(retries, backoff, initial_interval, max_interval, retry_types)
+    check_retries(retries, "retries")
+    policy = RetryPolicy(retries or 0, backoff, initial_interval, max_interval, retry_types)
     limit = None if timeout is None else seconds("step timeout", timeout, positive=True)
 
     def decorate(func: Callable[P, Awaitable[R]]) -> Step[P, R]:
-        return Step(func, name=name, retry=policy, timeout=limit)
+        return Step(func, name=name, retry=policy, timeout=limit, retries_set=retries is not None)
 
     return decorate(fn) if fn is not None else decorate
 
@@ -251,6 +275,8 @@ def workflow(
     timeout: Duration | None = None,
     schedule: str | None = None,
     timezone: str = "UTC",
+    step_timeout: Duration | None = None,
+    step_retries: int | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, Awaitable[R]] | None = None,
@@ -262,6 +288,8 @@ def workflow(
     timeout: Duration | None = None,
     schedule: str | None = None,
     timezone: str = "UTC",
+    step_timeout: Duration | None = None,
+    step_retries: int | None = None,
 ) -> Workflow[P, R] | Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]:
     """Make an async function a durable workflow, registered under ``name``.
 
@@ -270,9 +298,15 @@ def workflow(
     (``engine.start(timeout=)`` overrides it per run, ``Engine(default_workflow_timeout=)``
     applies when neither is set): a run past it fails with ``WorkflowTimeout``. ``schedule`` (a
     cron expression, read in ``timezone``) starts one run per tick; an invalid expression
-    or zone raises ``InvalidSchedule`` here.
+    or zone raises ``InvalidSchedule`` here. ``step_timeout`` and ``step_retries`` apply to
+    the workflow's steps that set no ``timeout``/``retries`` of their own (over the engine's
+    ``default_step_timeout``/``default_step_retries``).
     """
     limit = None if timeout is None else seconds("workflow timeout", timeout, positive=True)
+    step_limit = (
+        None if step_timeout is None else seconds("step_timeout", step_timeout, positive=True)
+    )
+    check_retries(step_retries, "step_retries")
 
     def decorate(func: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
         wf = Workflow(
@@ -283,6 +317,8 @@ def workflow(
             timeout=limit,
             schedule=schedule,
             timezone=timezone,
+            step_timeout=step_limit,
+            step_retries=step_retries,
         )
         default_registry.add(wf)
         return wf

@@ -16,7 +16,7 @@ import asyncpg
 from anyio.abc import TaskGroup
 
 from durable._codec import encode_plain, to_json
-from durable._decorators import Workflow
+from durable._decorators import Workflow, check_retries
 from durable._dsn import redact, scrub
 from durable._durations import optional_positive_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
@@ -90,7 +90,9 @@ class Engine(EngineOperations):
     the built-in poller for the registered workflows (all of them, or ``workflows=``).
     ``max_input_bytes``/``max_output_bytes``/``max_signal_bytes`` cap encoded payloads
     (``PayloadTooLarge``); ``retention`` (a duration) prunes older finished runs.
-    ``default_workflow_timeout`` bounds runs whose workflow and start set no timeout.
+    ``default_workflow_timeout`` bounds runs whose workflow and start set no timeout;
+    ``default_step_timeout``/``default_step_retries`` apply to steps that set no
+    ``timeout``/``retries`` in workflows that set no ``step_timeout``/``step_retries``.
     """
 
     def __init__(
@@ -118,6 +120,8 @@ class Engine(EngineOperations):
         max_signal_bytes: int = 256 << 10,
         retention: Duration | None = None,
         default_workflow_timeout: Duration | None = None,
+        default_step_timeout: Duration | None = None,
+        default_step_retries: int = 0,
     ) -> None:
         self.registry = default_registry if workflows is None else Registry(workflows)
         lease_seconds = real("lease_seconds", lease_seconds, above=True)
@@ -138,6 +142,10 @@ class Engine(EngineOperations):
             default_workflow_timeout=optional_positive_seconds(
                 default_workflow_timeout, "default_workflow_timeout"
             ),
+            default_step_timeout=optional_positive_seconds(
+                default_step_timeout, "default_step_timeout"
+            ),
+            default_step_retries=check_retries(default_step_retries, "default_step_retries"),
         )
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider

@@ -64,6 +64,9 @@ class Execution:
             traceparent=self.row["traceparent"],
             tracestate=self.row["tracestate"],
         )
+        ctx.step_timeout, ctx.step_retries = self.runtime.settings.step_defaults(
+            self.workflow.step_timeout, self.workflow.step_retries
+        )
         token = _context.enter(ctx)
         try:
             with self.runtime.telemetry.executing(self), self.scope:

@@ -7,6 +7,7 @@ policy and writes the outcome in one statement fenced by the run's lease.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -27,7 +28,7 @@ from durable.errors import (
 )
 
 if TYPE_CHECKING:
-    from durable._decorators import Step
+    from durable._decorators import RetryPolicy, Step
 
 __all__ = ["epoch", "run_step", "tracked", "write"]
 
@@ -76,7 +77,7 @@ async def _step(
         started = datetime.now(UTC)
         try:
             with ctx.execution.runtime.telemetry.step_attempt(ctx, step.name, key, attempt):
-                value = await _attempt(step, key, args, kwargs)
+                value = await _attempt(step, key, _timeout(ctx, step), args, kwargs)
                 # The first execution returns what every replay will decode (invariant 7).
                 output, value = step.signature.store_result(value)
                 check_payload(
@@ -86,7 +87,7 @@ async def _step(
         except anyio.get_cancelled_exc_class():
             raise
         except Exception as exc:
-            retry_in = _retry_delay(step, exc, attempt)
+            retry_in = _retry_delay(_policy(ctx, step), exc, attempt)
             error = to_json(encode_error(exc))
             await _record_failure(ctx, step, key, seq, attempt, error, retry_in, started)
             if retry_in is None:
@@ -103,21 +104,36 @@ async def _step(
         return value
 
 
+def _timeout(ctx: RunContext, step: Step[Any, Any]) -> float | None:
+    """The step's own timeout, else its workflow's or the engine's default."""
+    return step.timeout if step.timeout is not None else ctx.step_timeout
+
+
+def _policy(ctx: RunContext, step: Step[Any, Any]) -> RetryPolicy:
+    """The step's retry policy; the default retry count when it set none."""
+    if step.retries_set or ctx.step_retries == step.retry.retries:
+        return step.retry
+    return dataclasses.replace(step.retry, retries=ctx.step_retries)
+
+
 async def _attempt(
-    step: Step[Any, R], key: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    step: Step[Any, R],
+    key: str,
+    timeout: float | None,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
 ) -> R:
-    if step.timeout is None:
+    if timeout is None:
         return await step.fn(*args, **kwargs)
-    with anyio.move_on_after(step.timeout) as scope:
+    with anyio.move_on_after(timeout) as scope:
         return await step.fn(*args, **kwargs)
     if scope.cancelled_caught:
-        raise StepTimeout(f"step {step.name} ({key}) timed out after {step.timeout:g}s")
+        raise StepTimeout(f"step {step.name} ({key}) timed out after {timeout:g}s")
     raise AssertionError("unreachable: the step body neither returned nor timed out")
 
 
-def _retry_delay(step: Step[Any, Any], exc: Exception, attempt: int) -> float | None:
+def _retry_delay(policy: RetryPolicy, exc: Exception, attempt: int) -> float | None:
     """Seconds until the next attempt, or None when the failure is final."""
-    policy = step.retry
     final = NonRetryableError | SerializationError | PayloadTooLarge
     if attempt > policy.retries or isinstance(exc, final):
         return None

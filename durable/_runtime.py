@@ -45,6 +45,10 @@ class Settings:
     """Finished runs older than this are pruned by a built-in schedule (None: kept)."""
     default_workflow_timeout: float | None = None
     """The timeout of runs whose workflow and start name none (None: no limit)."""
+    default_step_timeout: float | None = None
+    """The timeout of steps that set none, in workflows that set no ``step_timeout``."""
+    default_step_retries: int = 0
+    """The retries of steps that set none, in workflows that set no ``step_retries``."""
 
     def __post_init__(self) -> None:
         checked: dict[str, object] = {
@@ -72,6 +76,13 @@ class Settings:
                 f"heartbeat_seconds ({self.heartbeat_seconds}) must be shorter than "
                 f"lease_seconds ({self.lease_seconds}), or leases expire between heartbeats"
             )
+
+    def step_defaults(self, timeout: float | None, retries: int | None) -> tuple[float | None, int]:
+        """A workflow's step timeout and retries, the engine's defaults filling the gaps."""
+        return (
+            self.default_step_timeout if timeout is None else timeout,
+            self.default_step_retries if retries is None else retries,
+        )
 
     def run_timeout(self, *choices: float | None) -> float | None:
         """The first timeout set among ``choices`` (most specific first), else the default."""

@@ -93,6 +93,8 @@ class Engine(EngineOperations):
     ``default_workflow_timeout`` bounds runs whose workflow and start set no timeout;
     ``default_step_timeout``/``default_step_retries`` apply to steps that set no
     ``timeout``/``retries`` in workflows that set no ``step_timeout``/``step_retries``.
+    ``max_run_attempts`` (10) fails a poison run with ``RunAttemptsExhausted`` once that
+    many executions in a row lost their lease before recording or parking anything.
     """
 
     def __init__(
@@ -122,6 +124,7 @@ class Engine(EngineOperations):
         default_workflow_timeout: Duration | None = None,
         default_step_timeout: Duration | None = None,
         default_step_retries: int = 0,
+        max_run_attempts: int = 10,
     ) -> None:
         self.registry = default_registry if workflows is None else Registry(workflows)
         lease_seconds = real("lease_seconds", lease_seconds, above=True)
@@ -146,6 +149,7 @@ class Engine(EngineOperations):
                 default_step_timeout, "default_step_timeout"
             ),
             default_step_retries=check_retries(default_step_retries, "default_step_retries"),
+            max_run_attempts=max_run_attempts,
         )
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider

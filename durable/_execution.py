@@ -20,7 +20,13 @@ from durable._limits import check_payload
 from durable._record_writer import Finish, StepWrite
 from durable._runtime import Runtime
 from durable._store import UNSTORABLE_ERRORS, Claimed
-from durable.errors import LeaseLost, NonDeterminismError, SerializationError, WorkflowTimeout
+from durable.errors import (
+    LeaseLost,
+    NonDeterminismError,
+    RunAttemptsExhausted,
+    SerializationError,
+    WorkflowTimeout,
+)
 
 __all__ = ["Execution", "Suspended"]
 
@@ -80,6 +86,11 @@ class Execution:
             _context.leave(token)
 
     async def _run_body(self, ctx: RunContext) -> None:
+        if self.row["exhausted"]:  # a poison run: failing it beats crash-looping workers
+            lost = self.row["lost_executions"]
+            _log.error("run %s: %d executions in a row lost their lease", self.run_id, lost)
+            await self._finish_failed(RunAttemptsExhausted(self.run_id, lost))
+            return
         try:
             args, kwargs = self.workflow.signature.decode_args(self.row["input"])
             result = await self._with_deadline(lambda: self.workflow.fn(*args, **kwargs))

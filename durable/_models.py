@@ -153,6 +153,10 @@ class Run(_Base, table=True):
     """The run whose records a fork reused (``engine.fork``)."""
     paused_from: str | None = _col(Text)
     """The status a paused run returns to on ``engine.resume``."""
+    lost_executions: int = _col(Integer, nullable=False, default="0")
+    """Executions in a row whose lease expired before they recorded or parked anything."""
+    claimed_at: datetime | None = _ts()
+    """When the current (or last) execution claimed the run."""
 
 
 class Step(_Base, table=True):

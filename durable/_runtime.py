@@ -49,6 +49,8 @@ class Settings:
     """The timeout of steps that set none, in workflows that set no ``step_timeout``."""
     default_step_retries: int = 0
     """The retries of steps that set none, in workflows that set no ``step_retries``."""
+    max_run_attempts: int = 10
+    """Executions in a row that may lose their lease for nothing before the run fails."""
 
     def __post_init__(self) -> None:
         checked: dict[str, object] = {
@@ -64,6 +66,7 @@ class Settings:
             "max_input_bytes": whole("max_input_bytes", self.max_input_bytes, low=1),
             "max_output_bytes": whole("max_output_bytes", self.max_output_bytes, low=1),
             "max_signal_bytes": whole("max_signal_bytes", self.max_signal_bytes, low=1),
+            "max_run_attempts": whole("max_run_attempts", self.max_run_attempts, low=1),
         }
         if self.retention_seconds is not None:
             checked["retention_seconds"] = seconds(

@@ -126,10 +126,14 @@ class Store(QueueStatements, OperationStatements):
         queues: Sequence[str],
         names: Sequence[str],
         versions: Sequence[int],
+        max_attempts: int = 10,
     ) -> list[Claimed]:
+        """Claim due runs; one whose last ``max_attempts`` executions lost their lease for
+        nothing comes back with ``exhausted`` set and no records."""
         return await self.pool.fetch(
-            query("claim_runs"), worker_id, lease, limit, list(queues), list(names), list(versions)
-        )
+            query("claim_runs"), worker_id, lease, limit, list(queues), list(names),
+            list(versions), max_attempts,
+        )  # fmt: skip
 
     async def next_wake(self) -> float | None:
         """Seconds until the next timer, lease expiry or delayed start, if any."""

@@ -51,6 +51,7 @@ class QueueStatements:
         names: Sequence[str],
         versions: Sequence[int],
         choose: Chooser,
+        max_attempts: int = 10,
     ) -> list[asyncpg.Record]:
         """Claim due runs of a managed queue under its row lock; ``choose`` picks them
         from (config, load, room, candidates, running per key)."""
@@ -80,7 +81,7 @@ class QueueStatements:
             if not chosen:
                 return []
             claimed = await conn.fetch(
-                query("claim_ids"), worker_id, lease, [c["id"] for c in chosen]
+                query("claim_ids"), worker_id, lease, [c["id"] for c in chosen], max_attempts
             )
             firsts = [c["id"] for c in chosen if c["first_claim"]]
             if config["rate_limit"] is not None and firsts:

@@ -23,7 +23,8 @@ class RunStatus(enum.StrEnum):
     """The status of a run; a ``str`` enum, so ``status == "completed"`` holds.
 
     ``failed`` covers every run that ended in an error: its ``error.code`` tells which, e.g.
-    ``workflow_timeout`` for a run past its timeout (``WorkflowTimeout``). ``cancelled`` is
+    ``workflow_timeout`` for a run past its timeout (``WorkflowTimeout``),
+    ``run_attempts_exhausted`` for a poison run (``RunAttemptsExhausted``). ``cancelled`` is
     for ``engine.cancel`` and for the children of a cancelled or timed-out run.
     """
 

@@ -169,7 +169,7 @@ class Worker:
         if fast:
             rows = await store.claim(
                 self.runtime.worker_id, self.settings.lease_seconds, limit, fast,
-                self._names, self._versions,
+                self._names, self._versions, self.settings.max_run_attempts,
             )  # fmt: skip
             claimed += self._start_all(tg, rows)  # started at once: a later claim may fail
         for queue in self.settings.queues:
@@ -185,7 +185,7 @@ class Worker:
         try:
             rows = await self.runtime.store.claim_managed(
                 queue, self.runtime.worker_id, self.settings.lease_seconds, room,
-                self._names, self._versions, choose_runs,
+                self._names, self._versions, choose_runs, self.settings.max_run_attempts,
             )  # fmt: skip
         except INFRASTRUCTURE_ERRORS:
             raise  # the database, not the queue: the whole claim backs off

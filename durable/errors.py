@@ -17,6 +17,7 @@ __all__ = [
     "NonDeterminismError",
     "NonRetryableError",
     "PayloadTooLarge",
+    "RunAttemptsExhausted",
     "RunCancelled",
     "RunNotFound",
     "ScheduleNotFound",
@@ -101,6 +102,24 @@ class WorkflowTimeout(DurableError, TimeoutError):
     """
 
     code = "workflow_timeout"
+
+
+class RunAttemptsExhausted(DurableError):
+    """A poison run: its last ``attempts`` executions in a row ended with their lease
+    expired before they recorded, parked or finished anything (a worker killed, out of
+    memory, a lost lease). The run ends ``failed`` instead of crash-looping workers; see
+    ``Engine(max_run_attempts=)``. ``engine.retry`` gives it a fresh count.
+    """
+
+    code = "run_attempts_exhausted"
+
+    def __init__(self, run_id: Any, attempts: int) -> None:
+        super().__init__(
+            f"run {run_id} was given up after {attempts} executions in a row lost their "
+            "lease before recording anything (worker killed, out of memory or lease lost)"
+        )
+        self.run_id = run_id
+        self.attempts = attempts
 
 
 class RunCancelled(DurableError):

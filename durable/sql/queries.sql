@@ -74,6 +74,7 @@ DELETE FROM durable.workers WHERE id = $1;
 -- name: claim_runs
 -- Claim up to $3 due runs of the unmanaged queues $4 and the (name, version) pairs $5/$6
 -- for worker $1, leasing them for $2 seconds; higher priority first, then oldest due.
+-- A run whose last $7 executions all lost their lease for nothing comes back exhausted.
 -- Due: pending, sleeping or waiting with wake_at passed, or running with an expired lease
 -- (a running run's wake_at is its lease expiry). Runs of managed queues (limits, keys)
 -- go through claim_ids instead. Each row carries every record of the run, so a resume
@@ -96,16 +97,26 @@ UPDATE durable.runs AS r SET
     wake_at = durable.now() + make_interval(secs => $2),
     attempt = r.attempt + 1,
     started_at = coalesce(r.started_at, durable.now()),
-    updated_at = durable.now()
+    updated_at = durable.now(),
+    claimed_at = durable.now(),
+    -- Found running: the last execution's lease expired. It lost it for nothing when it
+    -- recorded no step since its claim (a park or a finish leaves the run not running).
+    lost_executions = CASE
+        WHEN r.status = 'running' AND NOT EXISTS (
+            SELECT 1 FROM durable.steps AS s
+            WHERE s.run_id = r.id AND s.finished_at >= r.claimed_at)
+        THEN r.lost_executions + 1 ELSE 0 END
 FROM due
 WHERE r.id = due.id
 RETURNING r.id, r.workflow_name, r.workflow_version, r.input, r.attempt, r.queue,
     r.deadline_at, r.parent_run_id, r.traceparent, r.tracestate, r.depth, r.started_at,
+    r.lost_executions, r.lost_executions >= $7 AS exhausted,
+    -- An exhausted run is failed by the worker without running it: no records to load.
     (SELECT json_agg(json_build_object(
             'key', s.cursor_key, 'seq', s.seq, 'kind', s.kind, 'name', s.name,
             'status', s.status, 'output', s.output, 'error', s.error,
             'attempt', s.attempt, 'retry_at', s.retry_at))
-        FROM durable.steps AS s WHERE s.run_id = r.id) AS records;
+        FROM durable.steps AS s WHERE s.run_id = r.id AND r.lost_executions < $7) AS records;
 
 -- name: managed_queues
 -- Queues with a row in durable.queues: their runs are claimed under the queue's lock.
@@ -148,7 +159,7 @@ GROUP BY concurrency_key;
 
 -- name: claim_ids
 -- Claim the runs $3 (already locked by queue_candidates) for worker $1 with a lease of $2
--- seconds; returns the same columns as claim_runs.
+-- seconds; returns the same columns as claim_runs ($4: max_run_attempts).
 UPDATE durable.runs AS r SET
     status = 'running',
     lease_owner = $1,
@@ -156,15 +167,25 @@ UPDATE durable.runs AS r SET
     wake_at = durable.now() + make_interval(secs => $2),
     attempt = r.attempt + 1,
     started_at = coalesce(r.started_at, durable.now()),
-    updated_at = durable.now()
+    updated_at = durable.now(),
+    claimed_at = durable.now(),
+    -- Found running: the last execution's lease expired. It lost it for nothing when it
+    -- recorded no step since its claim (a park or a finish leaves the run not running).
+    lost_executions = CASE
+        WHEN r.status = 'running' AND NOT EXISTS (
+            SELECT 1 FROM durable.steps AS s
+            WHERE s.run_id = r.id AND s.finished_at >= r.claimed_at)
+        THEN r.lost_executions + 1 ELSE 0 END
 WHERE r.id = ANY($3::uuid[])
 RETURNING r.id, r.workflow_name, r.workflow_version, r.input, r.attempt, r.queue,
     r.deadline_at, r.parent_run_id, r.traceparent, r.tracestate, r.depth, r.started_at,
+    r.lost_executions, r.lost_executions >= $4 AS exhausted,
+    -- An exhausted run is failed by the worker without running it: no records to load.
     (SELECT json_agg(json_build_object(
             'key', s.cursor_key, 'seq', s.seq, 'kind', s.kind, 'name', s.name,
             'status', s.status, 'output', s.output, 'error', s.error,
             'attempt', s.attempt, 'retry_at', s.retry_at))
-        FROM durable.steps AS s WHERE s.run_id = r.id) AS records;
+        FROM durable.steps AS s WHERE s.run_id = r.id AND r.lost_executions < $4) AS records;
 
 -- name: record_queue_starts
 -- Note first claims $3 of rate-limited queue $1 and forget those older than $2 seconds.
@@ -742,7 +763,8 @@ WITH gone AS (
 UPDATE durable.runs SET
     status = 'pending', output = NULL, error = NULL, finished_at = NULL,
     wake_at = durable.now(), lease_owner = NULL, lease_expires_at = NULL, waiting_for = NULL,
-    deadline_at = durable.now() + (deadline_at - created_at), updated_at = durable.now()
+    deadline_at = durable.now() + (deadline_at - created_at), updated_at = durable.now(),
+    lost_executions = 0
 WHERE id = $1 AND status = 'failed'
 RETURNING pg_notify('durable_wake', queue), pg_notify('durable_run', id::text || ' pending');
 

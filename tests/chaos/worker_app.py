@@ -24,6 +24,7 @@ from tests.chaos.worker_main import run_worker
 MARKS_ENV = "DURABLE_CHAOS_MARKS"
 SLOW_ENV = "DURABLE_CHAOS_SLOW_SECONDS"
 TICK_ENV = "DURABLE_CHAOS_TICK_SECONDS"
+MAX_ATTEMPTS_ENV = "DURABLE_CHAOS_MAX_RUN_ATTEMPTS"
 LEASE_SECONDS = 2.0
 HEARTBEAT_SECONDS = 0.5
 POLL_INTERVAL = 0.2
@@ -103,7 +104,20 @@ async def ten_steps(order: str) -> list[str]:
     return [await tick(order, i) for i in range(TEN_STEPS)]
 
 
-WORKFLOWS = [checkout, echo_flow, ten_steps]
+@step(name="chaos.hang")
+async def hang() -> str:
+    mark("hang:start")
+    await anyio.sleep_forever()
+    return "unreachable"
+
+
+@workflow(name="chaos.poison")
+async def poison() -> str:
+    """Records nothing before its step hangs: every worker running it is killed there."""
+    return await hang()
+
+
+WORKFLOWS = [checkout, echo_flow, ten_steps, poison]
 
 
 async def serve(database_url: str) -> None:
@@ -114,6 +128,7 @@ async def serve(database_url: str) -> None:
         heartbeat_seconds=HEARTBEAT_SECONDS,
         poll_interval=POLL_INTERVAL,
         shutdown_grace_seconds=0,
+        max_run_attempts=int(os.environ.get(MAX_ATTEMPTS_ENV, "10")),
     ) as engine:
         worker_id = engine.runtime.worker_id
         print(f"worker {worker_id} ready (pid {os.getpid()})", flush=True)

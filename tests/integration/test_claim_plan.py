@@ -91,12 +91,12 @@ async def test_claim_runs_uses_the_claim_index(db: asyncpg.Connection, finished:
     await _fill(db, finished)
     versions = [1] * len(NAMES)
     plan = await _plan(
-        db, query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions
+        db, query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions, 10
     )
     _assert_uses_claim_index(plan, "claim_runs")
     # The plan is not only cheap but right: it claims the due runs and nothing else.
     claimed = await db.fetch(
-        query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions
+        query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions, 10
     )
     assert len(claimed) == 8  # four pending and four sleeping runs whose wake_at passed
 

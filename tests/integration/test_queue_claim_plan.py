@@ -110,7 +110,7 @@ def _claim_index_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
 
 # (statement, its parameters, must it read through runs_claim_idx)
 STATEMENTS: list[tuple[str, tuple[Any, ...], bool]] = [
-    ("claim_runs", (WORKER, 30.0, 16, ["default"], NAMES, VERSIONS), True),
+    ("claim_runs", (WORKER, 30.0, 16, ["default"], NAMES, VERSIONS, 10), True),
     ("queue_candidates", (MANAGED, 24, NAMES, VERSIONS), True),
     ("queue_load", (MANAGED, 1.0), False),
     ("running_keys", (MANAGED, ["cust-1", "cust-2"]), False),
@@ -158,6 +158,8 @@ async def test_the_statements_read_the_right_rows(filled: asyncpg.Connection) ->
     assert {r["concurrency_key"]: r["running"] for r in running} == {"cust-1": 4}
 
     # The unmanaged claim takes only the unkeyed due runs of the queues it is given.
-    claimed = await db.fetch(query("claim_runs"), WORKER, 30.0, 16, ["default"], NAMES, VERSIONS)
+    claimed = await db.fetch(
+        query("claim_runs"), WORKER, 30.0, 16, ["default"], NAMES, VERSIONS, 10
+    )
     assert len(claimed) == 8
     assert {r["queue"] for r in claimed} == {"default"}

@@ -6,7 +6,7 @@ calls return at once instead of running again.
 """
 
 from durable._children import ChildLimitExceeded
-from durable._context import CurrentRun, current_run
+from durable._context import CurrentRun, CurrentStep, current_run, current_step
 from durable._decorators import RetryPolicy, Step, Workflow, step, workflow
 from durable._engine import Engine
 from durable._handles import RunHandle
@@ -42,6 +42,7 @@ from durable.errors import (
 __all__ = [
     "ChildLimitExceeded",
     "CurrentRun",
+    "CurrentStep",
     "DurableError",
     "Engine",
     "ErrorInfo",
@@ -82,6 +83,7 @@ __all__ = [
     "WorkflowFailed",
     "WorkflowTimeout",
     "current_run",
+    "current_step",
     "logger",
     "now",
     "patched",

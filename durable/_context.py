@@ -9,11 +9,14 @@ coroutine. Tasks spawned inside a run (``asyncio.gather``, task groups) inherit 
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import anyio
+from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from durable._telemetry import bind_cursor
 from durable.errors import NonDeterminismError
@@ -24,12 +27,15 @@ if TYPE_CHECKING:
 __all__ = [
     "Call",
     "CurrentRun",
+    "CurrentStep",
     "ParkRequest",
     "PendingRecord",
     "Record",
     "RunContext",
     "current",
     "current_run",
+    "current_step",
+    "in_step",
     "require",
 ]
 
@@ -106,6 +112,25 @@ class CurrentRun:
     cursor: str | None
     """The cursor key of the latest durable call, or None before the first."""
     replaying: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentStep:
+    """What ``durable.current_step()`` tells a step body about itself."""
+
+    run_id: UUID
+    workflow: str
+    name: str
+    cursor_key: str
+    """The step's cursor key in its run, e.g. ``step:charge#0``."""
+    attempt: int
+    """The step's own attempt: 1 first, 2 on its first retry (not the run's attempt)."""
+
+    @property
+    def idempotency_key(self) -> str:
+        """``"<run id>:<cursor key>"``: the same on every attempt and every replay of this
+        call, different for every other call; pass it to APIs that deduplicate requests."""
+        return f"{self.run_id}:{self.cursor_key}"
 
 
 @dataclass(eq=False)
@@ -232,6 +257,35 @@ def require(what: str) -> RunContext:
 def current_run() -> CurrentRun:
     """Run id, workflow name, version, attempt and cursor of the workflow running here."""
     return require("durable.current_run()").info()
+
+
+_step: contextvars.ContextVar[CurrentStep | None] = contextvars.ContextVar(
+    "durable_step", default=None
+)
+
+
+def current_step() -> CurrentStep:
+    """Name, cursor key, attempt, run id and idempotency key of the step body running here.
+
+    Raises ``RuntimeError`` outside a step body (in workflow code, or in a step called as
+    a plain coroutine outside any run).
+    """
+    info = _step.get()
+    if info is None:
+        raise RuntimeError("durable.current_step() can only be used inside a @step body of a run")
+    return info
+
+
+@contextmanager
+def in_step(info: CurrentStep) -> Iterator[None]:
+    """Run a step attempt's body as ``info``; structlog gets its ``step_attempt``."""
+    token = _step.set(info)
+    bound = bind_contextvars(step_attempt=info.attempt)
+    try:
+        yield
+    finally:
+        reset_contextvars(**bound)
+        _step.reset(token)
 
 
 def enter(ctx: RunContext) -> contextvars.Token[RunContext | None]:

@@ -1,8 +1,10 @@
 """Logs from inside runs: ``durable.logger`` and a ``logging.Filter`` for stdlib users.
 
 durable never configures logging or structlog. Around every execution it binds ``run_id``,
-``workflow``, ``attempt`` and ``cursor`` with ``structlog.contextvars`` (see ``_telemetry``);
-a structlog setup with ``structlog.contextvars.merge_contextvars`` shows them on every line.
+``workflow``, ``run_attempt`` and ``cursor`` with ``structlog.contextvars`` (see
+``_telemetry``), and ``step_attempt`` inside a step body (the step's own attempt, never
+the run's); a structlog setup with ``structlog.contextvars.merge_contextvars`` shows them
+on every line.
 """
 
 from __future__ import annotations
@@ -17,8 +19,8 @@ from durable import _context
 
 __all__ = ["RUN_LOG_KEYS", "ReplaySafeLogger", "RunContextFilter", "logger"]
 
-RUN_LOG_KEYS = ("run_id", "workflow", "attempt", "cursor")
-"""The keys durable binds around every execution."""
+RUN_LOG_KEYS = ("run_id", "workflow", "run_attempt", "cursor", "step_attempt")
+"""The keys durable binds: around every execution, and ``step_attempt`` in a step body."""
 
 
 class RunContextFilter(logging.Filter):

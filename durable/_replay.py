@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from durable._codec import encode_error, rebuild_exception, to_json
-from durable._context import Call, RunContext
+from durable._context import Call, CurrentStep, RunContext, in_step
 from durable._limits import check_payload
 from durable.errors import (
     LeaseLost,
@@ -76,7 +76,11 @@ async def _step(
     while True:
         started = datetime.now(UTC)
         try:
-            with ctx.execution.runtime.telemetry.step_attempt(ctx, step.name, key, attempt):
+            info = CurrentStep(ctx.run_id, ctx.workflow, step.name, key, attempt)
+            with (
+                ctx.execution.runtime.telemetry.step_attempt(ctx, step.name, key, attempt),
+                in_step(info),
+            ):
                 value = await _attempt(step, key, _timeout(ctx, step), args, kwargs)
                 # The first execution returns what every replay will decode (invariant 7).
                 output, value = step.signature.store_result(value)

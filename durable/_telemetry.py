@@ -370,7 +370,10 @@ class Telemetry:
             },
         )
         tokens = bind_contextvars(
-            run_id=str(execution.run_id), workflow=name, attempt=execution.attempt, cursor=...
+            run_id=str(execution.run_id),
+            workflow=name,
+            run_attempt=execution.attempt,
+            cursor=...,
         )
         try:
             with _Active(span):

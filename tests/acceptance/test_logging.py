@@ -13,6 +13,7 @@ from structlog.testing import capture_logs
 
 import durable
 from durable import step, workflow
+from durable._logging import RUN_LOG_KEYS
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
 
@@ -83,17 +84,19 @@ async def test_user_logs_inside_steps_carry_the_run_keys(
     [entry] = events(logs, "charging")
     assert entry["run_id"] == str(handle.run_id)
     assert entry["workflow"] == "log.checkout"
-    assert entry["attempt"] == 1
+    assert entry["run_attempt"] == 1
+    assert entry["step_attempt"] == 1
     assert entry["cursor"] == "step:log.charge#0"
     assert entry["order"] == "o-1"
 
     [record] = [r for r in std_records.records if r.getMessage() == "charging o-1"]
     assert record.run_id == str(handle.run_id)  # type: ignore[attr-defined]
     assert record.workflow == "log.checkout"  # type: ignore[attr-defined]
-    assert record.attempt == 1  # type: ignore[attr-defined]
+    assert record.run_attempt == 1  # type: ignore[attr-defined]
+    assert record.step_attempt == 1  # type: ignore[attr-defined]
     assert record.cursor == "step:log.charge#0"  # type: ignore[attr-defined]
     # Nothing leaks out of the execution into the caller's context.
-    assert not {"run_id", "workflow", "attempt", "cursor"} & get_contextvars().keys()
+    assert not set(RUN_LOG_KEYS) & get_contextvars().keys()
 
 
 async def test_durable_logger_is_silent_while_replaying(make_engine: EngineFactory) -> None:
@@ -104,7 +107,7 @@ async def test_durable_logger_is_silent_while_replaying(make_engine: EngineFacto
 
     lines = events(logs, "before charge", "after charge", "after park")
     # Attempt 1 logged up to the park; attempt 2 replayed those lines silently.
-    assert [(e["event"], e["attempt"]) for e in lines] == [
+    assert [(e["event"], e["run_attempt"]) for e in lines] == [
         ("before charge", 1),
         ("after charge", 1),
         ("after park", 2),
@@ -124,7 +127,7 @@ async def test_log_during_replay_keeps_replayed_lines(make_engine: EngineFactory
             assert await handle.result(timeout=10) == "resumed"
 
     lines = events(logs, "before charge", "after charge", "after park")
-    assert [(e["event"], e["attempt"]) for e in lines] == [
+    assert [(e["event"], e["run_attempt"]) for e in lines] == [
         ("before charge", 1),
         ("after charge", 1),
         ("before charge", 2),
@@ -142,7 +145,7 @@ def test_durable_logger_outside_a_run_logs_normally() -> None:
 def test_filter_outside_a_run_sets_none() -> None:
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "m", None, None)
     assert durable.RunContextFilter().filter(record)
-    assert (record.run_id, record.workflow, record.attempt, record.cursor) == (None,) * 4  # type: ignore[attr-defined]
+    assert [getattr(record, key) for key in RUN_LOG_KEYS] == [None] * 5
 
 
 def test_engine_lifecycle_logs_use_the_stdlib_durable_logger() -> None:

@@ -148,6 +148,9 @@ def run_detail(detail: RunDetail, children: Sequence[RunSummary], color: bool) -
         lines.append(f"output    {_short(detail.output, 200)}")
     if detail.error is not None:
         lines.append(f"error     {paint(_error(detail.error), 'failed', color)}")
+    if detail.previous_errors:  # one per retried attempt, automatic or engine.retry
+        lines += ["", "failed attempts retried"]
+        lines += [f"  {n}. {_error(e)}" for n, e in enumerate(detail.previous_errors, 1)]
     lines += ["", "steps", _indent(_steps(detail.steps, color)) if detail.steps else "  none"]
     if children:
         lines += ["", "children", _indent(runs_table(children, color))]

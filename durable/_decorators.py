@@ -145,6 +145,7 @@ class Workflow(Generic[P, R]):
         timezone: str,
         step_timeout: float | None = None,
         step_retries: int | None = None,
+        retry: RetryPolicy | None = None,
     ) -> None:
         _check_async(fn, "workflow")
         whole("workflow version", version, low=1)
@@ -167,6 +168,8 @@ class Workflow(Generic[P, R]):
         """The timeout of this workflow's steps that set none (None: the engine's)."""
         self.step_retries = step_retries
         """The retries of this workflow's steps that set none (None: the engine's)."""
+        self.retry = retry or RetryPolicy()
+        """How a failed run is retried automatically (``retries=0``: never)."""
         self.signature = Signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -277,6 +280,10 @@ def workflow(
     timezone: str = "UTC",
     step_timeout: Duration | None = None,
     step_retries: int | None = None,
+    retries: int = 0,
+    backoff: float = 2.0,
+    initial_interval: float = 1.0,
+    max_interval: float = 60.0,
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, Awaitable[R]] | None = None,
@@ -290,6 +297,10 @@ def workflow(
     timezone: str = "UTC",
     step_timeout: Duration | None = None,
     step_retries: int | None = None,
+    retries: int = 0,
+    backoff: float = 2.0,
+    initial_interval: float = 1.0,
+    max_interval: float = 60.0,
 ) -> Workflow[P, R] | Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]:
     """Make an async function a durable workflow, registered under ``name``.
 
@@ -301,11 +312,19 @@ def workflow(
     or zone raises ``InvalidSchedule`` here. ``step_timeout`` and ``step_retries`` apply to
     the workflow's steps that set no ``timeout``/``retries`` of their own (over the engine's
     ``default_step_timeout``/``default_step_retries``).
+
+    ``retries`` retries a failed run automatically from the step that failed (as
+    ``engine.retry`` does, keeping every other record), up to that many times, waiting
+    ``initial_interval * backoff ** (n - 1)`` seconds (capped at ``max_interval``,
+    jittered) before retry ``n``. ``NonRetryableError``, ``NonDeterminismError``,
+    ``WorkflowTimeout`` and ``RunAttemptsExhausted`` are final.
     """
     limit = None if timeout is None else seconds("workflow timeout", timeout, positive=True)
     step_limit = (
         None if step_timeout is None else seconds("step_timeout", step_timeout, positive=True)
     )
+    check_retries(retries, "retries")
+    run_retry = RetryPolicy(retries, backoff, initial_interval, max_interval)
     check_retries(step_retries, "step_retries")
 
     def decorate(func: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
@@ -319,6 +338,7 @@ def workflow(
             timezone=timezone,
             step_timeout=step_limit,
             step_retries=step_retries,
+            retry=run_retry,
         )
         default_registry.add(wf)
         return wf

@@ -18,6 +18,7 @@ from durable._decorators import Workflow
 from durable._faults import INFRASTRUCTURE_ERRORS
 from durable._limits import check_payload
 from durable._record_writer import Finish, StepWrite
+from durable._run_retries import retry_after_failure, retryable
 from durable._runtime import Runtime
 from durable._store import UNSTORABLE_ERRORS, Claimed
 from durable.errors import (
@@ -136,8 +137,25 @@ class Execution:
         if isinstance(exc, NonDeterminismError | SerializationError):
             _log.error("run %s failed: %s", self.run_id, exc)
         self.runtime.telemetry.record_failure(exc)
+        error = to_json(encode_error(exc))
+        if self.workflow.retry.retries and retryable(exc) and await self._retry_later(error):
+            return
         cascade = isinstance(exc, WorkflowTimeout)  # like a cancel: children go too
-        await self._finish("failed", None, to_json(encode_error(exc)), cascade=cascade)
+        await self._finish("failed", None, error, cascade=cascade)
+
+    async def _retry_later(self, error: str) -> bool:
+        """Requeue the failed run after its backoff when it has automatic retries left."""
+        try:
+            delay = await retry_after_failure(
+                self.runtime.store, self.run_id, self.attempt, error, self.workflow.retry
+            )
+        except TRANSIENT_ERRORS as exc:
+            raise LeaseLost(f"run {self.run_id}: database unreachable ({exc})") from exc
+        if delay is None:
+            return False
+        _log.info("run %s failed; retrying it in %.1fs", self.run_id, delay)
+        self.parked = True  # a new wake time: the worker re-reads its next timer
+        return True
 
     async def _finish(
         self,

@@ -16,21 +16,19 @@ from uuid import UUID, uuid4
 import anyio
 import asyncpg
 
-from durable._children import child_run_id
-from durable._codec import decode_error
 from durable._durations import to_seconds
 from durable._handles import RunHandle
 from durable._operations import send_signal
+from durable._run_retries import retry_tree
 from durable._schedules import Schedules
 from durable._signals import SignalDelivery
 from durable._views import RunStatus
-from durable.errors import ErrorInfo, RunNotFound
+from durable.errors import RunNotFound
 
 if TYPE_CHECKING:
     from durable._engine import Engine
     from durable._runtime import Runtime
     from durable._schedules import Scheduler
-    from durable._store import Store
     from durable._worker import Worker
 
 __all__ = [
@@ -126,48 +124,8 @@ async def retry_run(runtime: Runtime, run_id: UUID) -> RetryResult:
             return RetryResult(RetryKind.MISSING, run_id)
         if row["status"] != RunStatus.FAILED:
             return RetryResult(RetryKind.NOT_FAILED, run_id, RunStatus(row["status"]))
-        retried = await _retry_tree(store, conn, run_id, row["error"])
+        retried = await retry_tree(store, conn, run_id, row["error"])
     return RetryResult(RetryKind.QUEUED, run_id, retried=retried)
-
-
-async def _retry_tree(
-    store: Store, conn: asyncpg.Connection, run_id: UUID, error: str | None
-) -> list[UUID]:
-    steps = await store.steps_of(conn, run_id)
-    keys = failed_keys(steps, error)
-    await store.reset_failed(conn, run_id, keys)
-    retried = [run_id]
-    for step in steps:
-        if step["cursor_key"] in keys and step["kind"] == "child":
-            child = child_run_id(run_id, step["cursor_key"])
-            row = await store.lock_for_retry(conn, child)
-            if row is not None and row["status"] == RunStatus.FAILED:
-                retried += await _retry_tree(store, conn, child, row["error"])
-    return retried
-
-
-def failed_keys(steps: Sequence[Any], run_error: str | None) -> list[str]:
-    """The failed record that failed the run, which a retry runs again.
-
-    That is the latest failed record carrying the run's error (the same type and message,
-    or a ``StepFailed`` naming its key); failing that, the latest failed record after
-    every record of another status. Other failed records were caught by the workflow:
-    they stay, so the retried run takes the same path.
-    """
-    failed = sorted((s for s in steps if s["status"] == "failed"), key=lambda s: -s["seq"])
-    mine = decode_error(run_error)
-    for record in failed:
-        theirs = decode_error(record["error"])
-        if mine and theirs and _same_failure(mine, theirs, record["cursor_key"]):
-            return [record["cursor_key"]]
-    last_other = max((s["seq"] for s in steps if s["status"] != "failed"), default=-1)
-    return [s["cursor_key"] for s in failed[:1] if s["seq"] > last_other]
-
-
-def _same_failure(run: ErrorInfo, record: ErrorInfo, key: str) -> bool:
-    if (run.type, run.message) == (record.type, record.message):
-        return True
-    return run.code == "step_failed" and f" at {key}:" in run.message
 
 
 # -- fork, pause, resume, fast-forward ------------------------------------------------------

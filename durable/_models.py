@@ -157,6 +157,10 @@ class Run(_Base, table=True):
     """Executions in a row whose lease expired before they recorded or parked anything."""
     claimed_at: datetime | None = _ts()
     """When the current (or last) execution claimed the run."""
+    auto_retries: int = _col(Integer, nullable=False, default="0")
+    """Automatic retries so far (``@workflow(retries=)``)."""
+    previous_errors: Any = _col(JSONB, nullable=False, default="'[]'::jsonb")
+    """The error of every failed attempt that was retried, oldest first."""
 
 
 class Step(_Base, table=True):

@@ -121,6 +121,23 @@ class OperationStatements:
         """Delete the failed records ``keys`` and make the failed run due again."""
         return await conn.fetchrow(query("retry_reset"), run_id, list(keys)) is not None
 
+    async def fail_for_retry(
+        self, conn: asyncpg.Connection, run_id: UUID, attempt: int, error_json: str, limit: int
+    ) -> Row | None:
+        """Fail the running run for an automatic retry when it has retries left (fenced by
+        its claim); its ``auto_retries`` and ``deadline_at``, or None."""
+        return await conn.fetchrow(query("fail_for_retry"), run_id, attempt, error_json, limit)
+
+    async def schedule_run_retry(
+        self,
+        conn: asyncpg.Connection,
+        run_id: UUID,
+        delay: float,
+        retries: int,
+        deadline_at: datetime | None,
+    ) -> None:
+        await conn.execute(query("schedule_run_retry"), run_id, delay, retries, deadline_at)
+
     async def fork_run(
         self,
         source: UUID,

@@ -94,6 +94,9 @@ class RunDetail(RunSummary):
     events: dict[str, Any] = field(default_factory=dict)
     forked_from: UUID | None = None
     """The run this one was forked from (``engine.fork``), if any."""
+    previous_errors: list[ErrorInfo] = field(default_factory=list)
+    """The error of every earlier failed attempt of this run, oldest first: each automatic
+    retry (``@workflow(retries=)``) and each ``engine.retry`` adds the error it retried."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +156,16 @@ def detail_from_rows(
         children=children,
         events={e["key"]: decode_json(e["value"]) for e in events},
         forked_from=run.get("forked_from"),
+        previous_errors=_errors(run.get("previous_errors")),
     )
+
+
+def _errors(raw: str | None) -> list[ErrorInfo]:
+    """The ``previous_errors`` JSON array as ``ErrorInfo`` values."""
+    if not raw:
+        return []
+    found = (decode_error(item) for item in json.loads(raw))
+    return [error for error in found if error is not None]
 
 
 def encode_cursor(created_at: datetime, run_id: UUID) -> str:

@@ -426,7 +426,7 @@ SELECT status, output, error FROM durable.runs WHERE id = $1;
 -- (name, version), so a run pinned to a retired version is reported, never stranded quietly.
 SELECT id, workflow_name, workflow_version, status, input, output, error, queue, priority,
     tags, attempt, created_at, started_at, finished_at, parent_run_id, parent_cursor,
-    wake_at, lease_owner, idempotency_key, waiting_for, forked_from,
+    wake_at, lease_owner, idempotency_key, waiting_for, forked_from, previous_errors,
     EXISTS (SELECT 1 FROM durable.workers AS w
         WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
           AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
@@ -754,7 +754,7 @@ SELECT id, status, error, parent_run_id FROM durable.runs WHERE id = $1 FOR UPDA
 
 -- name: retry_reset
 -- Resume failed run $1: delete its failed records at cursor keys $2 (they run again),
--- clear its error and make it due, restarting a workflow timeout from now. Every other
+-- move its error to previous_errors and make it due, restarting a workflow timeout from now. Every other
 -- record stays, so the retried run replays them instead of running them again.
 WITH gone AS (
     DELETE FROM durable.steps
@@ -764,9 +764,30 @@ UPDATE durable.runs SET
     status = 'pending', output = NULL, error = NULL, finished_at = NULL,
     wake_at = durable.now(), lease_owner = NULL, lease_expires_at = NULL, waiting_for = NULL,
     deadline_at = durable.now() + (deadline_at - created_at), updated_at = durable.now(),
-    lost_executions = 0
+    lost_executions = 0,
+    previous_errors = previous_errors
+        || CASE WHEN error IS NULL THEN '[]'::jsonb ELSE jsonb_build_array(error::jsonb) END
 WHERE id = $1 AND status = 'failed'
 RETURNING pg_notify('durable_wake', queue), pg_notify('durable_run', id::text || ' pending');
+
+-- name: fail_for_retry
+-- The first half of an automatic retry (@workflow(retries=)): fail running run $1, fenced by
+-- its claim ($2), with error $3, when it has had fewer than $4 automatic retries. Nobody is
+-- told: retry_reset and schedule_run_retry follow in the same transaction. No row: no
+-- retry left (or the claim was lost), and the run is finished as usual.
+UPDATE durable.runs SET
+    status = 'failed', error = $3, finished_at = durable.now(), updated_at = durable.now(),
+    lease_owner = NULL, lease_expires_at = NULL, wake_at = NULL, waiting_for = NULL
+WHERE id = $1 AND attempt = $2 AND status = 'running' AND auto_retries < $4
+RETURNING auto_retries, deadline_at;
+
+-- name: schedule_run_retry
+-- The last half of an automatic retry: run $1, pending again after retry_reset, is due in
+-- $2 seconds as automatic retry number $3, its deadline ($4) unchanged.
+UPDATE durable.runs SET
+    wake_at = durable.now() + make_interval(secs => $2::float8), auto_retries = $3,
+    deadline_at = $4
+WHERE id = $1;
 
 -- name: fork_run
 -- Start run $2 as a copy of run $1 (same workflow, version, input, queue, tags) that

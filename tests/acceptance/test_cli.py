@@ -230,6 +230,10 @@ async def test_runs_retry_fork_cancel_signal_pause_resume(
     assert retried.returncode == 0, retried.stderr
     assert "queued run" in retried.stdout
     assert await failed.result(timeout=5) == 41
+    shown = await cli(database_url, "runs", "show", str(failed.run_id))
+    assert "failed attempts retried\n  1. durable.errors.NonRetryableError: the loader is down" in (
+        shown.stdout
+    )
     again = await cli(database_url, "runs", "retry", str(failed.run_id))
     assert again.returncode == 1
     assert "is completed, not failed: nothing to retry" in again.stderr

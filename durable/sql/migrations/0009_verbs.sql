@@ -5,3 +5,8 @@
 -- anything, judged at each claim against claimed_at (see claim_runs).
 ALTER TABLE durable.runs ADD COLUMN lost_executions integer NOT NULL DEFAULT 0;
 ALTER TABLE durable.runs ADD COLUMN claimed_at timestamptz;
+
+-- Run-level retries (@workflow(retries=)): how many automatic retries the run has had, and
+-- the error of every failed attempt before the current one (automatic or engine.retry).
+ALTER TABLE durable.runs ADD COLUMN auto_retries integer NOT NULL DEFAULT 0;
+ALTER TABLE durable.runs ADD COLUMN previous_errors jsonb NOT NULL DEFAULT '[]';

@@ -12,12 +12,13 @@ from durable._engine import Engine
 from durable._handles import RunHandle
 from durable._logging import RunContextFilter, logger
 from durable._management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
+from durable._progress import set_progress
 from durable._queues import QueueConfig
 from durable._recorded import now, patched, random, uuid4
 from durable._schedules import ScheduleInfo, Schedules
 from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_signal
 from durable._timers import sleep, sleep_until
-from durable._views import Page, RunDetail, RunStatus, RunSummary, StepInfo
+from durable._views import Page, Progress, RunDetail, RunStatus, RunSummary, StepInfo
 from durable.errors import (
     DurableError,
     ErrorInfo,
@@ -55,6 +56,7 @@ __all__ = [
     "NonRetryableError",
     "Page",
     "PayloadTooLarge",
+    "Progress",
     "QueueConfig",
     "RetryKind",
     "RetryPolicy",
@@ -89,6 +91,7 @@ __all__ = [
     "patched",
     "random",
     "set_event",
+    "set_progress",
     "sleep",
     "sleep_until",
     "step",

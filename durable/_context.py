@@ -35,6 +35,7 @@ __all__ = [
     "current",
     "current_run",
     "current_step",
+    "current_step_or_none",
     "in_step",
     "require",
 ]
@@ -274,6 +275,11 @@ def current_step() -> CurrentStep:
     if info is None:
         raise RuntimeError("durable.current_step() can only be used inside a @step body of a run")
     return info
+
+
+def current_step_or_none() -> CurrentStep | None:
+    """The step body running here, or None (workflow code, or outside any run)."""
+    return _step.get()
 
 
 @contextmanager

@@ -87,6 +87,11 @@ def check_retries(value: Count, what: str) -> Count:
     return value
 
 
+def _check_expected_steps(value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"expected_steps must be an int >= 1, not {value!r}")
+
+
 def _check_async(fn: Callable[..., Any], what: str) -> None:
     if not inspect.iscoroutinefunction(fn):
         raise TypeError(f"@{what} needs an async def function, got {fn!r}")
@@ -146,12 +151,14 @@ class Workflow(Generic[P, R]):
         step_timeout: float | None = None,
         step_retries: int | None = None,
         retry: RetryPolicy | None = None,
+        expected_steps: int | None = None,
     ) -> None:
         _check_async(fn, "workflow")
         whole("workflow version", version, low=1)
         check_name("workflow queue", queue)
         if name is not None:
             check_name("workflow name", name)
+        _check_expected_steps(expected_steps)
         check_retries(step_retries, "step_retries")
         if schedule is not None:  # InvalidSchedule here, at decoration, not in a worker
             check_scheduled_workflow(fn, schedule, timezone)
@@ -170,6 +177,8 @@ class Workflow(Generic[P, R]):
         """The retries of this workflow's steps that set none (None: the engine's)."""
         self.retry = retry or RetryPolicy()
         """How a failed run is retried automatically (``retries=0``: never)."""
+        self.expected_steps = expected_steps
+        """Steps a run is expected to complete: progress is completed / expected."""
         self.signature = Signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -284,6 +293,7 @@ def workflow(
     backoff: float = 2.0,
     initial_interval: float = 1.0,
     max_interval: float = 60.0,
+    expected_steps: int | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, Awaitable[R]] | None = None,
@@ -301,6 +311,7 @@ def workflow(
     backoff: float = 2.0,
     initial_interval: float = 1.0,
     max_interval: float = 60.0,
+    expected_steps: int | None = None,
 ) -> Workflow[P, R] | Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]:
     """Make an async function a durable workflow, registered under ``name``.
 
@@ -318,12 +329,16 @@ def workflow(
     ``initial_interval * backoff ** (n - 1)`` seconds (capped at ``max_interval``,
     jittered) before retry ``n``. ``NonRetryableError``, ``NonDeterminismError``,
     ``WorkflowTimeout`` and ``RunAttemptsExhausted`` are final.
+
+    ``expected_steps`` turns the count of completed steps into a progress fraction
+    (``handle.progress()``) when the workflow declares none with ``durable.set_progress``.
     """
     limit = None if timeout is None else seconds("workflow timeout", timeout, positive=True)
     step_limit = (
         None if step_timeout is None else seconds("step_timeout", step_timeout, positive=True)
     )
     check_retries(retries, "retries")
+    _check_expected_steps(expected_steps)
     run_retry = RetryPolicy(retries, backoff, initial_interval, max_interval)
     check_retries(step_retries, "step_retries")
 
@@ -339,6 +354,7 @@ def workflow(
             step_timeout=step_limit,
             step_retries=step_retries,
             retry=run_retry,
+            expected_steps=expected_steps,
         )
         default_registry.add(wf)
         return wf

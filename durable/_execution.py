@@ -149,8 +149,8 @@ class Execution:
             delay = await retry_after_failure(
                 self.runtime.store, self.run_id, self.attempt, error, self.workflow.retry
             )
-        except TRANSIENT_ERRORS as exc:
-            raise LeaseLost(f"run {self.run_id}: database unreachable ({exc})") from exc
+        except INFRASTRUCTURE_ERRORS as exc:
+            raise LeaseLost(f"run {self.run_id}: database unreachable ({exc!r})") from exc
         if delay is None:
             return False
         _log.info("run %s failed; retrying it in %.1fs", self.run_id, delay)

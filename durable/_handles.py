@@ -11,7 +11,7 @@ from durable._codec import decode_error, decode_json
 from durable._listener import Signal
 from durable._operations import get_event, wait_progress
 from durable._signals import SignalDelivery
-from durable._views import RunDetail, RunStatus
+from durable._views import Progress, RunDetail, RunStatus, progress_of
 from durable.errors import RunCancelled, RunNotFound, WorkflowFailed
 
 if TYPE_CHECKING:
@@ -130,6 +130,18 @@ class RunHandle(Generic[R]):
         return await wait_progress(
             self.engine.runtime, self.run_id, step=step, signal=signal, event=event,
             timeout=timeout,
+        )  # fmt: skip
+
+    async def progress(self) -> Progress:
+        """How far the run got: completed steps, and the fraction done when the workflow
+        declares one (``durable.set_progress``) or ``expected_steps``. One small query;
+        works from a process without the workflow's code."""
+        row = await self.engine.runtime.store.progress_of_run(self.run_id)
+        if row is None:
+            raise RunNotFound(self.run_id)
+        return progress_of(
+            row["status"], row["completed_steps"], row["progress_fraction"],
+            row["progress_message"], row["expected_steps"],
         )  # fmt: skip
 
     async def detail(self) -> RunDetail:

@@ -161,6 +161,10 @@ class Run(_Base, table=True):
     """Automatic retries so far (``@workflow(retries=)``)."""
     previous_errors: Any = _col(JSONB, nullable=False, default="'[]'::jsonb")
     """The error of every failed attempt that was retried, oldest first."""
+    progress_fraction: float | None = _col(Double)
+    """The fraction of the latest ``durable.set_progress``."""
+    progress_message: str | None = _col(Text)
+    """The message of the latest ``durable.set_progress``."""
 
 
 class Step(_Base, table=True):
@@ -283,6 +287,8 @@ class WorkflowVersion(_Base, table=True):
     queue: str = _col(Text, nullable=False, default="'default'")
     registered_at: datetime = _ts(nullable=False, now=True)
     last_seen_at: datetime = _ts(nullable=False, now=True)
+    expected_steps: int | None = _col(Integer)
+    """``@workflow(expected_steps=)`` of this version, for progress fractions."""
 
 
 class WorkerRow(_Base, table=True):

@@ -91,19 +91,21 @@ class Store(QueueStatements, OperationStatements):
         pid: int,
         queues: Sequence[str],
         concurrency: int,
-        workflows: Sequence[tuple[str, int, str]],
+        workflows: Sequence[tuple[str, int, str, int | None]],
     ) -> None:
-        served = [f"{name}@{version}" for name, version, _ in workflows]
+        """Record a worker and the (name, version, queue, expected steps) it serves."""
+        served = [f"{name}@{version}" for name, version, _, _ in workflows]
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 query("register_worker"),
                 worker_id, hostname, pid, list(queues), concurrency, served,
             )  # fmt: skip
             if workflows:
-                names, versions, wf_queues = zip(*workflows, strict=True)
+                names, versions, wf_queues, expected = zip(*workflows, strict=True)
                 await conn.execute(
-                    query("register_workflows"), list(names), list(versions), list(wf_queues)
-                )
+                    query("register_workflows"),
+                    list(names), list(versions), list(wf_queues), list(expected),
+                )  # fmt: skip
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self.pool.execute(query("unregister_worker"), worker_id)
@@ -329,6 +331,25 @@ class Store(QueueStatements, OperationStatements):
             query("set_event"), run_id, attempt, key, value_json, cursor, seq
         )
         return row is not None
+
+    async def set_progress(
+        self,
+        run_id: UUID,
+        attempt: int,
+        fraction: float | None,
+        message: str | None,
+        key: str,
+        seq: int,
+        value_json: str,
+    ) -> bool:
+        """Store a run's declared progress and record the call; False: the claim is lost."""
+        row = await self.pool.fetchrow(
+            query("set_progress"), run_id, attempt, fraction, message, key, seq, value_json
+        )
+        return row is not None
+
+    async def progress_of_run(self, run_id: UUID) -> Row | None:
+        return await self.pool.fetchrow(query("progress_of_run"), run_id)
 
     async def get_event(self, run_id: UUID, key: str) -> str | None:
         value: str | None = await self.pool.fetchval(query("get_event"), run_id, key)

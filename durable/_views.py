@@ -62,6 +62,37 @@ class StepInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class Progress:
+    """How far a run got (``handle.progress()``, ``RunDetail.progress``)."""
+
+    completed_steps: int
+    """Steps of the run that completed (failed and retrying attempts do not count)."""
+    fraction: float | None
+    """The latest ``durable.set_progress`` fraction; else completed / ``expected_steps``
+    (capped at 1.0); 1.0 once the run completed; None when nothing declares a total."""
+    message: str | None = None
+    """The message of the latest ``durable.set_progress``."""
+    expected_steps: int | None = None
+    """``@workflow(expected_steps=)`` of the run's workflow version, as workers registered."""
+
+
+def progress_of(
+    status: str,
+    completed_steps: int,
+    declared: float | None,
+    message: str | None,
+    expected_steps: int | None,
+) -> Progress:
+    """A run's progress from its row: declared, else counted against the expected steps."""
+    fraction = declared
+    if status == RunStatus.COMPLETED:
+        fraction = 1.0
+    elif fraction is None and expected_steps:
+        fraction = min(1.0, completed_steps / expected_steps)
+    return Progress(completed_steps, fraction, message, expected_steps)
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """A run as listed by ``engine.list_runs``."""
 
@@ -94,6 +125,8 @@ class RunDetail(RunSummary):
     events: dict[str, Any] = field(default_factory=dict)
     forked_from: UUID | None = None
     """The run this one was forked from (``engine.fork``), if any."""
+    progress: Progress | None = None
+    """Completed steps and, when declared, the fraction done (see ``Progress``)."""
     previous_errors: list[ErrorInfo] = field(default_factory=list)
     """The error of every earlier failed attempt of this run, oldest first: each automatic
     retry (``@workflow(retries=)``) and each ``engine.retry`` adds the error it retried."""
@@ -157,6 +190,13 @@ def detail_from_rows(
         events={e["key"]: decode_json(e["value"]) for e in events},
         forked_from=run.get("forked_from"),
         previous_errors=_errors(run.get("previous_errors")),
+        progress=progress_of(
+            run["status"],
+            sum(1 for s in steps if s["kind"] == "step" and s["status"] == "completed"),
+            run.get("progress_fraction"),
+            run.get("progress_message"),
+            run.get("expected_steps"),
+        ),
     )
 
 

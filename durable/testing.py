@@ -91,6 +91,13 @@ class Environment:
         self._engine: Engine | None = None
 
     @property
+    def database_url(self) -> str:
+        """The DSN of this environment's database, e.g. for a client ``Engine(worker=False)``."""
+        if self._admin_url is None or self._database is None:
+            raise RuntimeError("the Environment is not entered: use `async with Environment()`")
+        return dsn_for_database(self._admin_url, self._database)
+
+    @property
     def engine(self) -> Engine:
         """The running engine (starts runs, signals, reads runs)."""
         if self._engine is None:

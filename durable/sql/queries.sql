@@ -56,11 +56,12 @@ LIMIT 1;
 SELECT version, queue FROM durable.workflows WHERE name = $1 ORDER BY version DESC LIMIT 1;
 
 -- name: register_workflows
--- A worker records the (name, version, queue) triples it serves.
-INSERT INTO durable.workflows (name, version, queue)
-SELECT * FROM unnest($1::text[], $2::int[], $3::text[])
+-- A worker records the (name, version, queue, expected steps) of each workflow it serves.
+INSERT INTO durable.workflows (name, version, queue, expected_steps)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[])
 ON CONFLICT (name, version) DO UPDATE
-    SET last_seen_at = durable.now(), queue = excluded.queue;
+    SET last_seen_at = durable.now(), queue = excluded.queue,
+        expected_steps = excluded.expected_steps;
 
 -- name: register_worker
 -- $6: "name@version" of every workflow the worker serves (see run_version_available).
@@ -427,6 +428,9 @@ SELECT status, output, error FROM durable.runs WHERE id = $1;
 SELECT id, workflow_name, workflow_version, status, input, output, error, queue, priority,
     tags, attempt, created_at, started_at, finished_at, parent_run_id, parent_cursor,
     wake_at, lease_owner, idempotency_key, waiting_for, forked_from, previous_errors,
+    progress_fraction, progress_message,
+    (SELECT w.expected_steps FROM durable.workflows AS w
+        WHERE w.name = r.workflow_name AND w.version = r.workflow_version) AS expected_steps,
     EXISTS (SELECT 1 FROM durable.workers AS w
         WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
           AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
@@ -623,6 +627,32 @@ WITH fence AS (
     ON CONFLICT (run_id, cursor_key) DO NOTHING
 )
 SELECT pg_notify('durable_run', $1::text || ' event') FROM ev;
+
+-- name: set_progress
+-- Store the fraction $3 and message $4 of run $1's durable.set_progress and record the
+-- call ($5 key, $6 position, $7 the value for the timeline), fenced like record_step.
+-- Returns no row when the claim was lost.
+WITH upd AS (
+    UPDATE durable.runs SET progress_fraction = $3, progress_message = $4
+    WHERE id = $1 AND attempt = $2 AND status = 'running'
+    RETURNING id
+), rec AS (
+    INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status, output)
+    SELECT id, $5, $6, 'progress', '', 'completed', $7::json FROM upd
+    ON CONFLICT (run_id, cursor_key) DO NOTHING
+)
+SELECT id FROM upd;
+
+-- name: progress_of_run
+-- handle.progress(): run $1's status, declared progress, the expected step count its
+-- workflow version registered, and how many of its steps completed.
+SELECT r.status, r.progress_fraction, r.progress_message,
+    (SELECT w.expected_steps FROM durable.workflows AS w
+        WHERE w.name = r.workflow_name AND w.version = r.workflow_version) AS expected_steps,
+    (SELECT count(*) FROM durable.steps AS s
+        WHERE s.run_id = r.id AND s.kind = 'step' AND s.status = 'completed')::int
+        AS completed_steps
+FROM durable.runs AS r WHERE r.id = $1;
 
 -- name: get_event
 SELECT value FROM durable.events WHERE run_id = $1 AND key = $2;

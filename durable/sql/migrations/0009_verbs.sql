@@ -10,3 +10,10 @@ ALTER TABLE durable.runs ADD COLUMN claimed_at timestamptz;
 -- the error of every failed attempt before the current one (automatic or engine.retry).
 ALTER TABLE durable.runs ADD COLUMN auto_retries integer NOT NULL DEFAULT 0;
 ALTER TABLE durable.runs ADD COLUMN previous_errors jsonb NOT NULL DEFAULT '[]';
+
+-- Progress: the fraction and message of the latest durable.set_progress, and the step
+-- count a workflow version declares (@workflow(expected_steps=)), registered by workers
+-- so that a client without the code can turn completed steps into a fraction.
+ALTER TABLE durable.runs ADD COLUMN progress_fraction double precision;
+ALTER TABLE durable.runs ADD COLUMN progress_message text;
+ALTER TABLE durable.workflows ADD COLUMN expected_steps integer;

@@ -12,6 +12,7 @@ from durable._engine import Engine
 from durable._handles import RunHandle
 from durable._logging import RunContextFilter, logger
 from durable._management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
+from durable._poll import PollResult, poll
 from durable._progress import set_progress
 from durable._queues import QueueConfig
 from durable._recorded import now, patched, random, uuid4
@@ -56,6 +57,7 @@ __all__ = [
     "NonRetryableError",
     "Page",
     "PayloadTooLarge",
+    "PollResult",
     "Progress",
     "QueueConfig",
     "RetryKind",
@@ -89,6 +91,7 @@ __all__ = [
     "logger",
     "now",
     "patched",
+    "poll",
     "random",
     "set_event",
     "set_progress",

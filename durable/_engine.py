@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar, overload
@@ -21,7 +21,6 @@ from durable._dsn import redact, scrub
 from durable._durations import optional_positive_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
-from durable._history import History, read_history
 from durable._limits import check_payload
 from durable._listener import Listener
 from durable._management import EngineOperations
@@ -29,6 +28,7 @@ from durable._migrations import migrate
 from durable._operations import cancel_run, send_signal
 from durable._pool import ConnectionPool
 from durable._queues import Queues
+from durable._reads import EngineReads
 from durable._registry import Registry, default_registry
 from durable._runtime import Runtime, Settings
 from durable._schedules import Scheduler
@@ -36,13 +36,9 @@ from durable._signals import SignalDelivery
 from durable._store import Store
 from durable._telemetry import Telemetry
 from durable._validate import (
-    check_cursor_text,
     check_delay,
-    check_moment,
     check_name,
     check_optional_key,
-    check_optional_name,
-    check_page_size,
     check_priority,
     check_run_id,
     check_tags,
@@ -51,18 +47,8 @@ from durable._validate import (
     seconds,
     whole,
 )
-from durable._views import (
-    Page,
-    RunDetail,
-    RunStatus,
-    RunSummary,
-    decode_cursor,
-    detail_from_rows,
-    encode_cursor,
-    summary_from_row,
-)
 from durable._worker import Worker
-from durable.errors import RunNotFound, UnknownWorkflow
+from durable.errors import UnknownWorkflow
 
 __all__ = ["Engine", "running_engine"]
 
@@ -81,7 +67,7 @@ def running_engine() -> Engine:
     return _running[-1]
 
 
-class Engine(EngineOperations):
+class Engine(EngineOperations, EngineReads):
     """The entry point: a connection to Postgres, a worker, and operations on runs.
 
     ``database_url=None`` reads ``DURABLE_DATABASE_URL``, then ``DATABASE_URL``; with
@@ -449,64 +435,6 @@ class Engine(EngineOperations):
         """Cancel a run and its unfinished children. A step running now is cancelled, and a
         cancelled run never records another step. False when the run had already finished."""
         return await cancel_run(self.runtime, UUID(str(run_id)))
-
-    # -- reading runs ----------------------------------------------------------------------
-
-    async def get_run(self, run_id: UUID | str) -> RunDetail:
-        """Everything recorded about a run: status, input, output, error, steps, children."""
-        run, steps, events, children = await self.runtime.store.get_run(UUID(str(run_id)))
-        if run is None:
-            raise RunNotFound(run_id)
-        return detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
-
-    async def export_run(self, run_id: UUID | str) -> History:
-        """The run's history (input, every record, signals, events, children, outcome) in
-        the versioned ``durable.history`` format, for ``durable.testing.Replayer``.
-        ``history.to_json()`` is what ``durable runs export`` prints."""
-        history = await read_history(self.runtime.store, UUID(str(run_id)))
-        if history is None:
-            raise RunNotFound(run_id)
-        return history
-
-    async def list_runs(
-        self,
-        workflow: str | Workflow[..., Any] | None = None,
-        status: str | RunStatus | Sequence[str | RunStatus] | None = None,
-        tag: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-        *,
-        parent: UUID | str | None = None,
-        queue: str | None = None,
-    ) -> Page[RunSummary]:
-        """One page of runs, newest first, filtered; pass ``next_cursor`` for the next."""
-        limit = check_page_size(limit)
-        name = workflow.name if isinstance(workflow, Workflow) else workflow
-        rows = await self.runtime.store.list_runs(
-            workflow=check_optional_name("workflow", name),
-            statuses=_statuses(status),
-            tag=check_optional_name("tag", tag),
-            since=check_moment("since", since),
-            until=check_moment("until", until),
-            parent=None if parent is None else check_run_id("parent", parent),
-            queue=check_optional_name("queue", queue),
-            after=None if cursor is None else decode_cursor(check_cursor_text(cursor)),
-            limit=limit + 1,
-        )
-        items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]
-        if len(rows) <= limit:
-            return Page(items=items, next_cursor=None)
-        last = rows[limit - 1]
-        return Page(items=items, next_cursor=encode_cursor(last["created_at"], last["id"]))
-
-
-def _statuses(status: str | RunStatus | Sequence[str | RunStatus] | None) -> list[str] | None:
-    if status is None:
-        return None
-    values = [status] if isinstance(status, str) else list(status)
-    return [RunStatus(v).value for v in values]  # ValueError names an unknown status
 
 
 def _queues_of(registry: Registry) -> tuple[str, ...]:

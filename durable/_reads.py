@@ -1,0 +1,93 @@
+"""Reading runs: get, export, list and count; mixed into ``Engine``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from durable._decorators import Workflow
+from durable._history import History, read_history
+from durable._views import (
+    Page,
+    RunDetail,
+    RunStatus,
+    RunSummary,
+    decode_cursor,
+    detail_from_rows,
+    encode_cursor,
+    summary_from_row,
+)
+from durable.errors import RunNotFound
+
+if TYPE_CHECKING:
+    from durable._runtime import Runtime
+
+__all__ = ["EngineReads"]
+
+
+class EngineReads:
+    """What ``engine.get_run``, ``export_run`` and ``list_runs`` read."""
+
+    if TYPE_CHECKING:
+
+        @property
+        def runtime(self) -> Runtime: ...
+
+    async def get_run(self, run_id: UUID | str) -> RunDetail:
+        """Everything recorded about a run: status, input, output, error, steps, children."""
+        run, steps, events, children = await self.runtime.store.get_run(UUID(str(run_id)))
+        if run is None:
+            raise RunNotFound(run_id)
+        return detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
+
+    async def export_run(self, run_id: UUID | str) -> History:
+        """The run's history (input, every record, signals, events, children, outcome) in
+        the versioned ``durable.history`` format, for ``durable.testing.Replayer``.
+        ``history.to_json()`` is what ``durable runs export`` prints."""
+        history = await read_history(self.runtime.store, UUID(str(run_id)))
+        if history is None:
+            raise RunNotFound(run_id)
+        return history
+
+    async def list_runs(
+        self,
+        workflow: str | Workflow[..., Any] | None = None,
+        status: str | RunStatus | Sequence[str | RunStatus] | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+        *,
+        parent: UUID | str | None = None,
+        queue: str | None = None,
+    ) -> Page[RunSummary]:
+        """One page of runs, newest first, filtered; pass ``next_cursor`` for the next."""
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be between 1 and 1000, not {limit}")
+        name = workflow.name if isinstance(workflow, Workflow) else workflow
+        rows = await self.runtime.store.list_runs(
+            workflow=name,
+            statuses=_statuses(status),
+            tag=tag,
+            since=since,
+            until=until,
+            parent=UUID(str(parent)) if parent is not None else None,
+            queue=queue,
+            after=decode_cursor(cursor) if cursor else None,
+            limit=limit + 1,
+        )
+        items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]
+        if len(rows) <= limit:
+            return Page(items=items, next_cursor=None)
+        last = rows[limit - 1]
+        return Page(items=items, next_cursor=encode_cursor(last["created_at"], last["id"]))
+
+
+def _statuses(status: str | RunStatus | Sequence[str | RunStatus] | None) -> list[str] | None:
+    if status is None:
+        return None
+    values = [status] if isinstance(status, str) else list(status)
+    return [RunStatus(v).value for v in values]  # ValueError names an unknown status

@@ -97,6 +97,10 @@ def runs_table(items: Sequence[RunSummary], color: bool) -> str:
         for r in items
     ]
     headers = ["RUN ID", "WORKFLOW", "STATUS", "CREATED", "TOOK", "ATTEMPT", "TAGS"]
+    if any(r.resource_id is not None for r in items):  # a column only where runs are scoped
+        headers.append("RESOURCE")
+        for row, r in zip(rows, items, strict=True):
+            row.append(r.resource_id or "")
     return _table(headers, rows, 2, [str(r.status) for r in items], color)
 
 
@@ -139,6 +143,10 @@ def run_detail(detail: RunDetail, children: Sequence[RunSummary], color: bool) -
     ]
     if detail.tags:
         lines.append(f"tags      {', '.join(detail.tags)}")
+    if detail.resource_id is not None:
+        lines.append(f"resource  {detail.resource_id}")
+    if detail.metadata:
+        lines.append(f"metadata  {_short(detail.metadata, 200)}")
     if detail.parent_run_id:
         lines.append(f"parent    {detail.parent_run_id}")
     if detail.forked_from:

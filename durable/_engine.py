@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from types import TracebackType
@@ -32,7 +32,13 @@ from durable._reads import EngineReads
 from durable._registry import Registry, default_registry
 from durable._runtime import Runtime, Settings
 from durable._schedules import Scheduler
-from durable._signals import SignalDelivery
+from durable._scoping import (
+    check_resource_id,
+    encode_metadata,
+    in_resource,
+    require_in_resource,
+)
+from durable._signals import SignalDelivery, SignalKind
 from durable._store import Store
 from durable._telemetry import Telemetry
 from durable._validate import (
@@ -261,6 +267,8 @@ class Engine(EngineOperations, EngineReads):
         priority: int = 0,
         concurrency_key: str | None = None,
         timeout: Duration | None = None,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> RunHandle[R]: ...
     @overload
@@ -277,6 +285,8 @@ class Engine(EngineOperations, EngineReads):
         priority: int = 0,
         concurrency_key: str | None = None,
         timeout: Duration | None = None,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> RunHandle[Any]: ...
     async def start(
@@ -292,6 +302,8 @@ class Engine(EngineOperations, EngineReads):
         priority: int = 0,
         concurrency_key: str | None = None,
         timeout: Duration | None = None,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> RunHandle[Any]:
         """Start a run of ``workflow`` (an object or a registered name) and return its handle.
@@ -301,11 +313,15 @@ class Engine(EngineOperations, EngineReads):
         ``priority`` orders due runs (higher first); runs sharing a ``concurrency_key`` in a
         queue run at most ``key_concurrency`` at a time (see ``engine.queues``).
         Arguments are encoded by the workflow's type hints; a value that cannot be encoded
-        raises ``SerializationError`` and stores nothing. ``timeout`` bounds this run's
+        raises ``SerializationError`` and stores nothing. ``resource_id`` scopes the run to a
+        tenant or user (calls scoped to another resource never see it) and ``metadata`` is a
+        small JSON object (4 KiB encoded at most) shown with the run. ``timeout`` bounds this run's
         total time (default: the workflow's ``timeout``, then the engine's
         ``default_workflow_timeout``); past it the run fails with ``WorkflowTimeout``.
         """
         limit = optional_positive_seconds(timeout, "timeout")
+        scope = check_resource_id(resource_id)
+        metadata_json = encode_metadata(metadata)
         wf, name, version, default_queue = await self._resolve(workflow)
         return await self._start_run(
             wf,
@@ -321,6 +337,8 @@ class Engine(EngineOperations, EngineReads):
             priority=priority,
             concurrency_key=concurrency_key,
             timeout=limit,
+            resource_id=scope,
+            metadata_json=metadata_json,
         )
 
     async def _start_run(
@@ -339,6 +357,8 @@ class Engine(EngineOperations, EngineReads):
         priority: int = 0,
         concurrency_key: str | None = None,
         timeout: float | None = None,
+        resource_id: str | None = None,
+        metadata_json: str | None = None,
     ) -> RunHandle[Any]:
         check_name("workflow", name)
         run_id = uuid.uuid4() if run_id is None else check_run_id("run_id", run_id)
@@ -379,9 +399,11 @@ class Engine(EngineOperations, EngineReads):
                 traceparent=started.traceparent,
                 tracestate=started.tracestate,
                 concurrency_key=concurrency_key,
+                resource_id=resource_id,
+                metadata_json=metadata_json,
             )
             started.stored(new_id, created)
-        handle = RunHandle(self, new_id, wf, created=created)
+        handle = RunHandle(self, new_id, wf, created=created, resource_id=resource_id)
         if created and new_id == run_id:
             handle._news = news
         return handle
@@ -407,9 +429,11 @@ class Engine(EngineOperations, EngineReads):
         """Configure queue limits: ``await engine.queues.configure("emails", concurrency=2)``."""
         return Queues(lambda: self.runtime)
 
-    def handle(self, run_id: UUID | str) -> RunHandle[Any]:
-        """A handle to an existing run, e.g. one started by another process."""
-        return RunHandle(self, UUID(str(run_id)))
+    def handle(self, run_id: UUID | str, *, resource_id: str | None = None) -> RunHandle[Any]:
+        """A handle to an existing run, e.g. one started by another process. With
+        ``resource_id`` every call through it treats a run of another resource as not
+        found (``RunNotFound``)."""
+        return RunHandle(self, UUID(str(run_id)), resource_id=check_resource_id(resource_id))
 
     # -- acting on runs ----------------------------------------------------------------------
 
@@ -420,21 +444,31 @@ class Engine(EngineOperations, EngineReads):
         payload: Any = None,
         *,
         idempotency_key: str | None = None,
+        resource_id: str | None = None,
     ) -> SignalDelivery:
         """Send signal ``name`` with ``payload`` to a run; see ``SignalDelivery.kind``.
 
         A signal sent before the run waits for it is buffered; with an ``idempotency_key``
-        a repeat is reported as ``duplicate`` and stored once.
+        a repeat is reported as ``duplicate`` and stored once. With ``resource_id``, a run
+        of another resource is ``run_not_found`` and nothing is stored.
         """
+        target = check_run_id("run_id", run_id)
+        if resource_id is not None and not await in_resource(
+            self.runtime, target, check_resource_id(resource_id)
+        ):
+            return SignalDelivery(SignalKind.RUN_NOT_FOUND, target, name)
         return await send_signal(
-            self.runtime, check_run_id("run_id", run_id), check_name("signal name", name),
+            self.runtime, target, check_name("signal name", name),
             payload, check_optional_key("idempotency_key", idempotency_key),
         )  # fmt: skip
 
-    async def cancel(self, run_id: UUID | str) -> bool:
+    async def cancel(self, run_id: UUID | str, *, resource_id: str | None = None) -> bool:
         """Cancel a run and its unfinished children. A step running now is cancelled, and a
-        cancelled run never records another step. False when the run had already finished."""
-        return await cancel_run(self.runtime, UUID(str(run_id)))
+        cancelled run never records another step. False when the run had already finished.
+        With ``resource_id``, a run of another resource raises ``RunNotFound``."""
+        target = UUID(str(run_id))
+        await require_in_resource(self.runtime, target, check_resource_id(resource_id))
+        return await cancel_run(self.runtime, target)
 
 
 def _queues_of(registry: Registry) -> tuple[str, ...]:

@@ -10,6 +10,7 @@ import anyio
 from durable._codec import decode_error, decode_json
 from durable._listener import Signal
 from durable._operations import get_event, wait_progress
+from durable._scoping import require_in_resource
 from durable._signals import SignalDelivery
 from durable._views import Progress, RunDetail, RunStatus, progress_of
 from durable.errors import RunCancelled, RunNotFound, WorkflowFailed
@@ -33,14 +34,25 @@ class RunHandle(Generic[R]):
         workflow: Workflow[Any, R] | None = None,
         *,
         created: bool = True,
+        resource_id: str | None = None,
     ) -> None:
         self.engine = engine
         self.run_id = run_id
         self.workflow = workflow
+        self.resource_id = resource_id
+        """The resource this handle is scoped to: a run of another one is not found."""
+        self._scope_checked = resource_id is None
         self.created = created
         """False when an idempotency key or run id matched an existing run."""
         self._news: Signal | None = None
         """Set by start(): a subscription made before the run existed (see result())."""
+
+    async def _in_scope(self) -> None:
+        """``RunNotFound`` when a scoped handle names a run of another resource (checked
+        once: a run's resource never changes)."""
+        if not self._scope_checked:
+            await require_in_resource(self.engine.runtime, self.run_id, self.resource_id)
+            self._scope_checked = True
 
     def __repr__(self) -> str:
         name = self.workflow.name if self.workflow else "?"
@@ -61,6 +73,7 @@ class RunHandle(Generic[R]):
         Raises ``WorkflowFailed`` (with the recorded error) when the run failed,
         ``RunCancelled`` when it was cancelled, and ``TimeoutError`` after ``timeout`` seconds.
         """
+        await self._in_scope()
         runtime = self.engine.runtime
         poll = runtime.settings.poll_interval
         with anyio.fail_after(timeout):
@@ -98,6 +111,7 @@ class RunHandle(Generic[R]):
 
     async def status(self) -> RunStatus:
         """The run's current status."""
+        await self._in_scope()
         row = await self.engine.runtime.store.run_outcome(self.run_id)
         if row is None:
             raise RunNotFound(self.run_id)
@@ -105,16 +119,20 @@ class RunHandle(Generic[R]):
 
     async def cancel(self) -> bool:
         """Cancel the run and its unfinished children (see ``Engine.cancel``)."""
-        return await self.engine.cancel(self.run_id)
+        return await self.engine.cancel(self.run_id, resource_id=self.resource_id)
 
     async def signal(
         self, name: str, payload: Any = None, *, idempotency_key: str | None = None
     ) -> SignalDelivery:
         """Send a signal to the run (see ``Engine.signal``)."""
-        return await self.engine.signal(self.run_id, name, payload, idempotency_key=idempotency_key)
+        return await self.engine.signal(
+            self.run_id, name, payload, idempotency_key=idempotency_key,
+            resource_id=self.resource_id,
+        )  # fmt: skip
 
     async def get_event(self, key: str) -> Any:
         """The latest value the run published with ``durable.set_event(key, ...)``, or None."""
+        await self._in_scope()
         return await get_event(self.engine.runtime, self.run_id, key)
 
     async def wait(
@@ -127,6 +145,7 @@ class RunHandle(Generic[R]):
         """Wait until the step at cursor key ``step`` is recorded, a ``signal`` of that name
         was consumed, or ``event`` is set. True when it happened; False when the run
         finished without it; ``TimeoutError`` after ``timeout`` seconds."""
+        await self._in_scope()
         return await wait_progress(
             self.engine.runtime, self.run_id, step=step, signal=signal, event=event,
             timeout=timeout,
@@ -136,6 +155,7 @@ class RunHandle(Generic[R]):
         """How far the run got: completed steps, and the fraction done when the workflow
         declares one (``durable.set_progress``) or ``expected_steps``. One small query;
         works from a process without the workflow's code."""
+        await self._in_scope()
         row = await self.engine.runtime.store.progress_of_run(self.run_id)
         if row is None:
             raise RunNotFound(self.run_id)
@@ -146,7 +166,7 @@ class RunHandle(Generic[R]):
 
     async def detail(self) -> RunDetail:
         """Everything recorded about the run (same as ``engine.get_run``)."""
-        return await self.engine.get_run(self.run_id)
+        return await self.engine.get_run(self.run_id, resource_id=self.resource_id)
 
 
 async def _next_change(changed: Signal, poll: float) -> None:

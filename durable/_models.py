@@ -102,6 +102,13 @@ class Run(_Base, table=True):
         ),
         Index("runs_created_idx", text("created_at DESC"), text("id DESC")),
         Index(
+            "runs_resource_idx",
+            "resource_id",
+            text("created_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("resource_id IS NOT NULL"),
+        ),
+        Index(
             "runs_parent_idx", "parent_run_id", postgresql_where=text("parent_run_id IS NOT NULL")
         ),
         Index("runs_tags_idx", "tags", postgresql_using="gin"),
@@ -165,6 +172,11 @@ class Run(_Base, table=True):
     """The fraction of the latest ``durable.set_progress``."""
     progress_message: str | None = _col(Text)
     """The message of the latest ``durable.set_progress``."""
+    resource_id: str | None = _col(Text)
+    """The tenant, user or account the run belongs to (``start(resource_id=)``)."""
+    metadata_: Any = Field(default=None, sa_column=Column("metadata", JSONB))
+    """The caller's small JSON object (``start(metadata=)``); ``metadata`` is taken by
+    SQLAlchemy, hence the attribute name."""
 
 
 class Step(_Base, table=True):

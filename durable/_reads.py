@@ -9,6 +9,7 @@ from uuid import UUID
 
 from durable._decorators import Workflow
 from durable._history import History, read_history
+from durable._scoping import check_resource_id
 from durable._views import (
     Page,
     RunDetail,
@@ -35,10 +36,12 @@ class EngineReads:
         @property
         def runtime(self) -> Runtime: ...
 
-    async def get_run(self, run_id: UUID | str) -> RunDetail:
-        """Everything recorded about a run: status, input, output, error, steps, children."""
+    async def get_run(self, run_id: UUID | str, *, resource_id: str | None = None) -> RunDetail:
+        """Everything recorded about a run: status, input, output, error, steps, children.
+        With ``resource_id``, a run of another resource raises ``RunNotFound``."""
+        scope = check_resource_id(resource_id)
         run, steps, events, children = await self.runtime.store.get_run(UUID(str(run_id)))
-        if run is None:
+        if run is None or (scope is not None and run["resource_id"] != scope):
             raise RunNotFound(run_id)
         return detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
 
@@ -63,8 +66,10 @@ class EngineReads:
         *,
         parent: UUID | str | None = None,
         queue: str | None = None,
+        resource_id: str | None = None,
     ) -> Page[RunSummary]:
-        """One page of runs, newest first, filtered; pass ``next_cursor`` for the next."""
+        """One page of runs, newest first, filtered; pass ``next_cursor`` for the next.
+        ``resource_id`` lists the runs of one resource only (through its own index)."""
         if not 1 <= limit <= 1000:
             raise ValueError(f"limit must be between 1 and 1000, not {limit}")
         name = workflow.name if isinstance(workflow, Workflow) else workflow
@@ -78,6 +83,7 @@ class EngineReads:
             queue=queue,
             after=decode_cursor(cursor) if cursor else None,
             limit=limit + 1,
+            resource_id=check_resource_id(resource_id),
         )
         items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]
         if len(rows) <= limit:

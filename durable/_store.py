@@ -59,24 +59,32 @@ class Store(QueueStatements, OperationStatements):
         tracestate: str | None,
         depth: int = 0,
         concurrency_key: str | None = None,
+        resource_id: str | None = None,
+        metadata_json: str | None = None,
         conn: asyncpg.Connection | None = None,
     ) -> tuple[UUID, bool]:
-        """Insert a run; return (id, created). An existing id or idempotency key wins."""
+        """Insert a run; return (id, created). An existing id or idempotency key wins,
+        unless it belongs to another resource (``ValueError``: never another's handle)."""
         args = (
             run_id, workflow, version, input_json, queue, priority, list(tags),
             idempotency_key, parent_run_id, parent_cursor, delay_seconds, timeout_seconds,
-            traceparent, tracestate, depth, concurrency_key,
+            traceparent, tracestate, depth, concurrency_key, resource_id, metadata_json,
         )  # fmt: skip
         executor = conn or self.pool
         created = await executor.fetchval(query("insert_run"), *args)
         if created is not None:
             return created, True
-        existing = await executor.fetchval(
+        existing = await executor.fetchrow(
             query("find_existing_run"), run_id, workflow, idempotency_key
         )
         if existing is None:  # the conflicting row vanished (pruned) between the statements
             raise RuntimeError(f"run {run_id} conflicted with a run that no longer exists")
-        return existing, False
+        if existing["resource_id"] != resource_id:
+            raise ValueError(
+                f"the run id or idempotency key of this {workflow!r} start is taken by a run "
+                "of another resource"
+            )
+        return existing["id"], False
 
     async def latest_workflow_version(self, name: str) -> tuple[int, str] | None:
         row = await self.pool.fetchrow(query("latest_workflow_version"), name)
@@ -256,6 +264,7 @@ class Store(QueueStatements, OperationStatements):
         queue: str | None,
         after: tuple[datetime, UUID] | None,
         limit: int,
+        resource_id: str | None = None,
     ) -> list[Row]:
         after_at, after_id = after if after else (None, None)
         async with self.pool.acquire() as conn, conn.transaction():
@@ -263,6 +272,7 @@ class Store(QueueStatements, OperationStatements):
             return await conn.fetch(
                 query("list_runs"),
                 workflow, statuses, tag, since, until, parent, queue, after_at, after_id, limit,
+                resource_id,
             )  # fmt: skip
 
     async def db_now(self) -> datetime:
@@ -319,6 +329,11 @@ class Store(QueueStatements, OperationStatements):
         """Cancel the run and its unfinished descendants; return the ids cancelled."""
         rows = await self.pool.fetch(query("cancel_run"), run_id)
         return [row["id"] for row in rows]
+
+    async def run_resource(self, run_id: UUID) -> tuple[bool, str | None]:
+        """Whether the run exists, and the resource it belongs to."""
+        row = await self.pool.fetchrow(query("run_resource"), run_id)
+        return (False, None) if row is None else (True, row["resource_id"])
 
     async def run_status(self, run_id: UUID) -> str | None:
         status: str | None = await self.pool.fetchval(query("run_exists"), run_id)

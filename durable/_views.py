@@ -111,6 +111,10 @@ class RunSummary:
     version_available: bool = True
     """False when no live worker serves this run's (workflow, version): it cannot progress
     until one is deployed."""
+    resource_id: str | None = None
+    """The resource (tenant, user) the run belongs to (``start(resource_id=)``)."""
+    metadata: dict[str, Any] | None = None
+    """The caller's labels (``start(metadata=)``)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -155,6 +159,8 @@ def _common(row: Mapping[str, Any]) -> dict[str, Any]:
         "parent_run_id": row["parent_run_id"],
         "queue": row["queue"],
         "version_available": row["version_available"],
+        "resource_id": row.get("resource_id"),
+        "metadata": decode_json(row.get("metadata")),
     }
 
 

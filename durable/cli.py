@@ -144,6 +144,7 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
     listing.add_argument("--until", type=_moment, help="ISO time, or an age like 30m")
     listing.add_argument("--parent", type=_run_id, help="child runs of this run id")
     listing.add_argument("--queue", type=_name, help="queue name")
+    listing.add_argument("--resource", type=_name, help="runs of this resource id only")
     listing.add_argument("--limit", type=_page_size, default=50, help="page size (max 1000)")
     listing.add_argument("--cursor", type=_cursor, help="next_cursor printed by the previous page")
     listing.add_argument("--json", action="store_true", help="print JSON")
@@ -466,7 +467,7 @@ async def _runs_list(engine: Engine, args: argparse.Namespace) -> int:
     page = await engine.list_runs(
         workflow=args.workflow, status=args.status, tag=args.tag, since=args.since,
         until=args.until, limit=args.limit, cursor=args.cursor, parent=args.parent,
-        queue=args.queue,
+        queue=args.queue, resource_id=args.resource,
     )  # fmt: skip
     waits = await waits_of(engine, page.items)
     if args.json:

@@ -34,11 +34,12 @@ WITH ins AS (
     INSERT INTO durable.runs (
         id, workflow_name, workflow_version, input, queue, priority, tags, idempotency_key,
         parent_run_id, parent_cursor, wake_at, deadline_at, traceparent, tracestate, depth,
-        concurrency_key)
+        concurrency_key, resource_id, metadata)
     VALUES (
         $1, $2, $3, $4::json, $5, $6, $7::text[], $8, $9, $10,
         durable.now() + make_interval(secs => coalesce($11::float8, 0)),
-        durable.now() + make_interval(secs => $12::float8), $13, $14, $15, $16)
+        durable.now() + make_interval(secs => $12::float8), $13, $14, $15, $16, $17,
+        $18::jsonb)
     ON CONFLICT DO NOTHING
     RETURNING id, queue, $11::float8 IS NULL OR $11::float8 <= 0 AS due
 )
@@ -47,7 +48,7 @@ LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', ins.queue) WHERE ins.due) AS
 
 -- name: find_existing_run
 -- The run an insert_run conflicted with: same id, or same workflow and idempotency key.
-SELECT id FROM durable.runs
+SELECT id, resource_id FROM durable.runs
 WHERE id = $1 OR (workflow_name = $2 AND idempotency_key = $3)
 LIMIT 1;
 
@@ -428,7 +429,7 @@ SELECT status, output, error FROM durable.runs WHERE id = $1;
 SELECT id, workflow_name, workflow_version, status, input, output, error, queue, priority,
     tags, attempt, created_at, started_at, finished_at, parent_run_id, parent_cursor,
     wake_at, lease_owner, idempotency_key, waiting_for, forked_from, previous_errors,
-    progress_fraction, progress_message,
+    progress_fraction, progress_message, resource_id, metadata,
     (SELECT w.expected_steps FROM durable.workflows AS w
         WHERE w.name = r.workflow_name AND w.version = r.workflow_version) AS expected_steps,
     EXISTS (SELECT 1 FROM durable.workers AS w
@@ -455,16 +456,18 @@ SELECT name, seq, payload, consumed_by, created_at
 FROM durable.signals WHERE run_id = $1 ORDER BY seq;
 
 -- name: list_runs
--- One keyset page of runs, newest first. Every filter is optional (NULL: any).
+-- One keyset page of runs, newest first. Every filter is optional (NULL: any); a
+-- resource filter ($11) reads runs_resource_idx.
 -- ($8, $9) is the (created_at, id) of the last row of the previous page.
 SELECT id, workflow_name, workflow_version, status, error, queue, priority, tags, attempt,
-    created_at, started_at, finished_at, parent_run_id,
+    created_at, started_at, finished_at, parent_run_id, resource_id, metadata,
     EXISTS (SELECT 1 FROM durable.workers AS w
         WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
           AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
         AS version_available
 FROM durable.runs AS r
 WHERE ($1::text IS NULL OR workflow_name = $1)
+  AND ($11::text IS NULL OR resource_id = $11)
   AND ($2::text[] IS NULL OR status = ANY($2::text[]))
   AND ($3::text IS NULL OR tags @> ARRAY[$3::text])
   AND ($4::timestamptz IS NULL OR created_at >= $4)
@@ -605,6 +608,10 @@ WITH RECURSIVE tree AS (
 SELECT done.id, pg_notify('durable_run', done.id::text || ' cancelled'),
     (SELECT count(pg_notify('durable_wake', queue)) FROM parents) AS woken
 FROM done;
+
+-- name: run_resource
+-- Whether run $1 exists and the resource it belongs to (fixed at start), for scoped calls.
+SELECT resource_id FROM durable.runs WHERE id = $1;
 
 -- name: run_exists
 SELECT status FROM durable.runs WHERE id = $1;

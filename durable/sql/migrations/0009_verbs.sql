@@ -17,3 +17,10 @@ ALTER TABLE durable.runs ADD COLUMN previous_errors jsonb NOT NULL DEFAULT '[]';
 ALTER TABLE durable.runs ADD COLUMN progress_fraction double precision;
 ALTER TABLE durable.runs ADD COLUMN progress_message text;
 ALTER TABLE durable.workflows ADD COLUMN expected_steps integer;
+
+-- Resource scoping and metadata: the tenant (or user, or account) a run belongs to, listed
+-- through its own index, and a small JSON object of the caller's labels.
+ALTER TABLE durable.runs ADD COLUMN resource_id text;
+ALTER TABLE durable.runs ADD COLUMN metadata jsonb;
+CREATE INDEX runs_resource_idx ON durable.runs (resource_id, created_at DESC, id DESC)
+    WHERE resource_id IS NOT NULL;

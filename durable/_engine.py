@@ -15,6 +15,7 @@ import anyio
 import asyncpg
 from anyio.abc import TaskGroup
 
+from durable._addressing import signal_run
 from durable._codec import encode_plain, to_json
 from durable._decorators import Workflow, check_retries
 from durable._dsn import redact, scrub
@@ -25,7 +26,7 @@ from durable._limits import check_payload
 from durable._listener import Listener
 from durable._management import EngineOperations
 from durable._migrations import migrate
-from durable._operations import cancel_run, send_signal
+from durable._operations import cancel_run
 from durable._pool import ConnectionPool
 from durable._queues import Queues
 from durable._reads import EngineReads
@@ -35,10 +36,9 @@ from durable._schedules import Scheduler
 from durable._scoping import (
     check_resource_id,
     encode_metadata,
-    in_resource,
     require_in_resource,
 )
-from durable._signals import SignalDelivery, SignalKind
+from durable._signals import SignalDelivery
 from durable._store import Store
 from durable._telemetry import Telemetry
 from durable._validate import (
@@ -439,27 +439,28 @@ class Engine(EngineOperations, EngineReads):
 
     async def signal(
         self,
-        run_id: UUID | str,
-        name: str,
+        run_id: UUID | str | None = None,
+        name: str | None = None,
         payload: Any = None,
         *,
         idempotency_key: str | None = None,
         resource_id: str | None = None,
+        workflow: Workflow[..., Any] | str | None = None,
+        delivery_key: str | None = None,
     ) -> SignalDelivery:
         """Send signal ``name`` with ``payload`` to a run; see ``SignalDelivery.kind``.
 
-        A signal sent before the run waits for it is buffered; with an ``idempotency_key``
-        a repeat is reported as ``duplicate`` and stored once. With ``resource_id``, a run
-        of another resource is ``run_not_found`` and nothing is stored.
+        A signal sent before the run waits for it is buffered. The run is ``run_id``, or
+        the run of ``workflow`` started with ``idempotency_key`` (the business key, e.g.
+        ``workflow="checkout", idempotency_key="order-42"``); no such run is
+        ``run_not_found``. The signal's own dedupe key is ``delivery_key`` (with a
+        ``run_id``, ``idempotency_key`` also means it): a repeat is ``duplicate``, stored
+        once. With ``resource_id``, a run of another resource is ``run_not_found`` and
+        nothing is stored.
         """
-        target = check_run_id("run_id", run_id)
-        if resource_id is not None and not await in_resource(
-            self.runtime, target, check_resource_id(resource_id)
-        ):
-            return SignalDelivery(SignalKind.RUN_NOT_FOUND, target, name)
-        return await send_signal(
-            self.runtime, target, check_name("signal name", name),
-            payload, check_optional_key("idempotency_key", idempotency_key),
+        return await signal_run(
+            self.runtime, run_id, name, payload, idempotency_key=idempotency_key,
+            resource_id=resource_id, workflow=workflow, delivery_key=delivery_key,
         )  # fmt: skip
 
     async def cancel(self, run_id: UUID | str, *, resource_id: str | None = None) -> bool:

@@ -330,6 +330,13 @@ class Store(QueueStatements, OperationStatements):
         rows = await self.pool.fetch(query("cancel_run"), run_id)
         return [row["id"] for row in rows]
 
+    async def run_by_key(self, workflow: str, idempotency_key: str) -> UUID | None:
+        """The run of ``workflow`` started with ``idempotency_key``, if any."""
+        found: UUID | None = await self.pool.fetchval(
+            query("run_by_key"), workflow, idempotency_key
+        )
+        return found
+
     async def run_resource(self, run_id: UUID) -> tuple[bool, str | None]:
         """Whether the run exists, and the resource it belongs to."""
         row = await self.pool.fetchrow(query("run_resource"), run_id)

@@ -609,6 +609,10 @@ SELECT done.id, pg_notify('durable_run', done.id::text || ' cancelled'),
     (SELECT count(pg_notify('durable_wake', queue)) FROM parents) AS woken
 FROM done;
 
+-- name: run_by_key
+-- The run of workflow $1 started with idempotency key $2 (runs_idempotency_idx).
+SELECT id FROM durable.runs WHERE workflow_name = $1 AND idempotency_key = $2;
+
 -- name: run_resource
 -- Whether run $1 exists and the resource it belongs to (fixed at start), for scoped calls.
 SELECT resource_id FROM durable.runs WHERE id = $1;

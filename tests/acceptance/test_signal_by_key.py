@@ -12,7 +12,7 @@ from tests.acceptance import support
 pytestmark = pytest.mark.anyio
 
 
-@workflow(name="checkout")
+@workflow(name="by_key.checkout")
 async def checkout(order: str) -> str:
     answer: str = await durable.wait_for_signal("approve")
     return f"{order}: {answer}"
@@ -27,7 +27,7 @@ async def test_a_signal_finds_its_run_by_workflow_and_idempotency_key(engine: En
     await support.wait_for_status(handle, "waiting")
 
     sent = await engine.signal(
-        workflow="checkout", idempotency_key="order-42", name="approve", payload="yes",
+        workflow="by_key.checkout", idempotency_key="order-42", name="approve", payload="yes",
         delivery_key="approval-1",
     )  # fmt: skip
     assert (sent.kind, sent.run_id) == (SignalKind.DELIVERED, handle.run_id)
@@ -42,10 +42,12 @@ async def test_a_signal_finds_its_run_by_workflow_and_idempotency_key(engine: En
 
 async def test_an_unknown_key_or_a_foreign_resource_is_run_not_found(engine: Engine) -> None:
     await engine.start(checkout, "order-7", idempotency_key="order-7", resource_id="acme")
-    missing = await engine.signal(workflow="checkout", idempotency_key="nope", name="approve")
+    missing = await engine.signal(
+        workflow="by_key.checkout", idempotency_key="nope", name="approve"
+    )
     assert (missing.kind, missing.run_id) == (SignalKind.RUN_NOT_FOUND, None)
     foreign = await engine.signal(
-        workflow="checkout", idempotency_key="order-7", name="approve", resource_id="globex"
+        workflow="by_key.checkout", idempotency_key="order-7", name="approve", resource_id="globex"
     )
     assert foreign.kind == SignalKind.RUN_NOT_FOUND
     detail = (await engine.list_runs()).items[0]
@@ -55,15 +57,15 @@ async def test_an_unknown_key_or_a_foreign_resource_is_run_not_found(engine: Eng
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {"workflow": "checkout", "name": "approve"},  # no key
+        {"workflow": "by_key.checkout", "name": "approve"},  # no key
         {"name": "approve"},  # neither a run id nor a key
         {
             "run_id": "00000000-0000-0000-0000-000000000000",
-            "workflow": "checkout",
+            "workflow": "by_key.checkout",
             "idempotency_key": "k",
             "name": "approve",
         },  # both a run id and a key
-        {"workflow": "checkout", "idempotency_key": "k"},  # no signal name
+        {"workflow": "by_key.checkout", "idempotency_key": "k"},  # no signal name
     ],
 )
 async def test_ambiguous_or_incomplete_addresses_are_refused(

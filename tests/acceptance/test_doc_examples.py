@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from durable._registry import default_registry
+
 pytestmark = pytest.mark.anyio
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -35,6 +37,9 @@ async def test_example_runs(
     page: str, title: str, source: str, server_dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("DURABLE_TEST_DATABASE_URL", server_dsn)
+    # The example's workflows join the default registry; drop them afterwards so that a
+    # name like "checkout" cannot clash with another test's.
+    monkeypatch.setattr(default_registry, "_by_key", dict(default_registry._by_key))
     module = "docs_example_" + re.sub(r"\W+", "_", f"{page}_{title}")
     namespace: dict[str, Any] = {"__name__": module}
     code = compile(source, f"{page}: {title}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)

@@ -14,7 +14,7 @@ import datetime
 import math
 import re
 
-__all__ = ["optional_positive_seconds", "parse_duration", "to_seconds"]
+__all__ = ["parse_duration", "to_seconds"]
 
 _HINT = (
     "use seconds as a number, a timedelta, or a string like "
@@ -89,18 +89,3 @@ def parse_duration(value: float | int | datetime.timedelta | str) -> datetime.ti
 def to_seconds(value: float | int | datetime.timedelta | str) -> float:
     """Like :func:`parse_duration`, but return the duration in seconds."""
     return parse_duration(value).total_seconds()
-
-
-def optional_positive_seconds(
-    value: float | int | datetime.timedelta | str | None, what: str
-) -> float | None:
-    """``to_seconds`` for an optional limit that must be longer than zero (None: no limit)."""
-    if value is None:
-        return None
-    try:
-        seconds = to_seconds(value)
-    except ValueError as exc:
-        raise ValueError(f"{what}: {exc}") from None
-    if seconds <= 0:
-        raise ValueError(f"{what} must be a positive duration, not {value!r}")
-    return seconds

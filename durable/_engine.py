@@ -19,7 +19,6 @@ from durable._addressing import signal_run
 from durable._codec import encode_plain, to_json
 from durable._decorators import Workflow, check_retries
 from durable._dsn import redact, scrub
-from durable._durations import optional_positive_seconds
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
 from durable._limits import check_payload
@@ -51,6 +50,7 @@ from durable._validate import (
     names,
     real,
     seconds,
+    seconds_or_none,
     whole,
 )
 from durable._worker import Worker
@@ -134,12 +134,10 @@ class Engine(EngineOperations, EngineReads):
             max_output_bytes=max_output_bytes,
             max_signal_bytes=max_signal_bytes,
             retention_seconds=None if retention is None else seconds("retention", retention),
-            default_workflow_timeout=optional_positive_seconds(
-                default_workflow_timeout, "default_workflow_timeout"
+            default_workflow_timeout=seconds_or_none(
+                "default_workflow_timeout", default_workflow_timeout
             ),
-            default_step_timeout=optional_positive_seconds(
-                default_step_timeout, "default_step_timeout"
-            ),
+            default_step_timeout=seconds_or_none("default_step_timeout", default_step_timeout),
             default_step_retries=check_retries(default_step_retries, "default_step_retries"),
             max_run_attempts=max_run_attempts,
         )
@@ -319,7 +317,7 @@ class Engine(EngineOperations, EngineReads):
         total time (default: the workflow's ``timeout``, then the engine's
         ``default_workflow_timeout``); past it the run fails with ``WorkflowTimeout``.
         """
-        limit = optional_positive_seconds(timeout, "timeout")
+        limit = seconds_or_none("timeout", timeout)
         scope = check_resource_id(resource_id)
         metadata_json = encode_metadata(metadata)
         wf, name, version, default_queue = await self._resolve(workflow)

@@ -16,9 +16,9 @@ from typing import Any, Generic, TypeVar
 
 from durable._context import require
 from durable._decorators import RetryPolicy, Step
-from durable._durations import optional_positive_seconds
 from durable._recorded import now
 from durable._timers import sleep
+from durable._validate import seconds_or_none
 
 __all__ = ["PollResult", "poll"]
 
@@ -58,9 +58,9 @@ async def poll(
     (``step_retries``, ``default_step_retries``). Use it inside a
     workflow only: each check is recorded, and between checks the run parks.
     """
-    every = optional_positive_seconds(interval, "the poll interval")
+    every = seconds_or_none("the poll interval", interval)
     assert every is not None  # interval is required
-    limit = optional_positive_seconds(timeout, "the poll timeout")
+    limit = seconds_or_none("the poll timeout", timeout)
     require("durable.poll()")
     as_step = _as_step(check, name)
     started = now().timestamp()

@@ -49,6 +49,7 @@ __all__ = [
     "queue_limits",
     "real",
     "seconds",
+    "seconds_or_none",
     "whole",
 ]
 
@@ -103,6 +104,11 @@ def seconds(option: str, value: float | timedelta | str, *, positive: bool = Fal
         least = "> 0" if positive else ">= 0"
         raise ValueError(f"{option} must be a duration {least}, at most 100 years, not {value!r}")
     return total
+
+
+def seconds_or_none(option: str, value: float | timedelta | str | None) -> float | None:
+    """An optional limit: None (no limit), or a duration > 0 as ``seconds`` checks it."""
+    return None if value is None else seconds(option, value, positive=True)
 
 
 def name(option: str, value: object) -> str:

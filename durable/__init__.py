@@ -10,6 +10,7 @@ from durable._context import CurrentRun, CurrentStep, current_run, current_step
 from durable._decorators import RetryPolicy, Step, Workflow, step, workflow
 from durable._engine import Engine
 from durable._handles import RunHandle
+from durable._housekeeping import RunNotFinished, WorkflowInfo
 from durable._logging import RunContextFilter, logger
 from durable._management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
 from durable._poll import PollResult, poll
@@ -68,6 +69,7 @@ __all__ = [
     "RunContextFilter",
     "RunDetail",
     "RunHandle",
+    "RunNotFinished",
     "RunNotFound",
     "RunStatus",
     "RunSummary",
@@ -85,6 +87,7 @@ __all__ = [
     "UnknownWorkflow",
     "Workflow",
     "WorkflowFailed",
+    "WorkflowInfo",
     "WorkflowTimeout",
     "current_run",
     "current_step",

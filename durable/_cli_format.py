@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from durable._housekeeping import WorkflowInfo
 from durable._schedules import ScheduleInfo
 from durable._views import RunDetail, RunSummary, StepInfo
 from durable.errors import ErrorInfo
@@ -189,6 +190,16 @@ def schedules_table(items: Sequence[ScheduleInfo], color: bool) -> str:
     ]
     headers = ["NAME", "WORKFLOW", "CRON", "STATE", "NEXT TICK", "LAST RUN", "OVERLAP"]
     return _table(headers, rows, 3, ["paused" if s.paused else "" for s in items], color)
+
+
+def workflows_table(items: Sequence[WorkflowInfo]) -> str:
+    """One line per registered (name, version): queue, live workers, last seen."""
+    if not items:
+        return "no workflows registered"
+    rows = [
+        [w.name, str(w.version), w.queue, str(len(w.workers)), _when(w.last_seen_at)] for w in items
+    ]
+    return _table(["WORKFLOW", "VERSION", "QUEUE", "WORKERS", "LAST SEEN"], rows)
 
 
 def as_json(value: Any) -> str:

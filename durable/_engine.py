@@ -21,6 +21,7 @@ from durable._decorators import Workflow, check_retries
 from durable._dsn import redact, scrub
 from durable._embedded import EmbeddedPostgres, resolve_database_url
 from durable._handles import RunHandle
+from durable._housekeeping import EngineHousekeeping
 from durable._limits import check_payload
 from durable._listener import Listener
 from durable._management import EngineOperations
@@ -73,7 +74,7 @@ def running_engine() -> Engine:
     return _running[-1]
 
 
-class Engine(EngineOperations, EngineReads):
+class Engine(EngineOperations, EngineReads, EngineHousekeeping):
     """The entry point: a connection to Postgres, a worker, and operations on runs.
 
     ``database_url=None`` reads ``DURABLE_DATABASE_URL``, then ``DATABASE_URL``; with

@@ -67,29 +67,66 @@ class EngineReads:
         parent: UUID | str | None = None,
         queue: str | None = None,
         resource_id: str | None = None,
+        order: str = "desc",
     ) -> Page[RunSummary]:
-        """One page of runs, newest first, filtered; pass ``next_cursor`` for the next.
-        ``resource_id`` lists the runs of one resource only (through its own index)."""
-        if not 1 <= limit <= 1000:
-            raise ValueError(f"limit must be between 1 and 1000, not {limit}")
-        name = workflow.name if isinstance(workflow, Workflow) else workflow
+        """One page of runs, filtered; pass ``next_cursor`` for the next. ``order`` is
+        ``"desc"`` (newest first, the default) or ``"asc"`` (oldest first). ``resource_id``
+        lists the runs of one resource only (through its own index)."""
+        if order not in ("asc", "desc"):
+            raise ValueError(f'order must be "asc" or "desc", not {order!r}')
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be between 1 and 1000, not {limit!r}")
         rows = await self.runtime.store.list_runs(
-            workflow=name,
-            statuses=_statuses(status),
-            tag=tag,
-            since=since,
-            until=until,
-            parent=UUID(str(parent)) if parent is not None else None,
-            queue=queue,
+            **_filters(workflow, status, tag, since, until, parent, queue, resource_id),
             after=decode_cursor(cursor) if cursor else None,
             limit=limit + 1,
-            resource_id=check_resource_id(resource_id),
+            ascending=order == "asc",
         )
         items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]
         if len(rows) <= limit:
             return Page(items=items, next_cursor=None)
         last = rows[limit - 1]
         return Page(items=items, next_cursor=encode_cursor(last["created_at"], last["id"]))
+
+    async def count_runs(
+        self,
+        workflow: str | Workflow[..., Any] | None = None,
+        status: str | RunStatus | Sequence[str | RunStatus] | None = None,
+        tag: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        *,
+        parent: UUID | str | None = None,
+        queue: str | None = None,
+        resource_id: str | None = None,
+    ) -> int:
+        """How many runs ``list_runs`` with the same filters would list, over all pages."""
+        return await self.runtime.store.count_runs(
+            **_filters(workflow, status, tag, since, until, parent, queue, resource_id)
+        )
+
+
+def _filters(
+    workflow: str | Workflow[..., Any] | None,
+    status: str | RunStatus | Sequence[str | RunStatus] | None,
+    tag: str | None,
+    since: datetime | None,
+    until: datetime | None,
+    parent: UUID | str | None,
+    queue: str | None,
+    resource_id: str | None,
+) -> dict[str, Any]:
+    """The store's filter arguments of ``list_runs`` and ``count_runs``, checked."""
+    return {
+        "workflow": workflow.name if isinstance(workflow, Workflow) else workflow,
+        "statuses": _statuses(status),
+        "tag": tag,
+        "since": since,
+        "until": until,
+        "parent": UUID(str(parent)) if parent is not None else None,
+        "queue": queue,
+        "resource_id": check_resource_id(resource_id),
+    }
 
 
 def _statuses(status: str | RunStatus | Sequence[str | RunStatus] | None) -> list[str] | None:

@@ -265,15 +265,42 @@ class Store(QueueStatements, OperationStatements):
         after: tuple[datetime, UUID] | None,
         limit: int,
         resource_id: str | None = None,
+        ascending: bool = False,
     ) -> list[Row]:
         after_at, after_id = after if after else (None, None)
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(query("custom_plans"))
             return await conn.fetch(
-                query("list_runs"),
+                query("list_runs_asc") if ascending else query("list_runs"),
                 workflow, statuses, tag, since, until, parent, queue, after_at, after_id, limit,
                 resource_id,
             )  # fmt: skip
+
+    async def count_runs(
+        self,
+        *,
+        workflow: str | None,
+        statuses: list[str] | None,
+        tag: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        parent: UUID | None,
+        queue: str | None,
+        resource_id: str | None,
+    ) -> int:
+        count: int = await self.pool.fetchval(
+            query("count_runs"), workflow, statuses, tag, since, until, parent, queue, resource_id
+        )
+        return count
+
+    async def delete_run(self, run_id: UUID) -> Row:
+        """Delete a finished run's tree; (found, unfinished, deleted) counts."""
+        row = await self.pool.fetchrow(query("delete_run"), run_id)
+        assert row is not None  # scalar sub-selects always give a row
+        return row
+
+    async def list_workflows(self) -> list[Row]:
+        return await self.pool.fetch(query("list_workflows"))
 
     async def db_now(self) -> datetime:
         value: datetime = await self.pool.fetchval(query("db_now"))

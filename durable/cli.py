@@ -128,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
         commands.add_parser("schedules", parents=[common], help="list and control schedules"),
         common,
     )
+    served = commands.add_parser(
+        "workflows", parents=[common], help="registered workflows and the workers serving them"
+    )
+    served.add_argument("--json", action="store_true", help="print JSON")
     add_replay_parser(commands, common, _moment, _positive)
     add_dashboard_parser(commands, common)
     return parser
@@ -145,6 +149,8 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
     listing.add_argument("--parent", type=_run_id, help="child runs of this run id")
     listing.add_argument("--queue", type=_name, help="queue name")
     listing.add_argument("--resource", type=_name, help="runs of this resource id only")
+    listing.add_argument("--order", choices=["desc", "asc"], default="desc",
+                         help="newest first (desc, default) or oldest first")  # fmt: skip
     listing.add_argument("--limit", type=_page_size, default=50, help="page size (max 1000)")
     listing.add_argument("--cursor", type=_cursor, help="next_cursor printed by the previous page")
     listing.add_argument("--json", action="store_true", help="print JSON")
@@ -156,6 +162,7 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
         ("cancel", "cancel a run and its children"),
         ("pause", "stop claiming a run"),
         ("resume", "resume a paused run"),
+        ("delete", "delete a finished run, its children and records"),
     ):
         act = actions.add_parser(name, parents=[common], help=text)
         act.add_argument("run_id", type=_run_id)
@@ -323,6 +330,8 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
     async with Engine(url, worker=False) as engine:
         if args.command == "runs":
             return await _runs(engine, args)
+        if args.command == "workflows":
+            return _workflows(await engine.workflows(), args.json)
         return await _schedules(engine, args)
 
 
@@ -450,6 +459,10 @@ async def _runs(engine: Engine, args: argparse.Namespace) -> int:
         handle = await engine.fork(args.run_id, from_step=args.from_step)
         print(fmt.as_json({"run_id": handle.run_id}) if args.json else handle.run_id)
         return OK
+    if action == "delete":
+        deleted = await engine.delete_run(args.run_id)
+        print(f"deleted run {args.run_id} ({deleted} run(s) with its children)")
+        return OK
     done = {"cancel": engine.cancel, "pause": engine.pause, "resume": engine.resume}[action]
     if not await done(args.run_id):
         status = await engine.handle(args.run_id).status()
@@ -463,11 +476,16 @@ async def _runs(engine: Engine, args: argparse.Namespace) -> int:
     return OK
 
 
+def _workflows(items: list[Any], as_json: bool) -> int:
+    print(fmt.as_json(items) if as_json else fmt.workflows_table(items))
+    return OK
+
+
 async def _runs_list(engine: Engine, args: argparse.Namespace) -> int:
     page = await engine.list_runs(
         workflow=args.workflow, status=args.status, tag=args.tag, since=args.since,
         until=args.until, limit=args.limit, cursor=args.cursor, parent=args.parent,
-        queue=args.queue, resource_id=args.resource,
+        queue=args.queue, resource_id=args.resource, order=args.order,
     )  # fmt: skip
     waits = await waits_of(engine, page.items)
     if args.json:

@@ -478,6 +478,40 @@ WHERE ($1::text IS NULL OR workflow_name = $1)
 ORDER BY created_at DESC, id DESC
 LIMIT $10;
 
+-- name: list_runs_asc
+-- list_runs oldest first (order="asc"): the same parameters and filters; ($8, $9) is the
+-- (created_at, id) of the last row of the previous page, and the next page lies after it.
+SELECT id, workflow_name, workflow_version, status, error, queue, priority, tags, attempt,
+    created_at, started_at, finished_at, parent_run_id, resource_id, metadata,
+    EXISTS (SELECT 1 FROM durable.workers AS w
+        WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
+          AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
+        AS version_available
+FROM durable.runs AS r
+WHERE ($1::text IS NULL OR workflow_name = $1)
+  AND ($11::text IS NULL OR resource_id = $11)
+  AND ($2::text[] IS NULL OR status = ANY($2::text[]))
+  AND ($3::text IS NULL OR tags @> ARRAY[$3::text])
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND ($6::uuid IS NULL OR parent_run_id = $6)
+  AND ($7::text IS NULL OR queue = $7)
+  AND ($8::timestamptz IS NULL OR (created_at, id) > ($8, $9::uuid))
+ORDER BY created_at, id
+LIMIT $10;
+
+-- name: count_runs
+-- How many runs match list_runs' filters ($1..$7 as there, $8 the resource).
+SELECT count(*) FROM durable.runs
+WHERE ($1::text IS NULL OR workflow_name = $1)
+  AND ($8::text IS NULL OR resource_id = $8)
+  AND ($2::text[] IS NULL OR status = ANY($2::text[]))
+  AND ($3::text IS NULL OR tags @> ARRAY[$3::text])
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND ($6::uuid IS NULL OR parent_run_id = $6)
+  AND ($7::text IS NULL OR queue = $7);
+
 -- name: custom_plans
 -- For the rest of the transaction, plan every statement for its own parameters. list_runs
 -- needs it: its optional filters ("$8 IS NULL OR ...") make the cached generic plan scan
@@ -608,6 +642,39 @@ WITH RECURSIVE tree AS (
 SELECT done.id, pg_notify('durable_run', done.id::text || ' cancelled'),
     (SELECT count(pg_notify('durable_wake', queue)) FROM parents) AS woken
 FROM done;
+
+-- name: delete_run
+-- Delete run $1 with its child runs (recursively) and their steps; signals and events go by
+-- ON DELETE CASCADE. Only a tree whose every run is finished is deleted: otherwise nothing.
+-- Returns the tree's size, how many of its runs are unfinished, and how many were deleted.
+WITH RECURSIVE tree AS (
+    SELECT id, status FROM durable.runs WHERE id = $1
+    UNION ALL
+    SELECT c.id, c.status FROM durable.runs AS c JOIN tree ON c.parent_run_id = tree.id
+), unfinished AS (
+    SELECT count(*) AS n FROM tree WHERE status NOT IN ('completed', 'failed', 'cancelled')
+), gone_steps AS (
+    DELETE FROM durable.steps
+    WHERE run_id IN (SELECT id FROM tree) AND (SELECT n FROM unfinished) = 0
+), gone AS (
+    DELETE FROM durable.runs
+    WHERE id IN (SELECT id FROM tree) AND (SELECT n FROM unfinished) = 0
+      AND status IN ('completed', 'failed', 'cancelled')
+    RETURNING id
+)
+SELECT (SELECT count(*) FROM tree) AS found, (SELECT n FROM unfinished) AS unfinished,
+    (SELECT count(*) FROM gone) AS deleted;
+
+-- name: list_workflows
+-- Every (name, version) a worker registered, with the live workers (heartbeat within a
+-- minute) that serve it now.
+SELECT w.name, w.version, w.queue, w.expected_steps, w.registered_at, w.last_seen_at,
+    array(SELECT k.id FROM durable.workers AS k
+        WHERE k.heartbeat_at > durable.now() - interval '60 seconds'
+          AND w.name || '@' || w.version = ANY(k.workflows)
+        ORDER BY k.id) AS workers
+FROM durable.workflows AS w
+ORDER BY w.name, w.version;
 
 -- name: run_by_key
 -- The run of workflow $1 started with idempotency key $2 (runs_idempotency_idx).

@@ -19,7 +19,7 @@ from durable._queues import QueueConfig
 from durable._recorded import now, patched, random, uuid4
 from durable._schedules import ScheduleInfo, Schedules
 from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_signal
-from durable._timers import sleep, sleep_until
+from durable._timers import pause, sleep, sleep_until
 from durable._views import Page, Progress, RunDetail, RunStatus, RunSummary, StepInfo
 from durable.errors import (
     DurableError,
@@ -94,6 +94,7 @@ __all__ = [
     "logger",
     "now",
     "patched",
+    "pause",
     "poll",
     "random",
     "set_event",

@@ -286,7 +286,9 @@ class Execution:
     async def _park_now(self, ctx: RunContext) -> None:
         self.parked = True
         requests = ctx.park_requests
-        status = "waiting" if any(r.status == "waiting" for r in requests) else "sleeping"
+        statuses = {r.status for r in requests}
+        # A pause outranks the rest: the run waits for an operator before anything else.
+        status = next(st for st in ("paused", "waiting", "sleeping") if st in statuses)
         wakes = [r.wake_at for r in requests if r.wake_at is not None]
         wake_at = datetime.fromtimestamp(min(wakes), UTC) if wakes else None
         waiting_for = [r.waiting_for for r in requests if r.waiting_for]

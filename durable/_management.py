@@ -75,6 +75,8 @@ class ForwardKind(enum.StrEnum):
     """The run's pending sleeps (and retry backoffs) were cut short; it is due now."""
     SIGNALLED = "signalled"
     """The payload was sent to the signal the run waits for (see ``delivery``)."""
+    RESUMED = "resumed"
+    """The run was paused: it is resumed (and had no sleep or signal to skip)."""
     NOT_WAITING = "not_waiting"
     """The run was neither sleeping nor waiting for a signal; nothing changed."""
     MISSING = "missing"
@@ -177,10 +179,18 @@ async def resume_run(runtime: Runtime, run_id: UUID) -> bool:
 async def fast_forward_run(
     runtime: Runtime, run_id: UUID, payload: Any, signal: str | None
 ) -> ForwardResult:
-    """Deliver ``payload`` to the signal the run waits for, or else cut its sleeps short."""
+    """Resume a paused run, then deliver ``payload`` to the signal the run waits for, or
+    else cut its sleeps short."""
     state = await runtime.store.run_wait_state(run_id)
     if state is None:
         return ForwardResult(ForwardKind.MISSING, run_id)
+    if state["status"] == RunStatus.PAUSED:
+        await runtime.store.resume_run(run_id)
+        state = await runtime.store.run_wait_state(run_id)
+        if state is None:
+            return ForwardResult(ForwardKind.MISSING, run_id)
+        if state["status"] not in (RunStatus.SLEEPING, RunStatus.WAITING):
+            return ForwardResult(ForwardKind.RESUMED, run_id)
     waits = [w[len("signal:") :] for w in state["waiting_for"] or () if w.startswith("signal:")]
     if state["status"] == RunStatus.WAITING and waits:
         name = _which_signal(run_id, waits, signal)
@@ -291,7 +301,8 @@ class EngineOperations:
         self, run_id: UUID | str, payload: Any = None, *, signal: str | None = None
     ) -> ForwardResult:
         """Skip what a parked run waits for: deliver ``payload`` to the signal it waits for
-        (``signal=`` when it waits for several), or else end its current sleep now."""
+        (``signal=`` when it waits for several), or else end its current sleep now. A
+        paused run is resumed first (``kind`` ``resumed`` when nothing else was skipped)."""
         return await fast_forward_run(self.runtime, UUID(str(run_id)), payload, signal)
 
     async def prune(

@@ -62,17 +62,34 @@ async def pending_migrations(conn: asyncpg.Connection) -> list[Migration]:
     return [m for m in load_migrations() if m.version not in applied]
 
 
+def _refuse_newer(applied: dict[int, str]) -> None:
+    """A database migrated by a newer durable has tables this code does not know how to
+    keep consistent: refuse it rather than run against it."""
+    known = {m.version for m in load_migrations()}
+    unknown = sorted(v for v in applied if v not in known)
+    if unknown:
+        listed = ", ".join(f"{v:04d}" for v in unknown)
+        raise RuntimeError(
+            f"the database schema is newer than this version of durable: migration(s) "
+            f"{listed} in durable.schema_migrations are unknown here (this code knows up to "
+            f"{max(known):04d}); upgrade durable-sdk in this process, or use a database of "
+            "this version"
+        )
+
+
 async def migrate(conn: asyncpg.Connection) -> list[int]:
     """Apply every pending migration; return the versions applied (empty when up to date).
 
-    Raises ``RuntimeError`` when an applied migration's file has changed since, because the
-    database would no longer match the code.
+    Raises ``RuntimeError`` when an applied migration's file has changed since, or when the
+    database has migrations this code does not know (a newer durable migrated it), because
+    the database would no longer match the code.
     """
     applied_now: list[int] = []
     async with conn.transaction():
         await conn.execute(query("migrations_lock"), _LOCK_KEY)
         await conn.execute(query("migrations_bootstrap"))
         applied = await _applied(conn)
+        _refuse_newer(applied)
         for migration in load_migrations():
             recorded = applied.get(migration.version)
             if recorded is not None:

@@ -206,9 +206,12 @@ class Store(QueueStatements, OperationStatements):
                 await conn.fetchval(
                     query("record_values"), run_id, attempt, *_value_columns(pending)
                 )
-            row = await conn.fetchrow(
-                query("park_run"), run_id, attempt, status, wake_at, list(waiting_for)
-            )
+            if status == "paused":  # durable.pause(): until engine.resume
+                row = await conn.fetchrow(query("pause_self"), run_id, attempt)
+            else:
+                row = await conn.fetchrow(
+                    query("park_run"), run_id, attempt, status, wake_at, list(waiting_for)
+                )
         return row is not None
 
     async def finish_runs(self, finishes: Sequence[Finish]) -> set[Hashable]:

@@ -368,6 +368,16 @@ WITH parked AS (
 SELECT due FROM parked
 LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', parked.queue) WHERE parked.due) AS n ON true;
 
+-- name: pause_self
+-- durable.pause(): park running run $1 (claim $2) as paused, after lock_run, until
+-- engine.resume makes it pending and due at once. Its pause record is written in the same
+-- transaction, so the resumed run replays past the pause.
+UPDATE durable.runs SET
+    status = 'paused', paused_from = 'pending', wake_at = NULL, waiting_for = NULL,
+    lease_owner = NULL, lease_expires_at = NULL, updated_at = durable.now()
+WHERE id = $1 AND attempt = $2 AND status = 'running'
+RETURNING id;
+
 -- name: finish_runs
 -- Store the final status, output or error of one or more runs (the worker combines runs
 -- that end at the same moment) in one statement, each fenced by its claim like

@@ -10,6 +10,13 @@ from uuid import UUID
 from durable._decorators import Workflow
 from durable._history import History, read_history
 from durable._scoping import check_resource_id
+from durable._validate import (
+    check_cursor_text,
+    check_moment,
+    check_optional_name,
+    check_page_size,
+    check_run_id,
+)
 from durable._views import (
     Page,
     RunDetail,
@@ -74,11 +81,10 @@ class EngineReads:
         lists the runs of one resource only (through its own index)."""
         if order not in ("asc", "desc"):
             raise ValueError(f'order must be "asc" or "desc", not {order!r}')
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValueError(f"limit must be between 1 and 1000, not {limit!r}")
+        limit = check_page_size(limit)
         rows = await self.runtime.store.list_runs(
             **_filters(workflow, status, tag, since, until, parent, queue, resource_id),
-            after=decode_cursor(cursor) if cursor else None,
+            after=None if cursor is None else decode_cursor(check_cursor_text(cursor)),
             limit=limit + 1,
             ascending=order == "asc",
         )
@@ -117,14 +123,15 @@ def _filters(
     resource_id: str | None,
 ) -> dict[str, Any]:
     """The store's filter arguments of ``list_runs`` and ``count_runs``, checked."""
+    name = workflow.name if isinstance(workflow, Workflow) else workflow
     return {
-        "workflow": workflow.name if isinstance(workflow, Workflow) else workflow,
+        "workflow": check_optional_name("workflow", name),
         "statuses": _statuses(status),
-        "tag": tag,
-        "since": since,
-        "until": until,
-        "parent": UUID(str(parent)) if parent is not None else None,
-        "queue": queue,
+        "tag": check_optional_name("tag", tag),
+        "since": check_moment("since", since),
+        "until": check_moment("until", until),
+        "parent": None if parent is None else check_run_id("parent", parent),
+        "queue": check_optional_name("queue", queue),
         "resource_id": check_resource_id(resource_id),
     }
 

@@ -445,23 +445,15 @@ async def _runs(engine: Engine, args: argparse.Namespace) -> int:
         return await watch_command(engine, args, _color())
     if action == "fast-forward":
         return await fast_forward_command(engine, args)
-    if action == "retry":
-        return await retry_command(engine, args)
-    if action == "list":
-        return await _runs_list(engine, args)
-    if action == "show":
-        return await _runs_show(engine, args)
-    if action == "signal":
-        return await _runs_signal(engine, args)
-    if action == "export":
-        return await export_command(engine, args)
+    commands = {
+        "retry": retry_command, "list": _runs_list, "show": _runs_show,
+        "signal": _runs_signal, "export": export_command, "delete": _runs_delete,
+    }  # fmt: skip
+    if action in commands:
+        return await commands[action](engine, args)
     if action == "fork":
         handle = await engine.fork(args.run_id, from_step=args.from_step)
         print(fmt.as_json({"run_id": handle.run_id}) if args.json else handle.run_id)
-        return OK
-    if action == "delete":
-        deleted = await engine.delete_run(args.run_id)
-        print(f"deleted run {args.run_id} ({deleted} run(s) with its children)")
         return OK
     done = {"cancel": engine.cancel, "pause": engine.pause, "resume": engine.resume}[action]
     if not await done(args.run_id):
@@ -473,6 +465,15 @@ async def _runs(engine: Engine, args: argparse.Namespace) -> int:
         print(fmt.as_json({"run_id": args.run_id, "done": True, "action": action}))
     else:
         print(f"{action}{'led' if action == 'cancel' else 'd'} run {args.run_id}")
+    return OK
+
+
+async def _runs_delete(engine: Engine, args: argparse.Namespace) -> int:
+    deleted = await engine.delete_run(args.run_id)
+    if args.json:
+        print(fmt.as_json({"run_id": args.run_id, "deleted": deleted}))
+    else:
+        print(f"deleted run {args.run_id} ({deleted} run(s) with its children)")
     return OK
 
 

@@ -42,7 +42,8 @@ async def big(db: asyncpg.Connection) -> asyncpg.Connection:
 
 async def test_runs_page_reads_one_keyset_range(big: asyncpg.Connection) -> None:
     sql = query("list_runs")
-    first = await _plan(big, sql, None, None, None, None, None, None, None, None, None, 51)
+    # The last argument is list_runs' resource filter (none here).
+    first = await _plan(big, sql, None, None, None, None, None, None, None, None, None, 51, None)
     assert "runs_created_idx" in _indexes(first, "list_runs (first page)")
     # A later page starts where the previous one ended, by (created_at, id).
     last = await big.fetchrow(
@@ -50,10 +51,13 @@ async def test_runs_page_reads_one_keyset_range(big: asyncpg.Connection) -> None
     )
     assert last is not None
     later = await _plan(
-        big, sql, None, None, None, None, None, None, None, last["created_at"], last["id"], 51
-    )
+        big, sql, None, None, None, None, None, None, None, last["created_at"], last["id"], 51,
+        None,
+    )  # fmt: skip
     assert "runs_created_idx" in _indexes(later, "list_runs (a later page)")
-    failed = await _plan(big, sql, None, ["failed"], None, None, None, None, None, None, None, 51)
+    failed = await _plan(
+        big, sql, None, ["failed"], None, None, None, None, None, None, None, 51, None
+    )
     assert "runs_created_idx" in _indexes(failed, "list_runs (status filter)")
 
 

@@ -19,25 +19,32 @@ are bound with ``structlog.contextvars``, so user log lines inside workflows car
 from __future__ import annotations
 
 import logging
-import threading
 import time
-import weakref
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from uuid import UUID
 
 from opentelemetry import context as otel_context
-from opentelemetry import metrics, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
-from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 from structlog.contextvars import bind_contextvars, reset_contextvars
+
+from durable._metrics import (
+    INSTRUMENTATION_NAME,
+    QUEUE_NAME,
+    Instruments,
+    QueueDepth,
+    instruments,
+    version,
+)
 
 if TYPE_CHECKING:
     from durable._context import RunContext
@@ -61,7 +68,6 @@ __all__ = [
     "record_failure",
 ]
 
-INSTRUMENTATION_NAME = "durable"
 
 # -- attribute keys -------------------------------------------------------------------------
 WORKFLOW_NAME = "durable.workflow.name"
@@ -74,7 +80,6 @@ STEP_NAME = "durable.step.name"
 STEP_CURSOR = "durable.step.cursor"
 STEP_ATTEMPT = "durable.step.attempt"
 STEP_RESULT = "durable.step.result"
-QUEUE_NAME = "durable.queue.name"
 WORKER_ID = "durable.worker.id"
 ERROR_TYPE = "error.type"
 
@@ -86,10 +91,6 @@ EVENT_INTERRUPTED = "durable.run.interrupted"
 EVENT_SLEEP = "durable.sleep"
 EVENT_SIGNAL_WAIT = "durable.signal.wait"
 EVENT_CHILD_START = "durable.child.start"
-
-# Seconds; steps are short, runs may sleep for days.
-_STEP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
-_RUN_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600, 21600, 86400, 604800)
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 _log = logging.getLogger("durable.telemetry")
@@ -152,127 +153,6 @@ def bind_cursor(key: str) -> None:
 # -- metrics --------------------------------------------------------------------------------
 
 
-class QueueDepth:
-    """Ready-but-unclaimed runs per queue, cached for the observable gauges.
-
-    Gauge callbacks run on the metric reader's thread and must not touch the database, so
-    they report this cache; a worker refreshes it on its heartbeat, and only once a reader
-    has observed the gauge (no reader, no query).
-    """
-
-    def __init__(self) -> None:
-        self.observed = False
-        self.values: dict[str, tuple[int, float]] = {}
-        """queue -> (ready runs, seconds the oldest of them has been due)."""
-
-    async def refresh(self, store: Store, queues: Sequence[str]) -> None:
-        if not self.observed:
-            return
-        try:
-            rows = await store.count_ready_runs(queues)
-        except Exception as exc:  # a metric must never break the worker
-            _log.debug("could not count ready runs: %s", exc)
-            return
-        values = dict.fromkeys(queues, (0, 0.0))
-        for row in rows:
-            values[row["queue"]] = (row["ready"], max(0.0, row["lag"] or 0.0))
-        self.values = values
-
-
-class _Instruments:
-    """The instruments of one meter, shared by every engine that uses that meter (an SDK
-    returns the first registration of a name, so a second engine's gauge callbacks would
-    otherwise be dropped)."""
-
-    def __init__(self, meter: Meter) -> None:
-        self.run_duration = meter.create_histogram(
-            "durable.run.duration",
-            unit="s",
-            description="From a run's first execution to its end, sleeps and retries included.",
-            explicit_bucket_boundaries_advisory=_RUN_BUCKETS,
-        )
-        self.step_duration = meter.create_histogram(
-            "durable.step.duration",
-            unit="s",
-            description="Duration of one executed step attempt (replayed steps are not counted).",
-            explicit_bucket_boundaries_advisory=_STEP_BUCKETS,
-        )
-        self.runs_finished = meter.create_counter(
-            "durable.runs.finished",
-            unit="{run}",
-            description="Runs that reached a final status, by workflow and result.",
-        )
-        self.step_attempts = meter.create_counter(
-            "durable.step.attempts",
-            unit="{attempt}",
-            description="Executed step attempts, by workflow, step and result.",
-        )
-        self._sources: weakref.WeakSet[QueueDepth] = weakref.WeakSet()
-        self._lock = threading.Lock()
-        meter.create_observable_gauge(
-            "durable.queue.ready",
-            callbacks=[self._observe_ready],
-            unit="{run}",
-            description="Runs that are due but not yet claimed by a worker, per queue.",
-        )
-        meter.create_observable_gauge(
-            "durable.queue.lag",
-            callbacks=[self._observe_lag],
-            unit="s",
-            description="How long the oldest due-but-unclaimed run of a queue has waited.",
-        )
-
-    def add_source(self, source: QueueDepth) -> None:
-        with self._lock:
-            self._sources.add(source)
-
-    def _snapshot(self) -> list[dict[str, tuple[int, float]]]:
-        with self._lock:
-            sources = list(self._sources)
-        for source in sources:
-            source.observed = True
-        return [source.values for source in sources]
-
-    def _observe_ready(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [
-            Observation(ready, {QUEUE_NAME: queue})
-            for values in self._snapshot()
-            for queue, (ready, _) in values.items()
-        ]
-
-    def _observe_lag(self, options: CallbackOptions) -> Iterable[Observation]:
-        return [
-            Observation(lag, {QUEUE_NAME: queue})
-            for values in self._snapshot()
-            for queue, (_, lag) in values.items()
-        ]
-
-
-_by_provider: weakref.WeakKeyDictionary[Any, _Instruments] = weakref.WeakKeyDictionary()
-_global: list[_Instruments] = []
-_instruments_lock = threading.Lock()
-
-
-def _instruments(meter_provider: MeterProvider | None) -> _Instruments:
-    version = _version()
-    with _instruments_lock:
-        if meter_provider is None:
-            if not _global:  # one proxy meter: it follows a global provider set later
-                _global.append(_Instruments(metrics.get_meter(INSTRUMENTATION_NAME, version)))
-            return _global[0]
-        found = _by_provider.get(meter_provider)
-        if found is None:
-            found = _Instruments(meter_provider.get_meter(INSTRUMENTATION_NAME, version))
-            _by_provider[meter_provider] = found
-        return found
-
-
-def _version() -> str:
-    from durable import __version__
-
-    return __version__
-
-
 # -- the engine's telemetry -----------------------------------------------------------------
 
 
@@ -301,13 +181,13 @@ class Telemetry:
         *,
         log_during_replay: bool = False,
     ) -> None:
-        version = _version()
+        code_version = version()
         self.tracer: Tracer = (
-            tracer_provider.get_tracer(INSTRUMENTATION_NAME, version)
+            tracer_provider.get_tracer(INSTRUMENTATION_NAME, code_version)
             if tracer_provider is not None
-            else trace.get_tracer(INSTRUMENTATION_NAME, version)
+            else trace.get_tracer(INSTRUMENTATION_NAME, code_version)
         )
-        self.instruments = _instruments(meter_provider)
+        self.instruments = instruments(meter_provider)
         self.queue_depth = QueueDepth()
         self.instruments.add_source(self.queue_depth)
         self.log_during_replay = log_during_replay
@@ -470,7 +350,7 @@ class _StepAttempt(_Active):
 
     __slots__ = ("_instruments", "_started", "_step", "_workflow")
 
-    def __init__(self, span: Span, instruments: _Instruments, workflow: str, step: str) -> None:
+    def __init__(self, span: Span, instruments: Instruments, workflow: str, step: str) -> None:
         super().__init__(span)
         self._instruments = instruments
         self._workflow = workflow

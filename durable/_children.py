@@ -78,7 +78,7 @@ async def _child(
     telemetry.event(EVENT_CHILD_START, **{"durable.child.workflow": workflow.name,
                                           "durable.step.cursor": call.key})  # fmt: skip
     traceparent, tracestate = telemetry.current_traceparent()
-    await execution.guarded(ctx, execution.runtime.store.insert_run(
+    _, created = await execution.guarded(ctx, execution.runtime.store.insert_run(
         run_id=child_id, workflow=workflow.name, version=workflow.version,
         input_json=input_json, queue=workflow.queue, priority=0, tags=(),
         idempotency_key=None, parent_run_id=ctx.run_id, parent_cursor=call.key,
@@ -86,6 +86,8 @@ async def _child(
         timeout_seconds=execution.runtime.settings.run_timeout(workflow.timeout),
         traceparent=traceparent, tracestate=tracestate, depth=ctx.depth + 1,
     ))  # fmt: skip
+    if created:
+        telemetry.run_started(workflow.name)
     if not wait:
         await write(ctx, key=call.key, seq=call.seq, kind="start", name=workflow.name,
                     status="completed", output_json=to_json(str(child_id)))  # fmt: skip

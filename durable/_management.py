@@ -195,6 +195,7 @@ async def fast_forward_run(
     if state["status"] == RunStatus.WAITING and waits:
         name = _which_signal(run_id, waits, signal)
         delivery = await send_signal(runtime, run_id, name, payload, None)
+        runtime.telemetry.signal_sent(str(delivery.kind))
         return ForwardResult(ForwardKind.SIGNALLED, run_id, delivery)
     row = await runtime.store.fast_forward_timers(run_id)
     if row is None:

@@ -84,6 +84,21 @@ class Instruments:
             unit="{run}",
             description="Runs that reached a final status, by workflow and result.",
         )
+        self.runs_started = meter.create_counter(
+            "durable.runs.started",
+            unit="{run}",
+            description="Runs stored by a start, a child call or a schedule, by workflow.",
+        )
+        self.runs_suspended = meter.create_counter(
+            "durable.runs.suspended",
+            unit="{run}",
+            description="Times a run parked (sleeping, waiting or paused), by status.",
+        )
+        self.signals = meter.create_counter(
+            "durable.signals",
+            unit="{signal}",
+            description="Signals sent, by delivery kind (delivered, buffered, duplicate, ...).",
+        )
         self.step_attempts = meter.create_counter(
             "durable.step.attempts",
             unit="{attempt}",

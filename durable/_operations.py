@@ -58,7 +58,9 @@ async def send_signal(
 
 async def cancel_run(runtime: Runtime, run_id: UUID) -> bool:
     """Cancel a run and its unfinished children; False when it had already finished."""
-    cancelled = await runtime.store.cancel(run_id)
+    cancelled = await runtime.store.cancel_runs(run_id)
+    for row in cancelled:  # a cancelled run is finished too: durable.runs.finished counts it
+        runtime.telemetry.run_cancelled(row["workflow_name"])
     if cancelled:
         return True
     if await runtime.store.run_status(run_id) is None:

@@ -357,8 +357,11 @@ class Store(QueueStatements, OperationStatements):
 
     async def cancel(self, run_id: UUID) -> list[UUID]:
         """Cancel the run and its unfinished descendants; return the ids cancelled."""
-        rows = await self.pool.fetch(query("cancel_run"), run_id)
-        return [row["id"] for row in rows]
+        return [row["id"] for row in await self.cancel_runs(run_id)]
+
+    async def cancel_runs(self, run_id: UUID) -> list[Row]:
+        """``cancel``, returning the (id, workflow_name) of every run cancelled."""
+        return await self.pool.fetch(query("cancel_run"), run_id)
 
     async def run_by_key(self, workflow: str, idempotency_key: str) -> UUID | None:
         """The run of ``workflow`` started with ``idempotency_key``, if any."""

@@ -163,9 +163,13 @@ class StartedRun:
     span: Span
     traceparent: str | None
     tracestate: str | None
+    telemetry: Telemetry | None = None
+    workflow: str = ""
 
     def stored(self, run_id: UUID, created: bool) -> None:
         """Note which run the start resolved to (an idempotency key may return an old one)."""
+        if created and self.telemetry is not None:
+            self.telemetry.run_started(self.workflow)
         if self.span.is_recording():
             self.span.set_attribute(RUN_ID, str(run_id))
             self.span.set_attribute(RUN_CREATED, created)
@@ -229,7 +233,7 @@ class Telemetry:
             parent, state = (
                 current_traceparent() if span.get_span_context().is_valid else (None, None)
             )
-            yield StartedRun(span, parent, state)
+            yield StartedRun(span, parent, state, self, name)
 
     @contextmanager
     def executing(self, execution: Execution) -> Iterator[Span]:
@@ -298,6 +302,18 @@ class Telemetry:
         if span.is_recording():
             span.set_attribute(RUN_RESULT, status)
 
+    def run_started(self, workflow: str) -> None:
+        """A new run was stored (``durable.runs.started``)."""
+        self.instruments.runs_started.add(1, {WORKFLOW_NAME: workflow})
+
+    def run_cancelled(self, workflow: str) -> None:
+        """A run was cancelled: it finished, as far as ``durable.runs.finished`` counts."""
+        self.instruments.runs_finished.add(1, {WORKFLOW_NAME: workflow, RUN_RESULT: "cancelled"})
+
+    def signal_sent(self, kind: str) -> None:
+        """One ``engine.signal``, by what became of it (``durable.signals``)."""
+        self.instruments.signals.add(1, {"durable.signal.delivery": kind})
+
     def suspended(self, status: str, wake_at: datetime | None, waiting_for: Sequence[str]) -> None:
         """The run parked: an event on the run span (the attempt ends here)."""
         attributes: dict[str, AttributeValue] = {"durable.run.status": status}
@@ -306,6 +322,7 @@ class Telemetry:
         if waiting_for:
             attributes["durable.run.waiting_for"] = list(waiting_for)
         add_event(EVENT_SUSPENDED, attributes)
+        self.instruments.runs_suspended.add(1, {"durable.run.status": status})
 
     async def refresh_queue_depth(self, store: Store, queues: Sequence[str]) -> None:
         """Re-read the queue-depth gauges' values (a worker calls this on its heartbeat)."""

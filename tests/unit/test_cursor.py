@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from structlog.contextvars import clear_contextvars
 
 from durable._context import Record, RunContext, cursor_key
 from durable.errors import DurableError, NonDeterminismError
+
+
+@pytest.fixture(autouse=True)
+def _no_bound_cursor() -> Iterator[None]:
+    """``take()`` binds structlog's ``cursor`` in the calling context; these tests call it
+    outside any execution, so unbind it rather than leak it into later tests."""
+    yield
+    clear_contextvars()
 
 
 def _ctx(records: list[Record] | None = None) -> RunContext:

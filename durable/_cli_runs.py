@@ -23,6 +23,7 @@ from durable._views import RunDetail, RunStatus, RunSummary
 
 __all__ = [
     "add_runs_arguments",
+    "delete_command",
     "fast_forward_command",
     "resolve_ids",
     "retry_command",
@@ -30,6 +31,7 @@ __all__ = [
     "runs_list_text",
     "show_text",
     "watch_command",
+    "workflows_command",
 ]
 
 BULK_LIMIT = 1000
@@ -298,3 +300,20 @@ def _print_retry(args: argparse.Namespace, results: list[dict[str, Any]]) -> Non
 async def waits_of(engine: Engine, items: Sequence[RunSummary]) -> dict[UUID, RunWaits]:
     """What each listed run waits for (one read)."""
     return await run_waits(engine.runtime.store, [r.run_id for r in items])
+
+
+async def delete_command(engine: Engine, args: argparse.Namespace) -> int:
+    """``durable runs delete RUN_ID``: a finished run, its children and their records."""
+    deleted = await engine.delete_run(args.run_id)
+    if args.json:
+        print(fmt.as_json({"run_id": args.run_id, "deleted": deleted}))
+    else:
+        print(f"deleted run {args.run_id} ({deleted} run(s) with its children)")
+    return 0
+
+
+async def workflows_command(engine: Engine, args: argparse.Namespace) -> int:
+    """``durable workflows``: registered versions and the live workers serving them."""
+    items = await engine.workflows()
+    print(fmt.as_json(items) if args.json else fmt.workflows_table(items))
+    return 0

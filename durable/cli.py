@@ -48,6 +48,7 @@ from durable._cli_replay import (
 )
 from durable._cli_runs import (
     add_runs_arguments,
+    delete_command,
     fast_forward_command,
     resolve_ids,
     retry_command,
@@ -56,6 +57,7 @@ from durable._cli_runs import (
     show_text,
     waits_of,
     watch_command,
+    workflows_command,
 )
 from durable._decorators import Workflow
 from durable._dsn import redact, scrub
@@ -331,7 +333,7 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
         if args.command == "runs":
             return await _runs(engine, args)
         if args.command == "workflows":
-            return _workflows(await engine.workflows(), args.json)
+            return await workflows_command(engine, args)
         return await _schedules(engine, args)
 
 
@@ -447,7 +449,7 @@ async def _runs(engine: Engine, args: argparse.Namespace) -> int:
         return await fast_forward_command(engine, args)
     commands = {
         "retry": retry_command, "list": _runs_list, "show": _runs_show,
-        "signal": _runs_signal, "export": export_command, "delete": _runs_delete,
+        "signal": _runs_signal, "export": export_command, "delete": delete_command,
     }  # fmt: skip
     if action in commands:
         return await commands[action](engine, args)
@@ -465,20 +467,6 @@ async def _runs(engine: Engine, args: argparse.Namespace) -> int:
         print(fmt.as_json({"run_id": args.run_id, "done": True, "action": action}))
     else:
         print(f"{action}{'led' if action == 'cancel' else 'd'} run {args.run_id}")
-    return OK
-
-
-async def _runs_delete(engine: Engine, args: argparse.Namespace) -> int:
-    deleted = await engine.delete_run(args.run_id)
-    if args.json:
-        print(fmt.as_json({"run_id": args.run_id, "deleted": deleted}))
-    else:
-        print(f"deleted run {args.run_id} ({deleted} run(s) with its children)")
-    return OK
-
-
-def _workflows(items: list[Any], as_json: bool) -> int:
-    print(fmt.as_json(items) if as_json else fmt.workflows_table(items))
     return OK
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import uuid
 from collections.abc import Iterable, Sequence
@@ -58,6 +59,7 @@ from durable._views import (
     decode_cursor,
     detail_from_rows,
     encode_cursor,
+    signal_infos,
     summary_from_row,
 )
 from durable._worker import Worker
@@ -429,7 +431,10 @@ class Engine(EngineOperations):
         run, steps, events, children = await self.runtime.store.get_run(UUID(str(run_id)))
         if run is None:
             raise RunNotFound(run_id)
-        return detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
+        detail = detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
+        rows = await self.runtime.store.run_signals(run["id"])
+        signals = signal_infos(rows)  # type: ignore[arg-type]
+        return dataclasses.replace(detail, signals=signals)
 
     async def export_run(self, run_id: UUID | str) -> History:
         """The run's history (input, every record, signals, events, children, outcome) in

@@ -217,6 +217,8 @@ class Signal(_Base, table=True):
     idempotency_key: str | None = _col(Text)
     consumed_by: str | None = _col(Text)
     created_at: datetime = _ts(nullable=False, now=True)
+    rejected: str | None = _col(Text)
+    """Why a wait refused the payload (it stays unconsumed); NULL for a usable signal."""
 
 
 class Event(_Base, table=True):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ from durable.errors import LeaseLost, SerializationError, SignalTimeout
 __all__ = ["SignalDelivery", "SignalKind", "set_event", "wait_for_signal"]
 
 T = TypeVar("T")
+_log = logging.getLogger("durable.signals")
+_PEEK = 16  # signals a typed wait checks per round trip
 
 
 class SignalKind(enum.StrEnum):
@@ -112,12 +115,7 @@ async def _wait(ctx: RunContext, call: Call, name: str, seconds: float | None, t
     else:
         deadline = None if seconds is None else execution.clock() + seconds
     deadline_dt = None if deadline is None else datetime.fromtimestamp(deadline, UTC)
-    found, payload = await execution.guarded(
-        ctx,
-        execution.runtime.store.consume_signal(
-            ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline_dt
-        ),
-    )
+    found, payload = await execution.guarded(ctx, _take(ctx, call, name, deadline_dt, adapter))
     if found:
         return _decode(adapter, json.loads(payload) if payload else None, name)
     if deadline is not None and execution.clock() >= deadline:
@@ -137,6 +135,55 @@ async def _wait(ctx: RunContext, call: Call, name: str, seconds: float | None, t
     return await execution.park(ctx, call, ParkRequest("waiting", deadline, f"signal:{name}"))
 
 
+async def _take(
+    ctx: RunContext,
+    call: Call,
+    name: str,
+    deadline: datetime | None,
+    adapter: TypeAdapter[Any] | None,
+) -> tuple[bool, str | None]:
+    """Consume the oldest signal whose payload fits the wait's type: (found, payload).
+
+    Whoever sent it, a payload that does not fit is rejected (kept unconsumed with the
+    reason, logged) instead of being recorded: recording it would fail every replay.
+    """
+    store = ctx.execution.runtime.store
+    consume = store.consume_signal
+    if adapter is None:
+        return await consume(ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline)
+    while True:
+        pending = await store.pending_signals(ctx.run_id, name, deadline, _PEEK)
+        rejected: list[tuple[int, str]] = []
+        chosen: int | None = None
+        for seq, payload in pending:
+            reason = _mismatch(adapter, json.loads(payload) if payload else None)
+            if reason is None:
+                chosen = seq
+                break
+            rejected.append((seq, reason))
+        if rejected:
+            await store.reject_signals(ctx.run_id, ctx.attempt, name, rejected)
+            for bad, reason in rejected:
+                _log.warning(
+                    "run %s: signal %r (seq %d) rejected by the wait at %s, left unconsumed: %s",
+                    ctx.run_id, name, bad, call.key, reason,
+                )  # fmt: skip
+        if chosen is not None:
+            return await consume(
+                ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline, chosen
+            )
+        if len(pending) < _PEEK:
+            return False, None
+
+
+def _mismatch(adapter: TypeAdapter[Any], value: Any) -> str | None:
+    try:
+        adapter.validate_python(value)
+    except ValidationError as exc:
+        return f"the payload does not match the wait's type: {exc}"
+    return None
+
+
 def _decode(adapter: TypeAdapter[Any] | None, value: Any, name: str) -> Any:
     if adapter is None:
         return value
@@ -144,7 +191,8 @@ def _decode(adapter: TypeAdapter[Any] | None, value: Any, name: str) -> Any:
         return adapter.validate_python(value)
     except ValidationError as exc:
         raise SerializationError(
-            f"the payload of signal {name!r} does not match its type: {exc}"
+            f"the recorded payload of signal {name!r} does not match its type: {exc}. "
+            f"engine.retry(run_id, discard_signal={name!r}) or replace_signal= fixes the run"
         ) from exc
 
 

@@ -20,6 +20,7 @@ from durable._pool import ConnectionPool
 from durable._record_writer import UNSTORABLE_ERRORS, Finish, StepWrite
 from durable._store_operations import OperationStatements
 from durable._store_queues import QueueStatements
+from durable._store_signals import SignalStatements
 from durable.sql import query
 
 __all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Claimed", "Store"]
@@ -32,7 +33,7 @@ Row = asyncpg.Record
 Claimed = asyncpg.Record
 
 
-class Store(QueueStatements, OperationStatements):
+class Store(QueueStatements, OperationStatements, SignalStatements):
     """Typed access to the ``durable`` schema through an asyncpg pool."""
 
     def __init__(self, pool: ConnectionPool) -> None:
@@ -302,10 +303,12 @@ class Store(QueueStatements, OperationStatements):
         key: str,
         seq: int,
         deadline: datetime | None,
+        only: int | None = None,
     ) -> tuple[bool, str | None]:
-        """Consume the oldest buffered signal into the wait's record: (found, payload)."""
+        """Consume the oldest usable buffered signal (or signal seq ``only``) into the
+        wait's record: (found, payload)."""
         row = await self.pool.fetchrow(
-            query("consume_signal"), run_id, attempt, name, key, seq, deadline
+            query("consume_signal"), run_id, attempt, name, key, seq, deadline, only
         )
         return (False, None) if row is None else (True, row["output"])
 

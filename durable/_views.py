@@ -14,7 +14,7 @@ from uuid import UUID
 from durable._codec import decode_error, decode_json
 from durable.errors import ErrorInfo
 
-__all__ = ["Page", "RunDetail", "RunStatus", "RunSummary", "StepInfo"]
+__all__ = ["Page", "RunDetail", "RunStatus", "RunSummary", "SignalInfo", "StepInfo"]
 
 T = TypeVar("T")
 
@@ -56,6 +56,21 @@ class StepInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class SignalInfo:
+    """One signal sent to a run: ``status`` is ``pending`` (buffered for a later wait),
+    ``consumed`` (by the wait at ``consumed_by``) or ``rejected`` (its payload did not
+    match the type of the wait that found it; ``rejected`` says why)."""
+
+    name: str
+    seq: int
+    payload: Any
+    status: str
+    consumed_by: str | None
+    rejected: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """A run as listed by ``engine.list_runs``."""
 
@@ -88,6 +103,8 @@ class RunDetail(RunSummary):
     events: dict[str, Any] = field(default_factory=dict)
     forked_from: UUID | None = None
     """The run this one was forked from (``engine.fork``), if any."""
+    signals: list[SignalInfo] = field(default_factory=list)
+    """The signals sent to the run, in arrival order, with what became of each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +165,28 @@ def detail_from_rows(
         events={e["key"]: decode_json(e["value"]) for e in events},
         forked_from=run.get("forked_from"),
     )
+
+
+def signal_infos(rows: Sequence[Mapping[str, Any]]) -> list[SignalInfo]:
+    """The public view of a run's signal rows."""
+    return [
+        SignalInfo(
+            name=r["name"],
+            seq=r["seq"],
+            payload=decode_json(r["payload"]),
+            status=_signal_status(r),
+            consumed_by=r["consumed_by"],
+            rejected=r["rejected"],
+            created_at=r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+def _signal_status(row: Mapping[str, Any]) -> str:
+    if row["rejected"] is not None:
+        return "rejected"
+    return "pending" if row["consumed_by"] is None else "consumed"
 
 
 def encode_cursor(created_at: datetime, run_id: UUID) -> str:

@@ -16,7 +16,7 @@ import anyio
 import asyncpg
 from anyio.abc import TaskGroup
 
-from durable._codec import encode_plain, to_json
+from durable._codec import encode_start_input
 from durable._decorators import Workflow
 from durable._dsn import redact, scrub
 from durable._embedded import EmbeddedPostgres, resolve_database_url
@@ -305,6 +305,7 @@ class Engine(EngineOperations):
             version,
             args,
             kwargs,
+            by_name=isinstance(workflow, str),
             idempotency_key=idempotency_key,
             tags=tags,
             run_id=run_id,
@@ -322,6 +323,7 @@ class Engine(EngineOperations):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         *,
+        by_name: bool = False,
         idempotency_key: str | None = None,
         tags: Sequence[str] = (),
         run_id: UUID | None = None,
@@ -339,12 +341,8 @@ class Engine(EngineOperations):
         if concurrency_key is not None:
             await self.runtime.store.ensure_queue(queue)
         with self.runtime.telemetry.start_workflow(name, version, queue, run_id) as started:
-            if wf is not None:
-                input_json = wf.signature.encode_args(args, kwargs)
-            else:
-                input_json = to_json(
-                    {"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))}
-                )
+            signature = None if wf is None else wf.signature
+            input_json = encode_start_input(signature, args, kwargs, by_name=by_name)
             limit = self.runtime.settings.max_input_bytes
             check_payload(f"the input of workflow {name!r}", input_json, limit)
             # Listen before the run exists, so result() can wait for its NOTIFY without

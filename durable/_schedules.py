@@ -24,7 +24,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from durable._codec import decode_json, encode_plain, to_json
+from durable._codec import decode_json, encode_start_input, to_json
 from durable._cron import CatchUp, CronSpec, Overlap, check_policies, plan_ticks
 from durable._durations import to_seconds
 from durable._faults import is_infrastructure, report_loop_failure
@@ -314,7 +314,7 @@ class Schedules:
         seconds = to_seconds(jitter)
         check_policies(overlap, catch_up, max_catch_up, seconds)
         wf, wf_name, _, _ = await self._engine._resolve(workflow)
-        input_json = _encode_input(wf, tuple(args), dict(kwargs or {}))
+        input_json = _encode_input(wf, tuple(args), dict(kwargs or {}), isinstance(workflow, str))
         check_payload(f"the input of schedule {name!r}", input_json, self._max_input)
         store = self._runtime.store
         await store.upsert_schedule(
@@ -394,10 +394,9 @@ def _check_name(name: str) -> None:
 
 
 def _encode_input(
-    wf: Workflow[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    wf: Workflow[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any], by_name: bool
 ) -> str:
-    if wf is not None:
-        return wf.signature.encode_args(args, kwargs)
-    if not args and not kwargs:
+    if wf is None and not args and not kwargs:
         return _NO_INPUT
-    return to_json({"args": encode_plain(list(args)), "kwargs": encode_plain(kwargs)})
+    signature = None if wf is None else wf.signature
+    return encode_start_input(signature, args, kwargs, by_name=by_name)

@@ -40,13 +40,16 @@ class SignalKind(enum.StrEnum):
     DELIVERED = "delivered"
     """The run was waiting for it and is now due."""
     BUFFERED = "buffered"
-    """Stored; the run's next wait for this name consumes it."""
+    """Stored; no wait of this name has timed out yet and none is armed: the run's next
+    wait for this name consumes it."""
     DUPLICATE = "duplicate"
     """A signal with this idempotency key was already sent; nothing was stored."""
     EXPIRED = "expired"
-    """The run's wait for it had already timed out; stored for a later wait only."""
+    """Late: the latest wait of this name timed out and none is armed now. Still stored,
+    for a later wait of the same name."""
     INVALID_PAYLOAD = "invalid_payload"
-    """The payload does not match the type the run waits for; nothing was stored."""
+    """The payload does not match the type of the wait armed for it (checked when this
+    process has that type); nothing was stored."""
     RUN_NOT_FOUND = "run_not_found"
     RUN_FINISHED = "run_finished"
 
@@ -211,6 +214,16 @@ def resolve_type(name: str | None) -> Any:
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
     return obj if isinstance(obj, type) else None
+
+
+def unchecked_note(type_name: str | None, expected: Any) -> str | None:
+    """Why a sender could not check a payload: the armed wait's type is not loaded here."""
+    if type_name is None or expected is not None:
+        return None
+    return (
+        f"not checked here: the wait's type {type_name} is not loaded in this process; "
+        "the run rejects the payload if it does not fit"
+    )
 
 
 def encode_payload(payload: Any, expected: Any) -> tuple[str, str | None]:

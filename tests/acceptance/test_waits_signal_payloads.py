@@ -92,6 +92,7 @@ async def test_a_mismatched_payload_from_a_sender_without_the_type_is_rejected_n
         # The sender cannot resolve Invoice, so it cannot refuse the payload.
         sent = await handle.signal("paid", {"amount": "lots"})
         assert sent.kind == SignalKind.DELIVERED
+        assert "not checked here" in (sent.detail or "")
 
         (bad,) = await _settled(engine, handle.run_id, "paid")
         assert bad.status == "rejected"

@@ -154,6 +154,7 @@ async def _take(
     consume = store.consume_signal
     if adapter is None:
         return await consume(ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline)
+    tried: set[int] = set()
     while True:
         pending = await store.pending_signals(ctx.run_id, name, deadline, _PEEK)
         rejected: list[tuple[int, str]] = []
@@ -165,17 +166,22 @@ async def _take(
                 break
             rejected.append((seq, reason))
         if rejected:
-            await store.reject_signals(ctx.run_id, ctx.attempt, name, rejected)
+            if not await store.reject_signals(ctx.run_id, ctx.attempt, name, rejected):
+                return False, None  # the claim is lost: the next write finds out
             for bad, reason in rejected:
                 _log.warning(
                     "run %s: signal %r (seq %d) rejected by the wait at %s, left unconsumed: %s",
                     ctx.run_id, name, bad, call.key, reason,
                 )  # fmt: skip
-        if chosen is not None:
-            return await consume(
+        if chosen is not None and chosen not in tried:
+            tried.add(chosen)
+            found, payload = await consume(
                 ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline, chosen
             )
-        if len(pending) < _PEEK:
+            if found:
+                return found, payload
+            continue  # a parallel wait took it: look again (twice the same: the claim is lost)
+        if chosen is not None or len(pending) < _PEEK:
             return False, None
 
 

@@ -35,12 +35,14 @@ class SignalStatements:
 
     async def reject_signals(
         self, run_id: UUID, attempt: int, name: str, rejected: Sequence[tuple[int, str]]
-    ) -> None:
-        """Mark signals rejected (seq, reason) under the run's claim; they stay unconsumed."""
-        await self.pool.execute(
+    ) -> bool:
+        """Mark signals rejected (seq, reason) under the run's claim; they stay unconsumed.
+        False when not all were marked (the claim is lost)."""
+        status = await self.pool.execute(
             query("reject_signals"), run_id, attempt, name,
             [seq for seq, _ in rejected], [reason for _, reason in rejected],
         )  # fmt: skip
+        return status == f"UPDATE {len(rejected)}"
 
     async def run_signals(self, run_id: UUID) -> list[Row]:
         """Every signal sent to the run, in arrival order."""

@@ -10,6 +10,7 @@ fails the run; ``engine.retry(discard_signal=)`` / ``replace_signal=`` (CLI ``ru
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -60,6 +61,15 @@ async def _paid_typed() -> Any:
     return {"amount": paid.amount}
 
 
+@workflow(name="tests.payloads.two_items")
+async def two_items() -> list[int]:
+    first, second = await asyncio.gather(
+        durable.wait_for_signal("item", type=Invoice),
+        durable.wait_for_signal("item", type=Invoice),
+    )
+    return [first.amount, second.amount]
+
+
 def _deploy(fn: Any) -> Workflow[..., Any]:
     # Two deploys of one workflow (same name and version): the second declares a type.
     return Workflow(fn, name="tests.payloads.deployed", version=1, queue="default",
@@ -106,6 +116,20 @@ async def test_a_mismatched_payload_from_a_sender_without_the_type_is_rejected_n
         assert await handle.result(timeout=5) == {"amount": 5, "currency": "EUR"}
         statuses = [s.status for s in (await engine.get_run(handle.run_id)).signals]
         assert statuses == ["rejected", "consumed"]
+
+
+async def test_parallel_typed_waits_skip_a_bad_buffered_payload_and_take_the_rest(
+    make_engine: EngineFactory,
+) -> None:
+    async with make_engine(two_items, worker=False) as client:
+        handle = await client.start(two_items)
+        for payload in ({"amount": "x"}, {"amount": 1}, {"nope": 0}, {"amount": 2}):
+            assert (await handle.signal("item", payload)).kind == SignalKind.BUFFERED
+        async with make_engine(two_items):
+            assert await handle.result(timeout=5) == [1, 2]
+        signals = (await client.get_run(handle.run_id)).signals
+        assert [s.status for s in signals] == ["rejected", "consumed", "rejected", "consumed"]
+        assert {s.consumed_by for s in signals} == {None, "signal:item#0", "signal:item#1"}
 
 
 async def test_retry_discards_or_replaces_a_recorded_signal_the_new_type_refuses(
@@ -167,6 +191,9 @@ async def test_cli_runs_retry_replaces_a_bad_recorded_signal(
         handle = engine.handle(handle.run_id)
         await handle.signal("go")
         await support.wait_for_status(handle, "failed")
+        shown = await cli(database_url, "runs", "show", str(handle.run_id))
+        assert shown.returncode == 0, shown.stderr
+        assert "paid #1  consumed by signal:paid#0" in shown.stdout
         missing = await cli(database_url, "runs", "retry", str(handle.run_id),
                             "--discard-signal", "never-sent")  # fmt: skip
         assert missing.returncode == 1
@@ -179,3 +206,6 @@ async def test_cli_runs_retry_replaces_a_bad_recorded_signal(
         assert done.returncode == 0, done.stderr
         assert "queued run" in done.stdout
         assert await engine.handle(handle.run_id).result(timeout=5) == {"amount": 9}
+        shown = await cli(database_url, "runs", "show", str(handle.run_id))
+        assert "paid #1  rejected" in shown.stdout
+        assert "replaced by engine.retry" in shown.stdout

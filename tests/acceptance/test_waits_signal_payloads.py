@@ -126,7 +126,8 @@ async def test_parallel_typed_waits_skip_a_bad_buffered_payload_and_take_the_res
         for payload in ({"amount": "x"}, {"amount": 1}, {"nope": 0}, {"amount": 2}):
             assert (await handle.signal("item", payload)).kind == SignalKind.BUFFERED
         async with make_engine(two_items):
-            assert await handle.result(timeout=5) == [1, 2]
+            # Parallel waits of one name race for the signals: which takes which may vary.
+            assert sorted(await handle.result(timeout=5)) == [1, 2]
         signals = (await client.get_run(handle.run_id)).signals
         assert [s.status for s in signals] == ["rejected", "consumed", "rejected", "consumed"]
         assert {s.consumed_by for s in signals} == {None, "signal:item#0", "signal:item#1"}

@@ -271,6 +271,8 @@ class Signature:
         when they do not fit the signature (a start by name from a process without the
         code stores them unchecked)."""
         data = json.loads(raw) if isinstance(raw, str) else raw
+        if not isinstance(data, Mapping):
+            raise SerializationError(f"the stored arguments of {self._name} are malformed")
         raw_args, raw_kwargs = data.get("args", []), data.get("kwargs", {})
         if not isinstance(raw_args, list) or not isinstance(raw_kwargs, dict):
             raise SerializationError(f"the stored arguments of {self._name} are malformed")

@@ -49,13 +49,14 @@ def test_the_object_path_still_takes_typed_values_only() -> None:
         ({"args": [{"name": "A", "born": "1815-12-10"}], "kwargs": {"colour": 1}}, "colour"),
         ({"args": [{"name": "A", "born": "1815-12-10"}, 1, 2], "kwargs": {}}, "too many"),
         ({"args": {"guest": 1}, "kwargs": {}}, "malformed"),
+        ([1, 2], "malformed"),
     ],
 )
 def test_stored_arguments_that_do_not_fit_the_signature(
     raw: dict[str, object], needle: str
 ) -> None:
     with pytest.raises(SerializationError, match=needle):
-        SIG.decode_args(raw)
+        SIG.decode_args(raw)  # type: ignore[arg-type]
 
 
 def test_without_the_code_values_are_stored_as_sent() -> None:

@@ -298,7 +298,7 @@ class Engine(EngineOperations):
         Arguments are encoded by the workflow's type hints; a value that cannot be encoded
         raises ``SerializationError`` and stores nothing.
         """
-        wf, name, version, default_queue = await self._resolve(workflow)
+        wf, name, version, default_queue, timeout = await self._resolve(workflow)
         return await self._start_run(
             wf,
             name,
@@ -306,6 +306,7 @@ class Engine(EngineOperations):
             args,
             kwargs,
             by_name=isinstance(workflow, str),
+            timeout=timeout,
             idempotency_key=idempotency_key,
             tags=tags,
             run_id=run_id,
@@ -324,6 +325,7 @@ class Engine(EngineOperations):
         kwargs: dict[str, Any],
         *,
         by_name: bool = False,
+        timeout: float | None = None,
         idempotency_key: str | None = None,
         tags: Sequence[str] = (),
         run_id: UUID | None = None,
@@ -361,32 +363,34 @@ class Engine(EngineOperations):
                 parent_run_id=None,
                 parent_cursor=None,
                 delay_seconds=delay_seconds,
-                timeout_seconds=wf.timeout if wf is not None else None,
+                timeout_seconds=wf.timeout if wf is not None else timeout,
                 traceparent=started.traceparent,
                 tracestate=started.tracestate,
                 concurrency_key=concurrency_key,
             )
             started.stored(new_id, created)
-        handle = RunHandle(self, new_id, wf, created=created)
+        # By name, the result is plain JSON too, whether or not this process has the code.
+        handle = RunHandle(self, new_id, None if by_name else wf, created=created)
         if created and new_id == run_id:
             handle._news = news
         return handle
 
     async def _resolve(
         self, workflow: Workflow[..., Any] | str
-    ) -> tuple[Workflow[..., Any] | None, str, int, str]:
+    ) -> tuple[Workflow[..., Any] | None, str, int, str, float | None]:
+        """(code if known here, name, version, queue, timeout) of a workflow or its name."""
         if isinstance(workflow, Workflow):
-            return workflow, workflow.name, workflow.version, workflow.queue
+            return workflow, workflow.name, workflow.version, workflow.queue, workflow.timeout
         if not isinstance(workflow, str):
             raise TypeError(f"start() needs a @workflow or its name, got {workflow!r}")
         check_name("workflow", workflow)
         local = self.registry.get(workflow) or default_registry.get(workflow)
         if local is not None:
-            return local, local.name, local.version, local.queue
+            return local, local.name, local.version, local.queue, local.timeout
         remote = await self.runtime.store.latest_workflow_version(workflow)
         if remote is None:
             raise UnknownWorkflow(workflow)
-        return None, workflow, remote[0], remote[1]
+        return None, workflow, *remote
 
     @property
     def queues(self) -> Queues:

@@ -277,6 +277,8 @@ class WorkflowVersion(_Base, table=True):
     queue: str = _col(Text, nullable=False, default="'default'")
     registered_at: datetime = _ts(nullable=False, now=True)
     last_seen_at: datetime = _ts(nullable=False, now=True)
+    timeout_seconds: float | None = _col(Double)
+    """The workflow's timeout, for starts by name from a process without the code."""
 
 
 class WorkerRow(_Base, table=True):

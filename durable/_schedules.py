@@ -313,7 +313,7 @@ class Schedules:
         spec = CronSpec(cron, timezone)
         seconds = to_seconds(jitter)
         check_policies(overlap, catch_up, max_catch_up, seconds)
-        wf, wf_name, _, _ = await self._engine._resolve(workflow)
+        wf, wf_name, _, _, _ = await self._engine._resolve(workflow)
         input_json = _encode_input(wf, tuple(args), dict(kwargs or {}), isinstance(workflow, str))
         check_payload(f"the input of schedule {name!r}", input_json, self._max_input)
         store = self._runtime.store
@@ -371,8 +371,8 @@ class Schedules:
             raise ScheduleNotFound(name)
         if row["workflow_name"] == RETENTION_SCHEDULE:
             raise InvalidSchedule("the retention schedule starts no run; use engine.prune()")
-        wf, wf_name, version, queue = await self._engine._resolve(row["workflow_name"])
-        target = _Target(wf_name, version, queue, wf.timeout if wf is not None else None)
+        wf, wf_name, version, queue, timeout = await self._engine._resolve(row["workflow_name"])
+        target = _Target(wf_name, version, queue, timeout)
         run_id = await _start_tick_run(
             self._runtime, None, target, name, row["input"], run_id=uuid4(),
             idempotency_key=None, delay=None,

@@ -79,9 +79,10 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
             raise RuntimeError(f"run {run_id} conflicted with a run that no longer exists")
         return existing, False
 
-    async def latest_workflow_version(self, name: str) -> tuple[int, str] | None:
+    async def latest_workflow_version(self, name: str) -> tuple[int, str, float | None] | None:
+        """(version, queue, timeout seconds) of the newest version a worker served."""
         row = await self.pool.fetchrow(query("latest_workflow_version"), name)
-        return None if row is None else (row["version"], row["queue"])
+        return None if row is None else (row["version"], row["queue"], row["timeout_seconds"])
 
     # -- workers ---------------------------------------------------------------------
 
@@ -92,19 +93,20 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
         pid: int,
         queues: Sequence[str],
         concurrency: int,
-        workflows: Sequence[tuple[str, int, str]],
+        workflows: Sequence[tuple[str, int, str, float | None]],
     ) -> None:
-        served = [f"{name}@{version}" for name, version, _ in workflows]
+        served = [f"{name}@{version}" for name, version, _, _ in workflows]
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 query("register_worker"),
                 worker_id, hostname, pid, list(queues), concurrency, served,
             )  # fmt: skip
             if workflows:
-                names, versions, wf_queues = zip(*workflows, strict=True)
+                names, versions, wf_queues, timeouts = zip(*workflows, strict=True)
                 await conn.execute(
-                    query("register_workflows"), list(names), list(versions), list(wf_queues)
-                )
+                    query("register_workflows"),
+                    list(names), list(versions), list(wf_queues), list(timeouts),
+                )  # fmt: skip
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self.pool.execute(query("unregister_worker"), worker_id)

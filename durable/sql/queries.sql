@@ -52,15 +52,17 @@ WHERE id = $1 OR (workflow_name = $2 AND idempotency_key = $3)
 LIMIT 1;
 
 -- name: latest_workflow_version
--- The newest registered (version, queue) of a workflow name, for starts by name.
-SELECT version, queue FROM durable.workflows WHERE name = $1 ORDER BY version DESC LIMIT 1;
+-- The newest registered (version, queue, timeout) of a workflow name, for starts by name.
+SELECT version, queue, timeout_seconds FROM durable.workflows WHERE name = $1
+ORDER BY version DESC LIMIT 1;
 
 -- name: register_workflows
--- A worker records the (name, version, queue) triples it serves.
-INSERT INTO durable.workflows (name, version, queue)
-SELECT * FROM unnest($1::text[], $2::int[], $3::text[])
+-- A worker records the (name, version, queue, timeout) of each workflow it serves.
+INSERT INTO durable.workflows (name, version, queue, timeout_seconds)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::float8[])
 ON CONFLICT (name, version) DO UPDATE
-    SET last_seen_at = durable.now(), queue = excluded.queue;
+    SET last_seen_at = durable.now(), queue = excluded.queue,
+        timeout_seconds = excluded.timeout_seconds;
 
 -- name: register_worker
 -- $6: "name@version" of every workflow the worker serves (see run_version_available).

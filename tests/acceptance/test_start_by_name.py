@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+import durable
 from durable import Engine, RunStatus, SerializationError, Workflow, WorkflowFailed
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
@@ -43,6 +44,16 @@ invite: Workflow[..., dict[str, Any]] = Workflow(
 NAME = "tests.by_name.invite"
 
 
+async def _echo_guest(guest: Guest) -> Guest:
+    return guest
+
+
+echo_guest: Workflow[..., Guest] = Workflow(
+    _echo_guest, name="tests.by_name.echo_guest", version=1, queue="default",
+    timeout=None, schedule=None, timezone="UTC",
+)  # fmt: skip
+
+
 async def _clients(make_engine: EngineFactory) -> tuple[Engine, Engine]:
     return make_engine(invite, worker=False), make_engine(worker=False)
 
@@ -68,6 +79,49 @@ async def test_typed_values_by_name_are_accepted_too(make_engine: EngineFactory)
         for client in (with_code, without_code):
             handle = await client.start(NAME, Guest("Grace", date(1906, 12, 9)))
             assert await handle.result(timeout=5) == {"card": "Grace (1906)", "seats": 1}
+
+
+async def test_a_result_by_name_is_json_whatever_the_client_imported(
+    make_engine: EngineFactory,
+) -> None:
+    with_code = make_engine(echo_guest, worker=False)
+    without_code = make_engine(worker=False)
+    async with make_engine(echo_guest), with_code, without_code:
+        for client in (with_code, without_code):
+            handle = await client.start(echo_guest.name, {"name": "Ada", "born": "1815-12-10"})
+            assert await handle.result(timeout=5) == {"name": "Ada", "born": "1815-12-10"}
+        # Started with the workflow object, the result comes back as its hinted type.
+        typed = await with_code.start(echo_guest, Guest("Ada", date(1815, 12, 10)))
+        assert await typed.result(timeout=5) == Guest("Ada", date(1815, 12, 10))
+
+
+async def _wait_forever() -> None:
+    await durable.wait_for_signal("never")
+
+
+bounded: Workflow[..., None] = Workflow(
+    _wait_forever, name="tests.by_name.bounded", version=1, queue="default",
+    timeout=3600.0, schedule=None, timezone="UTC",
+)  # fmt: skip
+
+
+async def test_the_workflow_timeout_applies_whatever_the_client_imported(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    with_code = make_engine(bounded, worker=False)
+    without_code = make_engine(worker=False)
+    async with make_engine(bounded), with_code, without_code:
+        for client in (with_code, without_code):
+            handle = await client.start(bounded.name)
+            row = await support.fetch_row(
+                database_url,
+                "SELECT extract(epoch FROM deadline_at - created_at)::float8 AS timeout "
+                "FROM durable.runs WHERE id = $1",
+                handle.run_id,
+            )
+            assert row is not None
+            assert row["timeout"] == 3600.0
+            await handle.cancel()
 
 
 @pytest.mark.parametrize(

@@ -30,7 +30,7 @@ class Guest:
 
 
 async def _invite(guest: Guest, seats: int = 1) -> dict[str, Any]:
-    # Attribute access and date arithmetic prove the input was rebuilt to its hinted types.
+    # guest.born.year and seats + 0 prove the input was rebuilt to its hinted types.
     return {"card": f"{guest.name} ({guest.born.year})", "seats": seats + 0}
 
 
@@ -54,14 +54,14 @@ echo_guest: Workflow[..., Guest] = Workflow(
 )  # fmt: skip
 
 
-async def _clients(make_engine: EngineFactory) -> tuple[Engine, Engine]:
+def _clients(make_engine: EngineFactory) -> tuple[Engine, Engine]:
     return make_engine(invite, worker=False), make_engine(worker=False)
 
 
 async def test_json_values_are_accepted_with_or_without_the_code(
     make_engine: EngineFactory,
 ) -> None:
-    with_code, without_code = await _clients(make_engine)
+    with_code, without_code = _clients(make_engine)
     async with make_engine(invite), with_code, without_code:
         results, inputs = [], []
         for client in (with_code, without_code):
@@ -74,7 +74,7 @@ async def test_json_values_are_accepted_with_or_without_the_code(
 
 
 async def test_typed_values_by_name_are_accepted_too(make_engine: EngineFactory) -> None:
-    with_code, without_code = await _clients(make_engine)
+    with_code, without_code = _clients(make_engine)
     async with make_engine(invite), with_code, without_code:
         for client in (with_code, without_code):
             handle = await client.start(NAME, Guest("Grace", date(1906, 12, 9)))
@@ -140,7 +140,7 @@ async def test_input_that_does_not_fit_the_hints_fails_clearly_either_way(
     kwargs: dict[str, Any],
     names: str,
 ) -> None:
-    with_code, without_code = await _clients(make_engine)
+    with_code, without_code = _clients(make_engine)
     async with make_engine(invite), with_code, without_code:
         with pytest.raises(SerializationError, match=names):
             await with_code.start(NAME, *args, **kwargs)

@@ -208,7 +208,9 @@ def _decode(adapter: TypeAdapter[Any] | None, value: Any, name: str) -> Any:
 def _type_name(type_: Any) -> str | None:
     if isinstance(type_, type):
         return f"{type_.__module__}.{type_.__qualname__}"
-    return None
+    # A generic alias (list[int], Literal[...]) has no importable name: recorded for
+    # people and senders to see, never resolved.
+    return None if type_ is None else repr(type_)
 
 
 def resolve_type(name: str | None) -> Any:
@@ -227,7 +229,7 @@ def unchecked_note(type_name: str | None, expected: Any) -> str | None:
     if type_name is None or expected is not None:
         return None
     return (
-        f"not checked here: the wait's type {type_name} is not loaded in this process; "
+        f"not checked here: this process cannot resolve the wait's type {type_name}; "
         "the run rejects the payload if it does not fit"
     )
 

@@ -61,6 +61,11 @@ async def _paid_typed() -> Any:
     return {"amount": paid.amount}
 
 
+@workflow(name="tests.payloads.numbers")
+async def numbers() -> list[int]:
+    return await durable.wait_for_signal("numbers", type=list[int])
+
+
 @workflow(name="tests.payloads.two_items")
 async def two_items() -> list[int]:
     first, second = await asyncio.gather(
@@ -116,6 +121,19 @@ async def test_a_mismatched_payload_from_a_sender_without_the_type_is_rejected_n
         assert await handle.result(timeout=5) == {"amount": 5, "currency": "EUR"}
         statuses = [s.status for s in (await engine.get_run(handle.run_id)).signals]
         assert statuses == ["rejected", "consumed"]
+
+
+async def test_a_generic_type_is_checked_by_the_wait(make_engine: EngineFactory) -> None:
+    async with make_engine(numbers) as engine:
+        handle = await engine.start(numbers)
+        await support.wait_for_status(handle, "waiting")
+        sent = await handle.signal("numbers", ["one"])
+        assert sent.kind == SignalKind.DELIVERED
+        assert "list[int]" in (sent.detail or "")  # no sender can resolve a generic alias
+        (bad,) = await _settled(engine, handle.run_id, "numbers")
+        assert bad.status == "rejected"
+        await handle.signal("numbers", [1, "2"])
+        assert await handle.result(timeout=5) == [1, 2]
 
 
 async def test_parallel_typed_waits_skip_a_bad_buffered_payload_and_take_the_rest(

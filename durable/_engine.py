@@ -429,14 +429,14 @@ class Engine(EngineOperations):
     # -- reading runs ----------------------------------------------------------------------
 
     async def get_run(self, run_id: UUID | str) -> RunDetail:
-        """Everything recorded about a run: status, input, output, error, steps, children."""
-        run, steps, events, children = await self.runtime.store.get_run(UUID(str(run_id)))
+        """Everything recorded about a run: status, input, output, error, steps, children,
+        events and signals (read in one snapshot)."""
+        store = self.runtime.store
+        run, steps, events, children, signals = await store.run_history(UUID(str(run_id)))
         if run is None:
             raise RunNotFound(run_id)
         detail = detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
-        rows = await self.runtime.store.run_signals(run["id"])
-        signals = signal_infos(rows)  # type: ignore[arg-type]
-        return dataclasses.replace(detail, signals=signals)
+        return dataclasses.replace(detail, signals=signal_infos(signals))  # type: ignore[arg-type]
 
     async def export_run(self, run_id: UUID | str) -> History:
         """The run's history (input, every record, signals, events, children, outcome) in

@@ -44,10 +44,6 @@ class SignalStatements:
         )  # fmt: skip
         return status == f"UPDATE {len(rejected)}"
 
-    async def run_signals(self, run_id: UUID) -> list[Row]:
-        """Every signal sent to the run, in arrival order."""
-        return await self.pool.fetch(query("run_signals"), run_id)
-
     async def drop_signal_record(
         self, conn: asyncpg.Connection, run_id: UUID, name: str, reason: str
     ) -> Row | None:

@@ -412,8 +412,9 @@ SELECT key, value FROM durable.events WHERE run_id = $1 ORDER BY key;
 SELECT id FROM durable.runs WHERE parent_run_id = $1 ORDER BY created_at, id;
 
 -- name: run_signals
--- Every signal sent to run $1, consumed or not, in the order sent (a run's history).
-SELECT name, seq, payload, consumed_by, created_at
+-- Every signal sent to run $1, consumed or not, in the order sent (a run's history), with
+-- why a wait rejected it (rejected: NULL when none did).
+SELECT name, seq, payload, consumed_by, created_at, rejected
 FROM durable.signals WHERE run_id = $1 ORDER BY seq;
 
 -- name: list_runs
@@ -569,11 +570,6 @@ WITH fence AS (
 UPDATE durable.signals AS s SET rejected = v.reason
 FROM fence, unnest($4::bigint[], $5::text[]) AS v(seq, reason)
 WHERE s.run_id = fence.id AND s.name = $3 AND s.seq = v.seq AND s.consumed_by IS NULL;
-
--- name: run_signals
--- The signals sent to run $1, in the order they arrived.
-SELECT name, seq, payload, consumed_by, rejected, created_at FROM durable.signals
-WHERE run_id = $1 ORDER BY seq;
 
 -- name: cancel_run
 -- Cancel run $1 and every unfinished descendant; wake the waiting parent of a cancelled

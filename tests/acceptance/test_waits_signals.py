@@ -115,6 +115,8 @@ async def test_delivered_duplicate_finished_and_not_found(
     assert not duplicate.accepted
     assert await _signal_rows(database_url, handle.run_id) == 1  # the duplicate stored nothing
 
+    # "go" was consumed while the run was running; it parks on "done" only after that.
+    await support.wait_for_status(handle, "waiting")
     assert (await handle.signal("done")).kind == SignalKind.DELIVERED
     assert await handle.result(timeout=5) == {"n": 1}
 

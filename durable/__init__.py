@@ -20,7 +20,15 @@ from durable._recorded import now, patched, random, uuid4
 from durable._schedules import ScheduleInfo, Schedules
 from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_signal
 from durable._timers import pause, sleep, sleep_until
-from durable._views import Page, Progress, RunDetail, RunStatus, RunSummary, StepInfo
+from durable._views import (
+    Page,
+    Progress,
+    RunDetail,
+    RunStatus,
+    RunSummary,
+    SignalInfo,
+    StepInfo,
+)
 from durable.errors import (
     DurableError,
     ErrorInfo,
@@ -78,6 +86,7 @@ __all__ = [
     "Schedules",
     "SerializationError",
     "SignalDelivery",
+    "SignalInfo",
     "SignalKind",
     "SignalTimeout",
     "Step",

@@ -16,7 +16,7 @@ from uuid import UUID
 
 from durable._housekeeping import WorkflowInfo
 from durable._schedules import ScheduleInfo
-from durable._views import RunDetail, RunSummary, StepInfo
+from durable._views import RunDetail, RunSummary, SignalInfo, StepInfo
 from durable.errors import ErrorInfo
 
 __all__ = ["as_json", "duration", "run_detail", "runs_table", "schedules_table"]
@@ -165,7 +165,21 @@ def run_detail(detail: RunDetail, children: Sequence[RunSummary], color: bool) -
         lines += ["", "children", _indent(runs_table(children, color))]
     if detail.events:
         lines += ["", "events"] + [f"  {k} = {_short(v)}" for k, v in detail.events.items()]
+    if detail.signals:
+        lines += ["", "signals"] + [_signal(s, color) for s in detail.signals]
     return "\n".join(lines)
+
+
+def _signal(info: SignalInfo, color: bool) -> str:
+    status = "failed" if info.status == "rejected" else "completed"
+    head = f"  {info.name} #{info.seq}  {paint(info.status, status, color)}"
+    if info.consumed_by:
+        head += f" by {info.consumed_by}"
+    head += f"  {_short(info.payload)}"
+    if info.rejected:
+        reason = " ".join(info.rejected.split())
+        head += f"\n    {reason if len(reason) <= 200 else reason[:197] + '...'}"
+    return head
 
 
 def _indent(text: str) -> str:

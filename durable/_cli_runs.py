@@ -19,6 +19,7 @@ from durable import _cli_format as fmt
 from durable._engine import Engine
 from durable._management import RetryKind
 from durable._run_lookup import RunWaits, resolve_run_id, run_waits
+from durable._validate import parse_json_argument
 from durable._views import RunDetail, RunStatus, RunSummary
 
 __all__ = [
@@ -72,6 +73,18 @@ def add_runs_arguments(
     retry.add_argument("--limit", type=positive, default=BULK_LIMIT, help="bulk: at most N")
     retry.add_argument("--dry-run", action="store_true", help="bulk: list, retry nothing")
     retry.add_argument("--json", action="store_true", help="print JSON")
+    fix = retry.add_mutually_exclusive_group()
+    fix.add_argument(
+        "--discard-signal",
+        metavar="NAME",
+        help="drop the run's latest recorded signal NAME; its wait is armed again",
+    )
+    fix.add_argument(
+        "--replace-signal",
+        nargs=2,
+        metavar=("NAME", "PAYLOAD"),
+        help="record the JSON PAYLOAD in place of the run's latest signal NAME",
+    )
 
 
 async def resolve_ids(engine: Engine, args: argparse.Namespace) -> None:
@@ -240,6 +253,10 @@ async def retry_command(engine: Engine, args: argparse.Namespace) -> int:
         print("durable: give a run id, or --status failed [--workflow W] [--since 1d]",
               file=sys.stderr)  # fmt: skip
         return 2
+    if (args.discard_signal or args.replace_signal) and not args.run_id:
+        print("durable: --discard-signal/--replace-signal mend one run: give its id",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.run_id:
         return await _retry_one(engine, args)
     targets = await _failed_runs(engine, args)
@@ -256,7 +273,21 @@ async def retry_command(engine: Engine, args: argparse.Namespace) -> int:
 
 
 async def _retry_one(engine: Engine, args: argparse.Namespace) -> int:
-    result = await engine.retry(args.run_id)
+    replace = None
+    if args.replace_signal:
+        name, text = args.replace_signal
+        try:
+            replace = (name, parse_json_argument("the payload", text))
+        except ValueError as exc:
+            print(f"durable: {exc}", file=sys.stderr)
+            return 2
+    try:
+        result = await engine.retry(
+            args.run_id, discard_signal=args.discard_signal, replace_signal=replace
+        )
+    except ValueError as exc:  # no recorded signal of that name: nothing changed
+        print(f"durable: {exc}", file=sys.stderr)
+        return 1
     if args.json:
         print(fmt.as_json(result))
     elif result.kind == RetryKind.MISSING:

@@ -35,6 +35,7 @@ __all__ = [
     "decode_json",
     "encode_error",
     "encode_plain",
+    "encode_start_input",
     "error_info",
     "rebuild_exception",
     "storable_text",
@@ -255,10 +256,30 @@ class Signature:
             out_kwargs[key] = _dump(self._adapter_for(param), value, f"argument {key!r}")
         return _text({"args": out_args, "kwargs": out_kwargs}, f"arguments of {self._name}")
 
+    def encode_json_args(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
+        """JSON text of a start by name, whose arguments are JSON-shaped values: validated
+        and coerced by the hints exactly as the worker decodes them, then encoded."""
+        plain = {
+            "args": encode_plain(list(args), f"arguments of {self._name}"),
+            "kwargs": encode_plain(dict(kwargs), f"arguments of {self._name}"),
+        }
+        typed_args, typed_kwargs = self.decode_args(plain)
+        return self.encode_args(typed_args, typed_kwargs)
+
     def decode_args(self, raw: str | Mapping[str, Any]) -> tuple[tuple[Any, ...], dict[str, Any]]:
-        """Arguments rebuilt to their hinted types from stored JSON."""
+        """Arguments rebuilt to their hinted types from stored JSON; ``SerializationError``
+        when they do not fit the signature (a start by name from a process without the
+        code stores them unchecked)."""
         data = json.loads(raw) if isinstance(raw, str) else raw
-        raw_args, raw_kwargs = list(data.get("args", [])), dict(data.get("kwargs", {}))
+        if not isinstance(data, Mapping):
+            raise SerializationError(f"the stored arguments of {self._name} are malformed")
+        raw_args, raw_kwargs = data.get("args", []), data.get("kwargs", {})
+        if not isinstance(raw_args, list) or not isinstance(raw_kwargs, dict):
+            raise SerializationError(f"the stored arguments of {self._name} are malformed")
+        try:
+            self.bind(tuple(raw_args), raw_kwargs)
+        except TypeError as exc:
+            raise SerializationError(f"arguments of {self._name} do not fit: {exc}") from exc
         targets = self._targets(len(raw_args))
         args = tuple(
             _load(self._adapter_for(param), value, self._what(param))
@@ -313,6 +334,24 @@ class Signature:
     def decode_result(self, value: Any) -> Any:
         """A JSON-decoded return value rebuilt to the return hint's type."""
         return _load(self._result, value, f"result of {self._name}")
+
+
+def encode_start_input(
+    signature: Signature | None,
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    *,
+    by_name: bool,
+) -> str:
+    """The stored input of a start. A start by name takes JSON-shaped values: checked by
+    the hints when this process has the code (``signature``), else stored for the worker
+    to check, so what it accepts never depends on what the client imported."""
+    if signature is None:
+        return _text({"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))},
+                     "arguments")  # fmt: skip
+    if by_name:
+        return signature.encode_json_args(args, kwargs)
+    return signature.encode_args(args, kwargs)
 
 
 def _text(value: Any, what: str) -> str:

@@ -16,7 +16,7 @@ import asyncpg
 from anyio.abc import TaskGroup
 
 from durable._addressing import signal_run
-from durable._codec import encode_plain, to_json
+from durable._codec import encode_start_input
 from durable._decorators import Workflow, check_retries
 from durable._dsn import redact, scrub
 from durable._embedded import EmbeddedPostgres, resolve_database_url
@@ -321,13 +321,15 @@ class Engine(EngineOperations, EngineReads, EngineHousekeeping):
         limit = seconds_or_none("timeout", timeout)
         scope = check_resource_id(resource_id)
         metadata_json = encode_metadata(metadata)
-        wf, name, version, default_queue = await self._resolve(workflow)
+        wf, name, version, default_queue, workflow_timeout = await self._resolve(workflow)
         return await self._start_run(
             wf,
             name,
             version,
             args,
             kwargs,
+            by_name=isinstance(workflow, str),
+            workflow_timeout=workflow_timeout,
             idempotency_key=idempotency_key,
             tags=tags,
             run_id=run_id,
@@ -348,6 +350,8 @@ class Engine(EngineOperations, EngineReads, EngineHousekeeping):
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         *,
+        by_name: bool = False,
+        workflow_timeout: float | None = None,
         idempotency_key: str | None = None,
         tags: Sequence[str] = (),
         run_id: UUID | None = None,
@@ -368,12 +372,8 @@ class Engine(EngineOperations, EngineReads, EngineHousekeeping):
         if concurrency_key is not None:
             await self.runtime.store.ensure_queue(queue)
         with self.runtime.telemetry.start_workflow(name, version, queue, run_id) as started:
-            if wf is not None:
-                input_json = wf.signature.encode_args(args, kwargs)
-            else:
-                input_json = to_json(
-                    {"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))}
-                )
+            signature = None if wf is None else wf.signature
+            input_json = encode_start_input(signature, args, kwargs, by_name=by_name)
             limit = self.runtime.settings.max_input_bytes
             check_payload(f"the input of workflow {name!r}", input_json, limit)
             # Listen before the run exists, so result() can wait for its NOTIFY without
@@ -393,7 +393,7 @@ class Engine(EngineOperations, EngineReads, EngineHousekeeping):
                 parent_cursor=None,
                 delay_seconds=delay_seconds,
                 timeout_seconds=self.runtime.settings.run_timeout(
-                    timeout, wf.timeout if wf is not None else None
+                    timeout, wf.timeout if wf is not None else workflow_timeout
                 ),
                 traceparent=started.traceparent,
                 tracestate=started.tracestate,
@@ -402,26 +402,30 @@ class Engine(EngineOperations, EngineReads, EngineHousekeeping):
                 metadata_json=metadata_json,
             )
             started.stored(new_id, created)
-        handle = RunHandle(self, new_id, wf, created=created, resource_id=resource_id)
+        # By name, the result is plain JSON too, whether or not this process has the code.
+        handle = RunHandle(
+            self, new_id, None if by_name else wf, created=created, resource_id=resource_id
+        )
         if created and new_id == run_id:
             handle._news = news
         return handle
 
     async def _resolve(
         self, workflow: Workflow[..., Any] | str
-    ) -> tuple[Workflow[..., Any] | None, str, int, str]:
+    ) -> tuple[Workflow[..., Any] | None, str, int, str, float | None]:
+        """(code if known here, name, version, queue, timeout) of a workflow or its name."""
         if isinstance(workflow, Workflow):
-            return workflow, workflow.name, workflow.version, workflow.queue
+            return workflow, workflow.name, workflow.version, workflow.queue, workflow.timeout
         if not isinstance(workflow, str):
             raise TypeError(f"start() needs a @workflow or its name, got {workflow!r}")
         check_name("workflow", workflow)
         local = self.registry.get(workflow) or default_registry.get(workflow)
         if local is not None:
-            return local, local.name, local.version, local.queue
+            return local, local.name, local.version, local.queue, local.timeout
         remote = await self.runtime.store.latest_workflow_version(workflow)
         if remote is None:
             raise UnknownWorkflow(workflow)
-        return None, workflow, remote[0], remote[1]
+        return None, workflow, *remote
 
     @property
     def queues(self) -> Queues:

@@ -19,6 +19,7 @@ import asyncpg
 from durable._durations import to_seconds
 from durable._handles import RunHandle
 from durable._operations import send_signal
+from durable._retry_signals import SignalFix, signal_fix
 from durable._run_retries import retry_tree
 from durable._schedules import Schedules
 from durable._signals import SignalDelivery
@@ -117,8 +118,9 @@ class Health:
 # -- retry --------------------------------------------------------------------------------
 
 
-async def retry_run(runtime: Runtime, run_id: UUID) -> RetryResult:
-    """Requeue a failed run (and its failed children), keeping every recorded result."""
+async def retry_run(runtime: Runtime, run_id: UUID, fix: SignalFix | None = None) -> RetryResult:
+    """Requeue a failed run (and its failed children), keeping every recorded result
+    but, with ``fix``, the recorded signal it discards or replaces."""
     store = runtime.store
     async with store.transaction() as conn:
         row = await store.lock_for_retry(conn, run_id)
@@ -126,6 +128,8 @@ async def retry_run(runtime: Runtime, run_id: UUID) -> RetryResult:
             return RetryResult(RetryKind.MISSING, run_id)
         if row["status"] != RunStatus.FAILED:
             return RetryResult(RetryKind.NOT_FAILED, run_id, RunStatus(row["status"]))
+        if fix is not None:
+            await fix.apply(store, conn, run_id)
         retried = await retry_tree(store, conn, run_id, row["error"])
     return RetryResult(RetryKind.QUEUED, run_id, retried=retried)
 
@@ -277,11 +281,24 @@ class EngineOperations:
         """Runtime schedules: ``await engine.schedules.create("nightly", report, "0 2 * * *")``."""
         return Schedules(cast("Engine", self))
 
-    async def retry(self, run_id: UUID | str) -> RetryResult:
+    async def retry(
+        self,
+        run_id: UUID | str,
+        *,
+        discard_signal: str | None = None,
+        replace_signal: tuple[str, Any] | None = None,
+    ) -> RetryResult:
         """Resume a failed run from the step that failed, keeping every recorded result
         (earlier steps do not run again). Its failed child runs are retried with it.
-        ``kind`` is ``queued``, ``not_failed`` or ``missing``."""
-        return await retry_run(self.runtime, UUID(str(run_id)))
+        ``kind`` is ``queued``, ``not_failed`` or ``missing``.
+
+        A run that failed on a recorded signal payload (one its wait's type no longer
+        accepts) fails again on a plain retry. ``discard_signal=name`` drops the latest
+        recorded signal of that name, so the wait is armed again; ``replace_signal=(name,
+        payload)`` records ``payload`` in its place. The old signal is kept, ``rejected``.
+        ``ValueError`` (nothing changed) when the run recorded no signal of that name."""
+        fix = signal_fix(self.runtime, discard_signal, replace_signal)
+        return await retry_run(self.runtime, UUID(str(run_id)), fix)
 
     async def fork(self, run_id: UUID | str, from_step: str | None = None) -> RunHandle[Any]:
         """A new run of the same workflow and input that reuses the results recorded

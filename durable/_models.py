@@ -241,6 +241,8 @@ class Signal(_Base, table=True):
     idempotency_key: str | None = _col(Text)
     consumed_by: str | None = _col(Text)
     created_at: datetime = _ts(nullable=False, now=True)
+    rejected: str | None = _col(Text)
+    """Why a wait refused the payload (it stays unconsumed); NULL for a usable signal."""
 
 
 class Event(_Base, table=True):
@@ -301,6 +303,8 @@ class WorkflowVersion(_Base, table=True):
     last_seen_at: datetime = _ts(nullable=False, now=True)
     expected_steps: int | None = _col(Integer)
     """``@workflow(expected_steps=)`` of this version, for progress fractions."""
+    timeout_seconds: float | None = _col(Double)
+    """The workflow's timeout, for starts by name from a process without the code."""
 
 
 class WorkerRow(_Base, table=True):

@@ -19,6 +19,7 @@ from durable._signals import (
     check_signal_name,
     encode_payload,
     resolve_type,
+    unchecked_note,
 )
 from durable._views import RunStatus
 from durable.errors import RunNotFound
@@ -37,7 +38,8 @@ async def send_signal(
     check_signal_name(name)
     check_text("the signal idempotency key", idempotency_key)
     store = runtime.store
-    expected = resolve_type(await store.signal_wait_type(run_id, name))
+    type_name = await store.signal_wait_type(run_id, name)
+    expected = resolve_type(type_name)
     payload_json, invalid = encode_payload(payload, expected)
     limit = runtime.settings.max_signal_bytes
     check_payload(f"the payload of signal {name!r}", payload_json, limit)
@@ -53,7 +55,7 @@ async def send_signal(
     if row["expired"]:
         return SignalDelivery(SignalKind.EXPIRED, run_id, name, "the wait had timed out")
     kind = SignalKind.DELIVERED if row["awaited"] else SignalKind.BUFFERED
-    return SignalDelivery(kind, run_id, name)
+    return SignalDelivery(kind, run_id, name, unchecked_note(type_name, expected))
 
 
 async def cancel_run(runtime: Runtime, run_id: UUID) -> bool:

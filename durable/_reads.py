@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +26,7 @@ from durable._views import (
     decode_cursor,
     detail_from_rows,
     encode_cursor,
+    signal_infos,
     summary_from_row,
 )
 from durable.errors import RunNotFound
@@ -44,13 +46,16 @@ class EngineReads:
         def runtime(self) -> Runtime: ...
 
     async def get_run(self, run_id: UUID | str, *, resource_id: str | None = None) -> RunDetail:
-        """Everything recorded about a run: status, input, output, error, steps, children.
+        """Everything recorded about a run: status, input, output, error, steps, children,
+        events and signals (read in one snapshot).
         With ``resource_id``, a run of another resource raises ``RunNotFound``."""
         scope = check_resource_id(resource_id)
-        run, steps, events, children = await self.runtime.store.get_run(UUID(str(run_id)))
+        store = self.runtime.store
+        run, steps, events, children, signals = await store.run_history(UUID(str(run_id)))
         if run is None or (scope is not None and run["resource_id"] != scope):
             raise RunNotFound(run_id)
-        return detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
+        detail = detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
+        return dataclasses.replace(detail, signals=signal_infos(signals))  # type: ignore[arg-type]
 
     async def export_run(self, run_id: UUID | str) -> History:
         """The run's history (input, every record, signals, events, children, outcome) in

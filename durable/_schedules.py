@@ -24,7 +24,7 @@ from uuid import UUID, uuid4
 
 import asyncpg
 
-from durable._codec import decode_json, encode_plain, to_json
+from durable._codec import decode_json, encode_start_input, to_json
 from durable._cron import CatchUp, CronSpec, Overlap, check_policies, plan_ticks
 from durable._durations import to_seconds
 from durable._faults import is_infrastructure, report_loop_failure
@@ -314,8 +314,8 @@ class Schedules:
         spec = CronSpec(cron, timezone)
         seconds = to_seconds(jitter)
         check_policies(overlap, catch_up, max_catch_up, seconds)
-        wf, wf_name, _, _ = await self._engine._resolve(workflow)
-        input_json = _encode_input(wf, tuple(args), dict(kwargs or {}))
+        wf, wf_name, _, _, _ = await self._engine._resolve(workflow)
+        input_json = _encode_input(wf, tuple(args), dict(kwargs or {}), isinstance(workflow, str))
         check_payload(f"the input of schedule {name!r}", input_json, self._max_input)
         store = self._runtime.store
         await store.upsert_schedule(
@@ -372,8 +372,8 @@ class Schedules:
             raise ScheduleNotFound(name)
         if row["workflow_name"] == RETENTION_SCHEDULE:
             raise InvalidSchedule("the retention schedule starts no run; use engine.prune()")
-        wf, wf_name, version, queue = await self._engine._resolve(row["workflow_name"])
-        target = _Target(wf_name, version, queue, wf.timeout if wf is not None else None)
+        wf, wf_name, version, queue, timeout = await self._engine._resolve(row["workflow_name"])
+        target = _Target(wf_name, version, queue, timeout)
         run_id = await _start_tick_run(
             self._runtime, None, target, name, row["input"], run_id=uuid4(),
             idempotency_key=None, delay=None,
@@ -395,10 +395,9 @@ def _check_name(name: str) -> None:
 
 
 def _encode_input(
-    wf: Workflow[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]
+    wf: Workflow[..., Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any], by_name: bool
 ) -> str:
-    if wf is not None:
-        return wf.signature.encode_args(args, kwargs)
-    if not args and not kwargs:
+    if wf is None and not args and not kwargs:
         return _NO_INPUT
-    return to_json({"args": encode_plain(list(args)), "kwargs": encode_plain(kwargs)})
+    signature = None if wf is None else wf.signature
+    return encode_start_input(signature, args, kwargs, by_name=by_name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,8 @@ from durable.errors import LeaseLost, SerializationError, SignalTimeout
 __all__ = ["SignalDelivery", "SignalKind", "set_event", "wait_for_signal"]
 
 T = TypeVar("T")
+_log = logging.getLogger("durable.signals")
+_PEEK = 16  # signals a typed wait checks per round trip
 
 
 class SignalKind(enum.StrEnum):
@@ -37,13 +40,16 @@ class SignalKind(enum.StrEnum):
     DELIVERED = "delivered"
     """The run was waiting for it and is now due."""
     BUFFERED = "buffered"
-    """Stored; the run's next wait for this name consumes it."""
+    """Stored; no wait of this name has timed out yet and none is armed: the run's next
+    wait for this name consumes it."""
     DUPLICATE = "duplicate"
     """A signal with this idempotency key was already sent; nothing was stored."""
     EXPIRED = "expired"
-    """The run's wait for it had already timed out; stored for a later wait only."""
+    """Late: the latest wait of this name timed out and none is armed now. Still stored,
+    for a later wait of the same name."""
     INVALID_PAYLOAD = "invalid_payload"
-    """The payload does not match the type the run waits for; nothing was stored."""
+    """The payload does not match the type of the wait armed for it (checked when this
+    process has that type); nothing was stored."""
     RUN_NOT_FOUND = "run_not_found"
     RUN_FINISHED = "run_finished"
 
@@ -112,12 +118,7 @@ async def _wait(ctx: RunContext, call: Call, name: str, seconds: float | None, t
     else:
         deadline = None if seconds is None else execution.clock() + seconds
     deadline_dt = None if deadline is None else datetime.fromtimestamp(deadline, UTC)
-    found, payload = await execution.guarded(
-        ctx,
-        execution.runtime.store.consume_signal(
-            ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline_dt
-        ),
-    )
+    found, payload = await execution.guarded(ctx, _take(ctx, call, name, deadline_dt, adapter))
     if found:
         return _decode(adapter, json.loads(payload) if payload else None, name)
     if deadline is not None and execution.clock() >= deadline:
@@ -137,6 +138,61 @@ async def _wait(ctx: RunContext, call: Call, name: str, seconds: float | None, t
     return await execution.park(ctx, call, ParkRequest("waiting", deadline, f"signal:{name}"))
 
 
+async def _take(
+    ctx: RunContext,
+    call: Call,
+    name: str,
+    deadline: datetime | None,
+    adapter: TypeAdapter[Any] | None,
+) -> tuple[bool, str | None]:
+    """Consume the oldest signal whose payload fits the wait's type: (found, payload).
+
+    Whoever sent it, a payload that does not fit is rejected (kept unconsumed with the
+    reason, logged) instead of being recorded: recording it would fail every replay.
+    """
+    store = ctx.execution.runtime.store
+    consume = store.consume_signal
+    if adapter is None:
+        return await consume(ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline)
+    tried: set[int] = set()
+    while True:
+        pending = await store.pending_signals(ctx.run_id, name, deadline, _PEEK)
+        rejected: list[tuple[int, str]] = []
+        chosen: int | None = None
+        for seq, payload in pending:
+            reason = _mismatch(adapter, json.loads(payload) if payload else None)
+            if reason is None:
+                chosen = seq
+                break
+            rejected.append((seq, reason))
+        if rejected:
+            if not await store.reject_signals(ctx.run_id, ctx.attempt, name, rejected):
+                return False, None  # the claim is lost: the next write finds out
+            for bad, reason in rejected:
+                _log.warning(
+                    "run %s: signal %r (seq %d) rejected by the wait at %s, left unconsumed: %s",
+                    ctx.run_id, name, bad, call.key, reason,
+                )  # fmt: skip
+        if chosen is not None and chosen not in tried:
+            tried.add(chosen)
+            found, payload = await consume(
+                ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline, chosen
+            )
+            if found:
+                return found, payload
+            continue  # a parallel wait took it: look again (twice the same: the claim is lost)
+        if chosen is not None or len(pending) < _PEEK:
+            return False, None
+
+
+def _mismatch(adapter: TypeAdapter[Any], value: Any) -> str | None:
+    try:
+        adapter.validate_python(value)
+    except ValidationError as exc:
+        return f"the payload does not match the wait's type: {exc}"
+    return None
+
+
 def _decode(adapter: TypeAdapter[Any] | None, value: Any, name: str) -> Any:
     if adapter is None:
         return value
@@ -144,14 +200,17 @@ def _decode(adapter: TypeAdapter[Any] | None, value: Any, name: str) -> Any:
         return adapter.validate_python(value)
     except ValidationError as exc:
         raise SerializationError(
-            f"the payload of signal {name!r} does not match its type: {exc}"
+            f"the recorded payload of signal {name!r} does not match its type: {exc}. "
+            f"engine.retry(run_id, discard_signal={name!r}) or replace_signal= fixes the run"
         ) from exc
 
 
 def _type_name(type_: Any) -> str | None:
     if isinstance(type_, type):
         return f"{type_.__module__}.{type_.__qualname__}"
-    return None
+    # A generic alias (list[int], Literal[...]) has no importable name: recorded for
+    # people and senders to see, never resolved.
+    return None if type_ is None else repr(type_)
 
 
 def resolve_type(name: str | None) -> Any:
@@ -163,6 +222,16 @@ def resolve_type(name: str | None) -> Any:
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
     return obj if isinstance(obj, type) else None
+
+
+def unchecked_note(type_name: str | None, expected: Any) -> str | None:
+    """Why a sender could not check a payload: the armed wait's type is not loaded here."""
+    if type_name is None or expected is not None:
+        return None
+    return (
+        f"not checked here: this process cannot resolve the wait's type {type_name}; "
+        "the run rejects the payload if it does not fit"
+    )
 
 
 def encode_payload(payload: Any, expected: Any) -> tuple[str, str | None]:

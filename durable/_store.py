@@ -20,6 +20,7 @@ from durable._pool import ConnectionPool
 from durable._record_writer import UNSTORABLE_ERRORS, Finish, StepWrite
 from durable._store_operations import OperationStatements
 from durable._store_queues import QueueStatements
+from durable._store_signals import SignalStatements
 from durable.sql import query
 
 __all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Claimed", "Store"]
@@ -32,7 +33,7 @@ Row = asyncpg.Record
 Claimed = asyncpg.Record
 
 
-class Store(QueueStatements, OperationStatements):
+class Store(QueueStatements, OperationStatements, SignalStatements):
     """Typed access to the ``durable`` schema through an asyncpg pool."""
 
     def __init__(self, pool: ConnectionPool) -> None:
@@ -86,9 +87,10 @@ class Store(QueueStatements, OperationStatements):
             )
         return existing["id"], False
 
-    async def latest_workflow_version(self, name: str) -> tuple[int, str] | None:
+    async def latest_workflow_version(self, name: str) -> tuple[int, str, float | None] | None:
+        """(version, queue, timeout seconds) of the newest version a worker served."""
         row = await self.pool.fetchrow(query("latest_workflow_version"), name)
-        return None if row is None else (row["version"], row["queue"])
+        return None if row is None else (row["version"], row["queue"], row["timeout_seconds"])
 
     # -- workers ---------------------------------------------------------------------
 
@@ -99,20 +101,21 @@ class Store(QueueStatements, OperationStatements):
         pid: int,
         queues: Sequence[str],
         concurrency: int,
-        workflows: Sequence[tuple[str, int, str, int | None]],
+        workflows: Sequence[tuple[str, int, str, int | None, float | None]],
     ) -> None:
-        """Record a worker and the (name, version, queue, expected steps) it serves."""
-        served = [f"{name}@{version}" for name, version, _, _ in workflows]
+        """Record a worker and the (name, version, queue, expected steps, timeout) it
+        serves."""
+        served = [f"{name}@{version}" for name, version, *_ in workflows]
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute(
                 query("register_worker"),
                 worker_id, hostname, pid, list(queues), concurrency, served,
             )  # fmt: skip
             if workflows:
-                names, versions, wf_queues, expected = zip(*workflows, strict=True)
+                names, versions, wf_queues, expected, timeouts = zip(*workflows, strict=True)
                 await conn.execute(
                     query("register_workflows"),
-                    list(names), list(versions), list(wf_queues), list(expected),
+                    list(names), list(versions), list(wf_queues), list(expected), list(timeouts),
                 )  # fmt: skip
 
     async def unregister_worker(self, worker_id: str) -> None:
@@ -348,10 +351,12 @@ class Store(QueueStatements, OperationStatements):
         key: str,
         seq: int,
         deadline: datetime | None,
+        only: int | None = None,
     ) -> tuple[bool, str | None]:
-        """Consume the oldest buffered signal into the wait's record: (found, payload)."""
+        """Consume the oldest usable buffered signal (or signal seq ``only``) into the
+        wait's record: (found, payload)."""
         row = await self.pool.fetchrow(
-            query("consume_signal"), run_id, attempt, name, key, seq, deadline
+            query("consume_signal"), run_id, attempt, name, key, seq, deadline, only
         )
         return (False, None) if row is None else (True, row["output"])
 

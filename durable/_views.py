@@ -14,7 +14,7 @@ from uuid import UUID
 from durable._codec import decode_error, decode_json
 from durable.errors import ErrorInfo
 
-__all__ = ["Page", "RunDetail", "RunStatus", "RunSummary", "StepInfo"]
+__all__ = ["Page", "RunDetail", "RunStatus", "RunSummary", "SignalInfo", "StepInfo"]
 
 T = TypeVar("T")
 
@@ -93,6 +93,21 @@ def progress_of(
 
 
 @dataclass(frozen=True, slots=True)
+class SignalInfo:
+    """One signal sent to a run: ``status`` is ``pending`` (buffered for a later wait),
+    ``consumed`` (by the wait at ``consumed_by``) or ``rejected`` (its payload did not
+    match the type of the wait that found it; ``rejected`` says why)."""
+
+    name: str
+    seq: int
+    payload: Any
+    status: str
+    consumed_by: str | None
+    rejected: str | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class RunSummary:
     """A run as listed by ``engine.list_runs``."""
 
@@ -134,6 +149,8 @@ class RunDetail(RunSummary):
     previous_errors: list[ErrorInfo] = field(default_factory=list)
     """The error of every earlier failed attempt of this run, oldest first: each automatic
     retry (``@workflow(retries=)``) and each ``engine.retry`` adds the error it retried."""
+    signals: list[SignalInfo] = field(default_factory=list)
+    """The signals sent to the run, in arrival order, with what became of each."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +229,28 @@ def _errors(raw: str | None) -> list[ErrorInfo]:
         return []
     found = (decode_error(item) for item in json.loads(raw))
     return [error for error in found if error is not None]
+
+
+def signal_infos(rows: Sequence[Mapping[str, Any]]) -> list[SignalInfo]:
+    """The public view of a run's signal rows."""
+    return [
+        SignalInfo(
+            name=r["name"],
+            seq=r["seq"],
+            payload=decode_json(r["payload"]),
+            status=_signal_status(r),
+            consumed_by=r["consumed_by"],
+            rejected=r["rejected"],
+            created_at=r["created_at"],
+        )
+        for r in rows
+    ]
+
+
+def _signal_status(row: Mapping[str, Any]) -> str:
+    if row["rejected"] is not None:
+        return "rejected"
+    return "pending" if row["consumed_by"] is None else "consumed"
 
 
 def encode_cursor(created_at: datetime, run_id: UUID) -> str:

@@ -116,7 +116,10 @@ class Worker:
             os.getpid(),
             self.settings.queues,
             self.settings.concurrency,
-            [(wf.name, wf.version, wf.queue, wf.expected_steps) for wf in self.runtime.registry],
+            [
+                (wf.name, wf.version, wf.queue, wf.expected_steps, wf.timeout)
+                for wf in self.runtime.registry
+            ],
         )
 
     async def run(self, tg: TaskGroup) -> None:

@@ -8,6 +8,7 @@
     durable runs show RUN_ID
     durable runs cancel|retry|pause|resume|watch|fast-forward RUN_ID   (or an id prefix)
     durable runs retry --status failed [--workflow checkout --since 1d] [--dry-run]
+    durable runs retry RUN_ID [--discard-signal NAME | --replace-signal NAME PAYLOAD_JSON]
     durable runs fork RUN_ID [--from-step step:charge#0]
     durable runs signal RUN_ID NAME [PAYLOAD_JSON]
     durable schedules list

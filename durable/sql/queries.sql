@@ -53,16 +53,18 @@ WHERE id = $1 OR (workflow_name = $2 AND idempotency_key = $3)
 LIMIT 1;
 
 -- name: latest_workflow_version
--- The newest registered (version, queue) of a workflow name, for starts by name.
-SELECT version, queue FROM durable.workflows WHERE name = $1 ORDER BY version DESC LIMIT 1;
+-- The newest registered (version, queue, timeout) of a workflow name, for starts by name.
+SELECT version, queue, timeout_seconds FROM durable.workflows WHERE name = $1
+ORDER BY version DESC LIMIT 1;
 
 -- name: register_workflows
--- A worker records the (name, version, queue, expected steps) of each workflow it serves.
-INSERT INTO durable.workflows (name, version, queue, expected_steps)
-SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[])
+-- A worker records the (name, version, queue, expected steps, timeout) of each workflow
+-- it serves.
+INSERT INTO durable.workflows (name, version, queue, expected_steps, timeout_seconds)
+SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::int[], $5::float8[])
 ON CONFLICT (name, version) DO UPDATE
     SET last_seen_at = durable.now(), queue = excluded.queue,
-        expected_steps = excluded.expected_steps;
+        expected_steps = excluded.expected_steps, timeout_seconds = excluded.timeout_seconds;
 
 -- name: register_worker
 -- $6: "name@version" of every workflow the worker serves (see run_version_available).
@@ -353,7 +355,7 @@ WITH parked AS (
         wake_at = CASE
             WHEN EXISTS (
                 SELECT 1 FROM durable.signals AS s
-                WHERE s.run_id = r.id AND s.consumed_by IS NULL
+                WHERE s.run_id = r.id AND s.consumed_by IS NULL AND s.rejected IS NULL
                   AND 'signal:' || s.name = ANY($5::text[]))
               OR EXISTS (
                 SELECT 1 FROM durable.runs AS c
@@ -461,8 +463,9 @@ SELECT key, value FROM durable.events WHERE run_id = $1 ORDER BY key;
 SELECT id FROM durable.runs WHERE parent_run_id = $1 ORDER BY created_at, id;
 
 -- name: run_signals
--- Every signal sent to run $1, consumed or not, in the order sent (a run's history).
-SELECT name, seq, payload, consumed_by, created_at
+-- Every signal sent to run $1, consumed or not, in the order sent (a run's history), with
+-- why a wait rejected it (rejected: NULL when none did).
+SELECT name, seq, payload, consumed_by, created_at, rejected
 FROM durable.signals WHERE run_id = $1 ORDER BY seq;
 
 -- name: list_runs
@@ -565,8 +568,9 @@ LIMIT 1;
 -- Deliver signal $2 to run $1: store it (deduplicated by idempotency key $4) and, when the
 -- run is parked waiting for it, make it due and wake the workers. The run's row is always
 -- locked first, like finish_runs. Returns the run's status, whether it was waiting for
--- this signal, whether that wait's deadline had passed, and the new signal's seq
--- (NULL: a duplicate). No row: no such run.
+-- this signal, whether it is late (no wait of that name is armed and the latest one timed
+-- out or is past its deadline), and the new signal's seq (NULL: a duplicate). No row: no
+-- such run.
 WITH target AS (
     SELECT id, status, queue, wake_at,
         status = 'waiting' AND 'signal:' || $2 = ANY(waiting_for) AS awaited
@@ -586,26 +590,33 @@ WITH target AS (
     RETURNING seq
 )
 SELECT target.status, target.awaited,
-    target.awaited AND EXISTS (
+    coalesce((
+        SELECT w.status = 'failed' OR (w.status = 'waiting' AND w.retry_at <= durable.now())
+        FROM durable.steps AS w
+        WHERE w.run_id = $1 AND w.kind = 'signal' AND w.name = $2
+        ORDER BY w.seq DESC LIMIT 1), false)
+    AND NOT EXISTS (
         SELECT 1 FROM durable.steps AS w
         WHERE w.run_id = $1 AND w.kind = 'signal' AND w.name = $2 AND w.status = 'waiting'
-          AND w.retry_at <= durable.now()) AS expired,
+          AND (w.retry_at IS NULL OR w.retry_at > durable.now())) AS expired,
     (SELECT seq FROM ins) AS seq,
     (SELECT pg_notify('durable_wake', queue) FROM woken) AS notified
 FROM target;
 
 -- name: consume_signal
--- Take the oldest unconsumed signal $3 of run $1 sent before the wait's deadline ($6), and
--- record it as the outcome of the wait at cursor key $4 (position $5) in one statement,
--- fenced like record_step. Returns its payload; no row when none is there.
+-- Take the oldest unconsumed, unrejected signal $3 of run $1 sent before the wait's
+-- deadline ($6) (with $7: exactly that seq), and record it as the outcome of the wait at
+-- cursor key $4 (position $5) in one statement, fenced like record_step. Returns its
+-- payload; no row when none is there.
 WITH fence AS (
     SELECT id, notify_steps FROM durable.runs
     WHERE id = $1 AND attempt = $2 AND status = 'running'
     FOR KEY SHARE
 ), sig AS (
     SELECT s.run_id, s.name, s.seq, s.payload FROM durable.signals AS s, fence
-    WHERE s.run_id = $1 AND s.name = $3 AND s.consumed_by IS NULL
+    WHERE s.run_id = $1 AND s.name = $3 AND s.consumed_by IS NULL AND s.rejected IS NULL
       AND s.created_at <= coalesce($6::timestamptz, 'infinity')
+      AND ($7::bigint IS NULL OR s.seq = $7)
     ORDER BY s.seq
     LIMIT 1
     FOR UPDATE OF s SKIP LOCKED
@@ -625,6 +636,27 @@ WITH fence AS (
 SELECT rec.output FROM rec CROSS JOIN fence
 LEFT JOIN LATERAL (
     SELECT pg_notify('durable_run', $1::text || ' step') WHERE fence.notify_steps) AS n ON true;
+
+-- name: pending_signals
+-- Up to $4 of the oldest unconsumed, unrejected signals $2 of run $1 sent before the
+-- wait's deadline ($3): a typed wait checks their payloads before it consumes one.
+SELECT seq, payload FROM durable.signals
+WHERE run_id = $1 AND name = $2 AND consumed_by IS NULL AND rejected IS NULL
+  AND created_at <= coalesce($3::timestamptz, 'infinity')
+ORDER BY seq
+LIMIT $4;
+
+-- name: reject_signals
+-- Mark signals $4 (seqs) of run $1 named $3 rejected, with reasons $5, fenced like
+-- record_step. They stay unconsumed: no wait takes them, get_run shows them.
+WITH fence AS (
+    SELECT id FROM durable.runs
+    WHERE id = $1 AND attempt = $2 AND status = 'running'
+    FOR KEY SHARE
+)
+UPDATE durable.signals AS s SET rejected = v.reason
+FROM fence, unnest($4::bigint[], $5::text[]) AS v(seq, reason)
+WHERE s.run_id = fence.id AND s.name = $3 AND s.seq = v.seq AND s.consumed_by IS NULL;
 
 -- name: cancel_run
 -- Cancel run $1 and every unfinished descendant; wake the waiting parent of a cancelled
@@ -906,6 +938,37 @@ UPDATE durable.runs SET
     wake_at = durable.now() + make_interval(secs => $2::float8), auto_retries = $3,
     deadline_at = $4
 WHERE id = $1;
+
+-- name: retry_drop_signal
+-- For engine.retry(discard_signal=, replace_signal=) on failed run $1 (locked by
+-- retry_lock): delete the record of its latest wait that consumed signal $2, and mark that
+-- signal rejected with reason $3, unconsumed, kept for inspection. The retried run arms
+-- the wait again. Returns the record's cursor key and position; no row: no such record.
+WITH rec AS (
+    SELECT cursor_key, seq FROM durable.steps
+    WHERE run_id = $1 AND kind = 'signal' AND name = $2 AND status = 'completed'
+    ORDER BY seq DESC
+    LIMIT 1
+), sig AS (
+    UPDATE durable.signals AS s SET consumed_by = NULL, rejected = $3
+    FROM rec WHERE s.run_id = $1 AND s.name = $2 AND s.consumed_by = rec.cursor_key
+), gone AS (
+    DELETE FROM durable.steps AS st USING rec
+    WHERE st.run_id = $1 AND st.cursor_key = rec.cursor_key
+)
+SELECT cursor_key, seq FROM rec;
+
+-- name: retry_replace_signal
+-- Store payload $4 as signal $2 of run $1, consumed by the wait at cursor key $3 (position
+-- $5), and record it as that wait's outcome: what engine.retry(replace_signal=) puts in
+-- place of the record retry_drop_signal removed.
+WITH sig AS (
+    INSERT INTO durable.signals (run_id, name, payload, consumed_by)
+    VALUES ($1, $2, $4, $3)
+    RETURNING payload
+)
+INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status, output)
+SELECT $1, $3, $5, 'signal', $2, 'completed', payload FROM sig;
 
 -- name: fork_run
 -- Start run $2 as a copy of run $1 (same workflow, version, input, queue, tags) that

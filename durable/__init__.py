@@ -19,6 +19,7 @@ from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_sig
 from durable._timers import sleep, sleep_until
 from durable._views import Page, RunDetail, RunStatus, RunSummary, StepInfo
 from durable.errors import (
+    DurableCallInStep,
     DurableError,
     ErrorInfo,
     InvalidSchedule,
@@ -40,6 +41,7 @@ from durable.errors import (
 __all__ = [
     "ChildLimitExceeded",
     "CurrentRun",
+    "DurableCallInStep",
     "DurableError",
     "Engine",
     "ErrorInfo",

@@ -16,7 +16,7 @@ from uuid import UUID
 import anyio
 
 from durable._telemetry import bind_cursor
-from durable.errors import NonDeterminismError
+from durable.errors import DurableCallInStep, NonDeterminismError
 
 if TYPE_CHECKING:
     from durable._execution import Execution
@@ -30,7 +30,10 @@ __all__ = [
     "RunContext",
     "current",
     "current_run",
+    "in_step",
+    "refuse_in_step",
     "require",
+    "workflow_context",
 ]
 
 
@@ -217,16 +220,53 @@ def current() -> RunContext | None:
 
 
 def require(what: str) -> RunContext:
-    """The current run; a clear RuntimeError when ``what`` is used outside a workflow."""
+    """The current run; a clear RuntimeError when ``what`` is used outside a workflow, and
+    ``DurableCallInStep`` when it is used inside a step's body."""
     ctx = _current.get()
     if ctx is None:
         raise RuntimeError(f"{what} can only be used inside a @workflow")
+    refuse_in_step(what)
     return ctx
 
 
 def current_run() -> CurrentRun:
-    """Run id, workflow name, version, attempt and cursor of the workflow running here."""
-    return require("durable.current_run()").info()
+    """Run id, workflow name, version, attempt and cursor of the workflow running here
+    (also inside a step's body)."""
+    ctx = _current.get()
+    if ctx is None:
+        raise RuntimeError("durable.current_run() can only be used inside a @workflow")
+    return ctx.info()
+
+
+# The cursor key of the step whose body runs in this task (None: none). A step's body is
+# one recorded unit, so calls made inside it are plain calls or refused, never recorded.
+_step: contextvars.ContextVar[str | None] = contextvars.ContextVar("durable_step", default=None)
+
+
+def in_step() -> str | None:
+    """The cursor key of the step whose body is running here, or None."""
+    return _step.get()
+
+
+def workflow_context() -> RunContext | None:
+    """The run, when the code here is the workflow's own (not a step's body)."""
+    ctx = _current.get()
+    return ctx if ctx is not None and _step.get() is None else None
+
+
+def refuse_in_step(what: str) -> None:
+    """Raise ``DurableCallInStep`` when ``what`` is called inside a step's body."""
+    key = _step.get()
+    if key is not None:
+        raise DurableCallInStep(what, key)
+
+
+def enter_step(key: str) -> contextvars.Token[str | None]:
+    return _step.set(key)
+
+
+def leave_step(token: contextvars.Token[str | None]) -> None:
+    _step.reset(token)
 
 
 def enter(ctx: RunContext) -> contextvars.Token[RunContext | None]:

@@ -7,6 +7,7 @@ from uuid import UUID
 
 import anyio
 
+from durable import _context, _handle_calls
 from durable._codec import decode_error, decode_json
 from durable._listener import Signal
 from durable._operations import get_event, wait_progress
@@ -40,6 +41,8 @@ class RunHandle(Generic[R]):
         self.created = created
         """False when an idempotency key or run id matched an existing run."""
         self._news: Signal | None = None
+        self.parent_run_id: UUID | None = None
+        """The run that started this one with ``wf.start()``, for a handle made there."""
         """Set by start(): a subscription made before the run existed (see result())."""
 
     def __repr__(self) -> str:
@@ -60,7 +63,19 @@ class RunHandle(Generic[R]):
         over in-process by the execution of this engine that committed it.
         Raises ``WorkflowFailed`` (with the recorded error) when the run failed,
         ``RunCancelled`` when it was cancelled, and ``TimeoutError`` after ``timeout`` seconds.
+
+        Inside the workflow that started this run as a child, it is a durable wait: the
+        workflow parks until the child finishes, and replays return the recorded outcome
+        (``timeout`` is refused there).
         """
+        ctx = _context.workflow_context()
+        if ctx is not None:
+            if timeout is not None:
+                raise ValueError("handle.result(timeout=) is not supported inside a workflow")
+            from durable._children import wait_for_child
+
+            outcome: R = await wait_for_child(ctx, self)
+            return outcome
         runtime = self.engine.runtime
         poll = runtime.settings.poll_interval
         with anyio.fail_after(timeout):
@@ -97,24 +112,35 @@ class RunHandle(Generic[R]):
         return typed
 
     async def status(self) -> RunStatus:
-        """The run's current status."""
+        """The run's current status (inside a workflow: recorded, as first read)."""
+        if (ctx := _context.workflow_context()) is not None:
+            return await _handle_calls.status(ctx, self)
         row = await self.engine.runtime.store.run_outcome(self.run_id)
         if row is None:
             raise RunNotFound(self.run_id)
         return RunStatus(row["status"])
 
     async def cancel(self) -> bool:
-        """Cancel the run and its unfinished children (see ``Engine.cancel``)."""
+        """Cancel the run and its unfinished children (see ``Engine.cancel``); inside a
+        workflow the outcome is recorded, so a replay does not cancel again."""
+        if (ctx := _context.workflow_context()) is not None:
+            return await _handle_calls.cancel(ctx, self)
         return await self.engine.cancel(self.run_id)
 
     async def signal(
         self, name: str, payload: Any = None, *, idempotency_key: str | None = None
     ) -> SignalDelivery:
-        """Send a signal to the run (see ``Engine.signal``)."""
+        """Send a signal to the run (see ``Engine.signal``); inside a workflow it is sent
+        once and its delivery recorded."""
+        if (ctx := _context.workflow_context()) is not None:
+            return await _handle_calls.signal(ctx, self.run_id, name, payload, idempotency_key)
         return await self.engine.signal(self.run_id, name, payload, idempotency_key=idempotency_key)
 
     async def get_event(self, key: str) -> Any:
-        """The latest value the run published with ``durable.set_event(key, ...)``, or None."""
+        """The latest value the run published with ``durable.set_event(key, ...)``, or None
+        (inside a workflow: recorded, as first read)."""
+        if (ctx := _context.workflow_context()) is not None:
+            return await _handle_calls.event(ctx, self.run_id, key)
         return await get_event(self.engine.runtime, self.run_id, key)
 
     async def wait(
@@ -126,14 +152,20 @@ class RunHandle(Generic[R]):
     ) -> bool:
         """Wait until the step at cursor key ``step`` is recorded, a ``signal`` of that name
         was consumed, or ``event`` is set. True when it happened; False when the run
-        finished without it; ``TimeoutError`` after ``timeout`` seconds."""
+        finished without it; ``TimeoutError`` after ``timeout`` seconds. Refused inside a
+        workflow (not replay-safe): use ``result()`` or ``get_event()`` there."""
+        if _context.workflow_context() is not None:
+            raise _handle_calls.refuse("wait")
         return await wait_progress(
             self.engine.runtime, self.run_id, step=step, signal=signal, event=event,
             timeout=timeout,
         )  # fmt: skip
 
     async def detail(self) -> RunDetail:
-        """Everything recorded about the run (same as ``engine.get_run``)."""
+        """Everything recorded about the run (same as ``engine.get_run``). Refused inside
+        a workflow (not replay-safe)."""
+        if _context.workflow_context() is not None:
+            raise _handle_calls.refuse("detail")
         return await self.engine.get_run(self.run_id)
 
 

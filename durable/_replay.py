@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from durable._codec import encode_error, rebuild_exception, to_json
-from durable._context import Call, RunContext
+from durable._context import Call, RunContext, enter_step, leave_step
 from durable._limits import check_payload
 from durable.errors import (
+    DurableCallInStep,
     LeaseLost,
     NonRetryableError,
     PayloadTooLarge,
@@ -106,10 +107,14 @@ async def _step(
 async def _attempt(
     step: Step[Any, R], key: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
 ) -> R:
-    if step.timeout is None:
-        return await step.fn(*args, **kwargs)
-    with anyio.move_on_after(step.timeout) as scope:
-        return await step.fn(*args, **kwargs)
+    token = enter_step(key)  # calls made by the body are part of this step
+    try:
+        if step.timeout is None:
+            return await step.fn(*args, **kwargs)
+        with anyio.move_on_after(step.timeout) as scope:
+            return await step.fn(*args, **kwargs)
+    finally:
+        leave_step(token)
     if scope.cancelled_caught:
         raise StepTimeout(f"step {step.name} ({key}) timed out after {step.timeout:g}s")
     raise AssertionError("unreachable: the step body neither returned nor timed out")
@@ -118,7 +123,7 @@ async def _attempt(
 def _retry_delay(step: Step[Any, Any], exc: Exception, attempt: int) -> float | None:
     """Seconds until the next attempt, or None when the failure is final."""
     policy = step.retry
-    final = NonRetryableError | SerializationError | PayloadTooLarge
+    final = NonRetryableError | SerializationError | PayloadTooLarge | DurableCallInStep
     if attempt > policy.retries or isinstance(exc, final):
         return None
     if policy.retry_on is not None and not isinstance(exc, policy.retry_on):

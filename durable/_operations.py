@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 from uuid import UUID
@@ -20,10 +21,15 @@ from durable._signals import (
     encode_payload,
     resolve_type,
 )
+from durable._store import TRANSIENT_ERRORS
 from durable._views import RunStatus
 from durable.errors import RunNotFound
 
 __all__ = ["cancel_run", "get_event", "send_signal", "wait_progress"]
+
+# A progress watch stays ahead of the clock by this many poll intervals; the waiter
+# renews it every poll interval, so a late renewal costs no notification.
+_WATCH_POLLS = 3
 
 
 async def send_signal(
@@ -84,24 +90,43 @@ async def wait_progress(
     """Wait until step ``step`` is recorded, a ``signal`` was consumed or ``event`` is set.
 
     Returns True when it happened, False when the run finished without it. Woken by
-    NOTIFY (the run's step records notify while someone waits), not by busy polling.
+    NOTIFY (the run's step records notify while someone waits, and stop when the last
+    waiter leaves), not by busy polling.
     """
     if step is None and signal is None and event is None:
         raise ValueError("wait() needs step=, signal= or event=")
     store = runtime.store
+    poll = runtime.settings.poll_interval
+    watching = step is not None or signal is not None  # set_event always notifies
     with runtime.listener.watch(run_id) as changed, anyio.fail_after(timeout):
-        if step is not None or signal is not None:
-            await store.watch_progress(run_id)
-        while True:
-            row = await store.run_progress(run_id, step, signal, event)
-            if row is None:
-                raise RunNotFound(run_id)
-            if (
-                (step is not None and row["step_done"])
-                or (signal is not None and row["signal_done"])
-                or (event is not None and row["event_set"])
-            ):
-                return True
-            if RunStatus(row["status"]).finished:
-                return False
-            await changed.wait(runtime.settings.poll_interval)
+        if watching:
+            await store.watch_progress(run_id, 1, _WATCH_POLLS * poll)
+        try:
+            renew_at = runtime.clock() + poll
+            while True:
+                row = await store.run_progress(run_id, step, signal, event)
+                if row is None:
+                    raise RunNotFound(run_id)
+                if (
+                    (step is not None and row["step_done"])
+                    or (signal is not None and row["signal_done"])
+                    or (event is not None and row["event_set"])
+                ):
+                    return True
+                if RunStatus(row["status"]).finished:
+                    return False
+                await changed.wait(poll)
+                if watching and runtime.clock() >= renew_at:
+                    await store.watch_progress(run_id, 0, _WATCH_POLLS * poll)
+                    renew_at = runtime.clock() + poll
+        finally:
+            if watching:
+                await _unwatch(runtime, run_id)
+
+
+async def _unwatch(runtime: Runtime, run_id: UUID) -> None:
+    """End this wait's watch, even when cancelled; if the database is unreachable the
+    watch lapses by itself (watch_until)."""
+    with anyio.CancelScope(shield=True):
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await runtime.store.watch_progress(run_id, -1, 0.0)

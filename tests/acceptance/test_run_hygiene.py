@@ -70,7 +70,7 @@ WORKFLOWS = [first, second, gated, publishes, big_event]
 async def test_a_run_id_of_another_workflow_is_refused(engine: Engine) -> None:
     handle = await engine.start(first)
     assert await handle.result(timeout=5) == "first"
-    with pytest.raises(ValueError, match="tests.hygiene.first"):
+    with pytest.raises(ValueError, match=r"tests\.hygiene\.first"):
         await engine.start(second, run_id=handle.run_id)
     again = await engine.start(first, run_id=handle.run_id)  # the same workflow: idempotent
     assert again.run_id == handle.run_id

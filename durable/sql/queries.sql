@@ -597,10 +597,10 @@ WITH fence AS (
     INSERT INTO durable.events AS e (run_id, key, value)
     SELECT id, $3, $4::json FROM fence
     ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, updated_at = durable.now()
-    RETURNING e.run_id
+    RETURNING e.run_id, e.value
 ), rec AS (
     INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status, output)
-    SELECT run_id, $5, $6, 'event', $3, 'completed', $4::jsonb FROM ev
+    SELECT run_id, $5, $6, 'event', $3, 'completed', value FROM ev
     ON CONFLICT (run_id, cursor_key) DO NOTHING
 )
 SELECT pg_notify('durable_run', $1::text || ' event') FROM ev;

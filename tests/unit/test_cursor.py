@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 from uuid import uuid4
 
 import pytest
+from structlog.contextvars import clear_contextvars
 
 from durable._context import Record, RunContext, cursor_key
 from durable.errors import DurableError, NonDeterminismError
+
+
+@pytest.fixture(autouse=True)
+def _no_bound_cursor() -> Iterator[None]:
+    # take() binds structlog's `cursor` in the calling context, here the test session's
+    # own: clear it, or later tests see a cursor outside any run.
+    yield
+    clear_contextvars()
 
 
 def _ctx(records: list[Record] | None = None) -> RunContext:

@@ -44,6 +44,14 @@ async def gated() -> str:
     return "done"
 
 
+@workflow(name="tests.hygiene.two_gates")
+async def two_gates() -> str:
+    await durable.wait_for_signal("more")
+    await mark("b")
+    await durable.wait_for_signal("end")
+    return "done"
+
+
 @workflow(name="tests.hygiene.publishes")
 async def publishes() -> str:
     await durable.set_event("stage", "one")
@@ -64,7 +72,7 @@ async def big_event(size: int) -> str:
     return "stored"
 
 
-WORKFLOWS = [first, second, gated, publishes, big_event]
+WORKFLOWS = [first, second, gated, two_gates, publishes, big_event]
 
 
 async def test_a_run_id_of_another_workflow_is_refused(engine: Engine) -> None:
@@ -105,6 +113,42 @@ async def test_a_finished_progress_wait_stops_the_step_notifications(
         await conn.close()
     assert "step" not in heard, heard
     assert await handle.result(timeout=5) == "done"
+
+
+async def _watch(database_url: str, run_id: uuid.UUID) -> tuple[int, bool]:
+    row = await support.fetch_row(
+        database_url, "SELECT watchers, watch_until FROM durable.runs WHERE id = $1", run_id
+    )
+    assert row is not None
+    return row["watchers"], row["watch_until"] is not None
+
+
+async def test_progress_watches_count_their_waiters(engine: Engine, database_url: str) -> None:
+    handle = await engine.start(two_gates)
+    await support.wait_for_status(handle, "waiting")
+    with pytest.raises(TimeoutError):  # a waiter that gives up leaves too
+        await handle.wait(signal="never", timeout=0.1)
+    assert await _watch(database_url, handle.run_id) == (0, False)
+
+    done: dict[str, bool] = {}
+
+    async def wait(what: str, target: str) -> None:
+        done[target] = await handle.wait(timeout=10, **{what: target})
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wait, "step", "step:tests.hygiene.mark#0")
+        tg.start_soon(wait, "signal", "end")
+        for _ in range(200):
+            if (await _watch(database_url, handle.run_id))[0] == 2:
+                break
+            await anyio.sleep(0.02)
+        assert await _watch(database_url, handle.run_id) == (2, True)
+        await handle.signal("more")
+        await support.wait_until(lambda: "step:tests.hygiene.mark#0" in done, what="step wait")
+        assert await _watch(database_url, handle.run_id) == (1, True)  # one still waits
+        await handle.signal("end")
+    assert done == {"step:tests.hygiene.mark#0": True, "end": True}
+    assert await _watch(database_url, handle.run_id) == (0, False)
 
 
 async def test_stale_worker_rows_are_removed_by_the_heartbeat(

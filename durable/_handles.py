@@ -41,9 +41,9 @@ class RunHandle(Generic[R]):
         self.created = created
         """False when an idempotency key or run id matched an existing run."""
         self._news: Signal | None = None
+        """Set by start(): a subscription made before the run existed (see result())."""
         self.parent_run_id: UUID | None = None
         """The run that started this one with ``wf.start()``, for a handle made there."""
-        """Set by start(): a subscription made before the run existed (see result())."""
 
     def __repr__(self) -> str:
         name = self.workflow.name if self.workflow else "?"

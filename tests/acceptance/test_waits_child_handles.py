@@ -7,6 +7,7 @@ are refused inside a workflow.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -75,7 +76,16 @@ async def parent_calls_wait() -> str:
     return "allowed"
 
 
+@workflow(name="tests.handles.fan_out")
+async def fan_out(n: int) -> list[int]:
+    handles = [await gated_child.start(i) for i in range(n)]
+    for handle in handles:
+        await handle.signal("go")
+    return list(await asyncio.gather(*(h.result() for h in handles)))
+
+
 WORKFLOWS = [
+    fan_out,
     gated_child,
     failing_child,
     parent_drives_child,
@@ -135,3 +145,12 @@ async def test_wait_on_a_child_handle_is_refused_inside_a_workflow(engine: Engin
     message = await handle.result(timeout=10)
     assert "handle.wait()" in message
     assert "not replay-safe" in message
+
+
+async def test_gather_over_child_handles_returns_every_result_in_order(engine: Engine) -> None:
+    handle = await engine.start(fan_out, 4)
+    assert await handle.result(timeout=10) == [0, 10, 20, 30]
+    detail = await engine.get_run(handle.run_id)
+    results = [s.cursor_key for s in detail.steps if s.kind == "result"]
+    assert results == [f"result:{gated_child.name}#{i}" for i in range(4)]
+    assert all(CALLS[("gated_child", i)] == 1 for i in range(4))

@@ -14,10 +14,10 @@ import uuid
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from durable._codec import decode_error, error_info, to_json
+from durable._codec import decode_error, encode_error, error_info, to_json
 from durable._context import Call, ParkRequest, RunContext
 from durable._limits import check_payload
-from durable._replay import tracked, write
+from durable._replay import epoch, tracked, write
 from durable._telemetry import EVENT_CHILD_START
 from durable.errors import DurableError, RunCancelled, WorkflowFailed
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 __all__ = ["ChildLimitExceeded", "child_run_id", "run_child", "wait_for_child"]
 
 _FINISHED = ("completed", "failed", "cancelled")
+_TIMED_OUT = {"timed_out": True}
+"""The output of a ``result:`` record whose wait timed out (the child's failure has none)."""
 
 
 class ChildLimitExceeded(DurableError):
@@ -94,10 +96,15 @@ async def _child(
 
 
 async def _settle(
-    ctx: RunContext, call: Call, kind: str, workflow: Workflow[Any, Any], child_id: uuid.UUID
+    ctx: RunContext,
+    call: Call,
+    kind: str,
+    workflow: Workflow[Any, Any],
+    child_id: uuid.UUID,
+    deadline: float | None = None,
 ) -> Any:
-    """Record the child's outcome when it has finished; else park until it does (its
-    completion wakes this run)."""
+    """Record the child's outcome when it has finished, or the timeout once ``deadline``
+    (database-clock epoch) passed; else park until either (its completion wakes this run)."""
     execution = ctx.execution
     outcome = await execution.guarded(ctx, execution.runtime.store.run_outcome(child_id))
     if outcome is not None and outcome["status"] in _FINISHED:
@@ -107,12 +114,22 @@ async def _settle(
                     error_json=outcome["error"])  # fmt: skip
         output = json.loads(outcome["output"]) if outcome["output"] else None
         return _outcome(workflow, child_id, status, output, decode_error(outcome["error"]))
-    return await execution.park(ctx, call, ParkRequest("waiting", None, f"child:{child_id}"))
+    if deadline is not None and execution.clock() >= deadline:
+        error = _timed_out(child_id, call.key)
+        await write(ctx, key=call.key, seq=call.seq, kind=kind, name=workflow.name,
+                    status="failed", output_json=to_json(_TIMED_OUT),
+                    error_json=to_json(encode_error(error)))  # fmt: skip
+        raise error
+    return await execution.park(ctx, call, ParkRequest("waiting", deadline, f"child:{child_id}"))
 
 
-def wait_for_child(ctx: RunContext, handle: RunHandle[Any]) -> Coroutine[Any, Any, Any]:
+def wait_for_child(
+    ctx: RunContext, handle: RunHandle[Any], timeout: float | None
+) -> Coroutine[Any, Any, Any]:
     """``await handle.result()`` inside the workflow that started the child: a durable
-    wait recorded under ``result:<workflow>#n``, parking this run until the child ends."""
+    wait recorded under ``result:<workflow>#n``, parking this run until the child ends.
+    ``timeout`` (seconds, database clock) is recorded like a signal wait's: a replay keeps
+    the first deadline, and raises ``TimeoutError`` at the same point."""
     workflow = handle.workflow
     if handle.parent_run_id != ctx.run_id or workflow is None:
         raise RuntimeError(
@@ -120,16 +137,34 @@ def wait_for_child(ctx: RunContext, handle: RunHandle[Any]) -> Coroutine[Any, An
             f"(with wf.start()); run {handle.run_id} is not one"
         )
     call = ctx.begin("result", workflow.name)
-    return tracked(ctx, call, _wait_for_child, workflow, handle.run_id)
+    return tracked(ctx, call, _wait_for_child, workflow, handle.run_id, timeout)
 
 
 async def _wait_for_child(
-    ctx: RunContext, call: Call, workflow: Workflow[Any, Any], child_id: uuid.UUID
+    ctx: RunContext,
+    call: Call,
+    workflow: Workflow[Any, Any],
+    child_id: uuid.UUID,
+    timeout: float | None,
 ) -> Any:
     record = call.record
-    if record is not None:
+    if record is not None and record.status == "failed" and record.output == _TIMED_OUT:
+        raise _timed_out(child_id, call.key)
+    if record is not None and record.status in ("completed", "failed"):
         return _outcome(workflow, child_id, record.status, record.output, record.error)
-    return await _settle(ctx, call, "result", workflow, child_id)
+    if record is not None:  # an armed timeout: keep its deadline
+        deadline = epoch(record.retry_at)
+    elif timeout is not None:
+        deadline = ctx.execution.clock() + timeout
+        await write(ctx, key=call.key, seq=call.seq, kind="result", name=workflow.name,
+                    status="waiting", retry_in=timeout)  # fmt: skip
+    else:
+        deadline = None
+    return await _settle(ctx, call, "result", workflow, child_id, deadline)
+
+
+def _timed_out(child_id: uuid.UUID, key: str) -> TimeoutError:
+    return TimeoutError(f"child run {child_id} did not finish before the timeout ({key})")
 
 
 def _replayed(

@@ -65,16 +65,14 @@ class RunHandle(Generic[R]):
         ``RunCancelled`` when it was cancelled, and ``TimeoutError`` after ``timeout`` seconds.
 
         Inside the workflow that started this run as a child, it is a durable wait: the
-        workflow parks until the child finishes, and replays return the recorded outcome
-        (``timeout`` is refused there).
+        workflow parks until the child finishes (or ``timeout`` passes, by the database
+        clock), and replays return the recorded outcome.
         """
         ctx = _context.workflow_context()
         if ctx is not None:
-            if timeout is not None:
-                raise ValueError("handle.result(timeout=) is not supported inside a workflow")
             from durable._children import wait_for_child
 
-            outcome: R = await wait_for_child(ctx, self)
+            outcome: R = await wait_for_child(ctx, self, timeout)
             return outcome
         runtime = self.engine.runtime
         poll = runtime.settings.poll_interval

@@ -14,6 +14,7 @@ import pytest
 
 import durable
 from durable import Engine, RunStatus, WorkflowFailed, workflow
+from durable.testing import Environment
 from tests.acceptance.support import CALLS, OBSERVED
 
 pytestmark = pytest.mark.anyio
@@ -84,8 +85,24 @@ async def fan_out(n: int) -> list[int]:
     return list(await asyncio.gather(*(h.result() for h in handles)))
 
 
+@workflow(name="tests.handles.bounded")
+async def bounded_wait(signal_child: bool) -> str:
+    handle = await gated_child.start(9)
+    if signal_child:
+        await handle.signal("go")
+    try:
+        value = await handle.result(timeout=3600)
+    except TimeoutError as exc:
+        OBSERVED.append(str(exc))
+        await handle.cancel()
+        await durable.sleep(60)  # parks: the replay raises the recorded timeout again
+        return "timed out"
+    return f"got {value}"
+
+
 WORKFLOWS = [
     fan_out,
+    bounded_wait,
     gated_child,
     failing_child,
     parent_drives_child,
@@ -154,3 +171,25 @@ async def test_gather_over_child_handles_returns_every_result_in_order(engine: E
     results = [s.cursor_key for s in detail.steps if s.kind == "result"]
     assert results == [f"result:{gated_child.name}#{i}" for i in range(4)]
     assert all(CALLS[("gated_child", i)] == 1 for i in range(4))
+
+
+async def test_result_timeout_inside_a_workflow_is_a_durable_deadline(server_dsn: str) -> None:
+    async with Environment(server_dsn, workflows=WORKFLOWS) as env:
+        late = await env.start(bounded_wait, False)
+        await env.run_until_idle()
+        assert await late.status() == RunStatus.WAITING
+        await env.advance("59m")
+        assert await late.status() == RunStatus.WAITING  # its deadline has not come
+        await env.advance("2m")
+        await env.advance("1m")  # the sleep after the timeout
+        assert await late.result(timeout=10) == "timed out"
+        assert len(OBSERVED) == 2  # raised on the first execution and again on the replay
+        assert OBSERVED[0] == OBSERVED[1]
+        assert "did not finish before the timeout" in OBSERVED[0]
+
+        prompt = await env.start(bounded_wait, True)
+        assert await prompt.result(timeout=10) == "got 90"
+        steps = (await prompt.detail()).steps
+        [wait] = [s for s in steps if s.kind == "result"]
+        assert wait.status == "completed"
+        assert wait.output == 90

@@ -612,12 +612,18 @@ SELECT value FROM durable.events WHERE run_id = $1 AND key = $2;
 -- A handle starts ($2 = 1), renews ($2 = 0) or ends ($2 = -1) a wait on run $1's
 -- progress: step records NOTIFY while watch_until is ahead of the clock. Each call keeps
 -- it at least $3 seconds ahead; the last waiter to leave clears it, and a waiter that
--- died without leaving costs notifications only until it passes.
-UPDATE durable.runs SET
-    watchers = greatest(watchers + $2, 0),
-    watch_until = CASE WHEN watchers + $2 <= 0 THEN NULL
-        ELSE greatest(watch_until, durable.now() + make_interval(secs => $3::float8)) END
-WHERE id = $1;
+-- died without leaving costs notifications only until it passes. The row is locked FOR
+-- UPDATE (an UPDATE's own lock does not conflict with the FOR KEY SHARE fence of a record
+-- write): a write in flight commits before the watch, so the waiter's next read sees it,
+-- and a write after the watch sees watch_until. No wake-up falls between the two.
+WITH locked AS (
+    SELECT id FROM durable.runs WHERE id = $1 FOR UPDATE
+)
+UPDATE durable.runs AS r SET
+    watchers = greatest(r.watchers + $2, 0),
+    watch_until = CASE WHEN r.watchers + $2 <= 0 THEN NULL
+        ELSE greatest(r.watch_until, durable.now() + make_interval(secs => $3::float8)) END
+FROM locked WHERE r.id = locked.id;
 
 -- name: run_progress
 -- What handle.wait() checks: the run's status, whether step $2 is recorded, whether a

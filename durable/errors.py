@@ -196,12 +196,17 @@ class DurableCallInStep(DurableError, RuntimeError):
     code = "durable_call_in_step"
 
     def __init__(self, what: str, step_key: str) -> None:
-        super().__init__(
-            f"{what} cannot be called inside the body of step {step_key}: a step is one "
-            "recorded unit; make this call from the workflow instead"
-        )
+        # The constructor's arguments are its args, so the step's record rebuilds it (the
+        # same type, on the first run and on every replay).
+        super().__init__(what, step_key)
         self.what = what
         self.step_key = step_key
+
+    def __str__(self) -> str:
+        return (
+            f"{self.what} cannot be called inside the body of step {self.step_key}: a step "
+            "is one recorded unit; make this call from the workflow instead"
+        )
 
 
 class InvalidSchedule(DurableError, ValueError):

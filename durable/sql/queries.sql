@@ -615,15 +615,21 @@ SELECT value FROM durable.events WHERE run_id = $1 AND key = $2;
 -- died without leaving costs notifications only until it passes. The row is locked FOR
 -- UPDATE (an UPDATE's own lock does not conflict with the FOR KEY SHARE fence of a record
 -- write): a write in flight commits before the watch, so the waiter's next read sees it,
--- and a write after the watch sees watch_until. No wake-up falls between the two.
+-- and a write after the watch sees watch_until. No wake-up falls between the two. A
+-- claim meeting the lock skips the run (SKIP LOCKED), so a due run wakes the workers again.
 WITH locked AS (
     SELECT id FROM durable.runs WHERE id = $1 FOR UPDATE
+), watched AS (
+    UPDATE durable.runs AS r SET
+        watchers = greatest(r.watchers + $2, 0),
+        watch_until = CASE WHEN r.watchers + $2 <= 0 THEN NULL
+            ELSE greatest(r.watch_until, durable.now() + make_interval(secs => $3::float8)) END
+    FROM locked WHERE r.id = locked.id
+    RETURNING r.queue,
+        r.status IN ('pending', 'running', 'sleeping', 'waiting') AND r.wake_at <= durable.now()
+            AS due
 )
-UPDATE durable.runs AS r SET
-    watchers = greatest(r.watchers + $2, 0),
-    watch_until = CASE WHEN r.watchers + $2 <= 0 THEN NULL
-        ELSE greatest(r.watch_until, durable.now() + make_interval(secs => $3::float8)) END
-FROM locked WHERE r.id = locked.id;
+SELECT pg_notify('durable_wake', queue) FROM watched WHERE due;
 
 -- name: run_progress
 -- What handle.wait() checks: the run's status, whether step $2 is recorded, whether a

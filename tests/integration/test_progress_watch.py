@@ -53,3 +53,30 @@ async def test_a_watch_waits_for_a_record_write_in_flight(
     finally:
         await writer.close()
         await watcher.close()
+
+
+async def test_a_watch_on_a_due_run_wakes_the_workers(
+    database_url: str, db: asyncpg.Connection
+) -> None:
+    """A claim that met the watch's row lock skipped the run (SKIP LOCKED): the watch
+    wakes the workers again, or a due run would wait for the next fallback poll."""
+    run_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO durable.runs (id, workflow_name, input, queue, wake_at) "
+        "VALUES ($1, 'tests.watched', '{}', 'watched-queue', durable.now())",
+        run_id,
+    )
+    woken = anyio.Event()
+
+    def on_wake(_conn: object, _pid: int, _channel: str, payload: str) -> None:
+        if payload == "watched-queue":
+            woken.set()
+
+    listener = await asyncpg.connect(database_url)
+    try:
+        await listener.add_listener("durable_wake", on_wake)
+        await db.execute(query("watch_progress"), run_id, 1, 60.0)
+        with anyio.fail_after(10):
+            await woken.wait()
+    finally:
+        await listener.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -25,7 +27,9 @@ from durable._store import TRANSIENT_ERRORS
 from durable._views import RunStatus
 from durable.errors import RunNotFound
 
-__all__ = ["cancel_run", "get_event", "send_signal", "wait_progress"]
+__all__ = ["cancel_run", "get_event", "progress_watch", "send_signal", "wait_progress"]
+
+Renew = Callable[[], Awaitable[None]]
 
 # A progress watch stays ahead of the clock by this many poll intervals; the waiter
 # renews it every poll interval, so a late renewal costs no notification.
@@ -96,13 +100,9 @@ async def wait_progress(
     if step is None and signal is None and event is None:
         raise ValueError("wait() needs step=, signal= or event=")
     store = runtime.store
-    poll = runtime.settings.poll_interval
     watching = step is not None or signal is not None  # set_event always notifies
     with runtime.listener.watch(run_id) as changed, anyio.fail_after(timeout):
-        if watching:
-            await store.watch_progress(run_id, 1, _WATCH_POLLS * poll)
-        try:
-            renew_at = runtime.clock() + poll
+        async with progress_watch(runtime, run_id) if watching else _unwatched() as renew:
             while True:
                 row = await store.run_progress(run_id, step, signal, event)
                 if row is None:
@@ -115,13 +115,36 @@ async def wait_progress(
                     return True
                 if RunStatus(row["status"]).finished:
                     return False
-                await changed.wait(poll)
-                if watching and runtime.clock() >= renew_at:
-                    await store.watch_progress(run_id, 0, _WATCH_POLLS * poll)
-                    renew_at = runtime.clock() + poll
-        finally:
-            if watching:
-                await _unwatch(runtime, run_id)
+                await changed.wait(runtime.settings.poll_interval)
+                await renew()
+
+
+@asynccontextmanager
+async def progress_watch(runtime: Runtime, run_id: UUID) -> AsyncIterator[Renew]:
+    """While open, the run's step records NOTIFY (``durable_run``, ``<id> step``). Call the
+    ``renew()`` it yields at least every poll interval; leaving ends this watch."""
+    poll = runtime.settings.poll_interval
+    await runtime.store.watch_progress(run_id, 1, _WATCH_POLLS * poll)
+    renew_at = runtime.clock() + poll
+
+    async def renew() -> None:
+        nonlocal renew_at
+        if runtime.clock() >= renew_at:
+            await runtime.store.watch_progress(run_id, 0, _WATCH_POLLS * poll)
+            renew_at = runtime.clock() + poll
+
+    try:
+        yield renew
+    finally:
+        await _unwatch(runtime, run_id)
+
+
+@asynccontextmanager
+async def _unwatched() -> AsyncIterator[Renew]:
+    async def renew() -> None:
+        return None
+
+    yield renew
 
 
 async def _unwatch(runtime: Runtime, run_id: UUID) -> None:

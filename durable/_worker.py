@@ -87,9 +87,10 @@ class Worker:
             while run_id in self._recheck:
                 self._recheck.discard(run_id)
                 # Extends the lease of a run still held; a cancelled or paused run is not.
-                held = await self.runtime.store.heartbeat(
-                    self.runtime.worker_id, self.settings.lease_seconds, [run_id]
-                )
+                held, _ = await self.runtime.store.heartbeat(
+                    self.runtime.worker_id, self.settings.lease_seconds, [run_id],
+                    self._stale_after,
+                )  # fmt: skip
                 if run_id not in held:
                     break
             else:
@@ -264,6 +265,10 @@ class Worker:
             backoff.reset()
             wait = every
 
+    @property
+    def _stale_after(self) -> float:
+        return max(STALE_LEASES * self.settings.lease_seconds, STALE_FLOOR_SECONDS)
+
     async def _heartbeat(self) -> None:
         telemetry = self.runtime.telemetry
         await telemetry.refresh_queue_depth(self.runtime.store, self.settings.queues)
@@ -272,7 +277,7 @@ class Worker:
         sent = dict(self.active)
         held, known = await self.runtime.store.heartbeat(
             self.runtime.worker_id, self.settings.lease_seconds, list(sent),
-            max(STALE_LEASES * self.settings.lease_seconds, STALE_FLOOR_SECONDS),
+            self._stale_after,
         )  # fmt: skip
         if not known:  # silent so long that another worker removed our row
             await self.register()

@@ -30,6 +30,7 @@ from durable._views import (
     StepInfo,
 )
 from durable.errors import (
+    DurableCallInStep,
     DurableError,
     ErrorInfo,
     InvalidSchedule,
@@ -54,6 +55,7 @@ __all__ = [
     "ChildLimitExceeded",
     "CurrentRun",
     "CurrentStep",
+    "DurableCallInStep",
     "DurableError",
     "Engine",
     "ErrorInfo",

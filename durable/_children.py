@@ -4,6 +4,7 @@ A child's run id is derived from the parent's run id and the call's cursor key, 
 resumed parent that reaches the same call inserts the same id, which already exists: the
 child is never started twice. Awaiting a child parks the parent as ``waiting``; the
 child's completion wakes it in the transaction that records the child's result.
+``await handle.result()`` on a started child is the same durable wait, under its own key.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ import uuid
 from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
-from durable._codec import decode_error, error_info, to_json
+from durable._codec import decode_error, encode_error, error_info, to_json
 from durable._context import Call, ParkRequest, RunContext
 from durable._limits import check_payload
-from durable._replay import tracked, write
+from durable._replay import epoch, tracked, write
 from durable._telemetry import EVENT_CHILD_START
 from durable.errors import DurableError, RunCancelled, WorkflowFailed
 
@@ -24,9 +25,11 @@ if TYPE_CHECKING:
     from durable._decorators import Workflow
     from durable._handles import RunHandle
 
-__all__ = ["ChildLimitExceeded", "child_run_id", "run_child"]
+__all__ = ["ChildLimitExceeded", "child_run_id", "run_child", "wait_for_child"]
 
 _FINISHED = ("completed", "failed", "cancelled")
+_TIMED_OUT = {"timed_out": True}
+"""The output of a ``result:`` record whose wait timed out (the child's failure has none)."""
 
 
 class ChildLimitExceeded(DurableError):
@@ -68,7 +71,7 @@ async def _child(
     record = call.record
     if record is not None:
         return _replayed(workflow, child_id, record.status, record.output, record.error, wait,
-                         execution.runtime.engine)  # fmt: skip
+                         ctx)  # fmt: skip
     _check_limits(ctx, ordinal, execution.runtime.settings)
     input_json = workflow.signature.encode_args(args, dict(kwargs))
     limit = execution.runtime.settings.max_input_bytes
@@ -91,17 +94,80 @@ async def _child(
     if not wait:
         await write(ctx, key=call.key, seq=call.seq, kind="start", name=workflow.name,
                     status="completed", output_json=to_json(str(child_id)))  # fmt: skip
-        return _handle(execution.runtime.engine, child_id, workflow)
+        return _handle(execution.runtime.engine, child_id, workflow, ctx.run_id)
+    return await _settle(ctx, call, "child", workflow, child_id)
+
+
+async def _settle(
+    ctx: RunContext,
+    call: Call,
+    kind: str,
+    workflow: Workflow[Any, Any],
+    child_id: uuid.UUID,
+    deadline: float | None = None,
+) -> Any:
+    """Record the child's outcome when it has finished, or the timeout once ``deadline``
+    (database-clock epoch) passed; else park until either (its completion wakes this run)."""
+    execution = ctx.execution
     outcome = await execution.guarded(ctx, execution.runtime.store.run_outcome(child_id))
     if outcome is not None and outcome["status"] in _FINISHED:
         status = "completed" if outcome["status"] == "completed" else "failed"
-        await write(ctx, key=call.key, seq=call.seq, kind="child", name=workflow.name,
+        await write(ctx, key=call.key, seq=call.seq, kind=kind, name=workflow.name,
                     status=status, output_json=outcome["output"],
                     error_json=outcome["error"])  # fmt: skip
         output = json.loads(outcome["output"]) if outcome["output"] else None
-        return _replayed(workflow, child_id, status, output, decode_error(outcome["error"]),
-                         wait, execution.runtime.engine)  # fmt: skip
-    return await execution.park(ctx, call, ParkRequest("waiting", None, f"child:{child_id}"))
+        return _outcome(workflow, child_id, status, output, decode_error(outcome["error"]))
+    if deadline is not None and execution.clock() >= deadline:
+        error = _timed_out(child_id, call.key)
+        await write(ctx, key=call.key, seq=call.seq, kind=kind, name=workflow.name,
+                    status="failed", output_json=to_json(_TIMED_OUT),
+                    error_json=to_json(encode_error(error)))  # fmt: skip
+        raise error
+    return await execution.park(ctx, call, ParkRequest("waiting", deadline, f"child:{child_id}"))
+
+
+def wait_for_child(
+    ctx: RunContext, handle: RunHandle[Any], timeout: float | None
+) -> Coroutine[Any, Any, Any]:
+    """``await handle.result()`` inside the workflow that started the child: a durable
+    wait recorded under ``result:<workflow>#n``, parking this run until the child ends.
+    ``timeout`` (seconds, database clock) is recorded like a signal wait's: a replay keeps
+    the first deadline, and raises ``TimeoutError`` at the same point."""
+    workflow = handle.workflow
+    if handle.parent_run_id != ctx.run_id or workflow is None:
+        raise RuntimeError(
+            f"handle.result() inside a workflow waits only for a child this run started "
+            f"(with wf.start()); run {handle.run_id} is not one"
+        )
+    call = ctx.begin("result", workflow.name)
+    return tracked(ctx, call, _wait_for_child, workflow, handle.run_id, timeout)
+
+
+async def _wait_for_child(
+    ctx: RunContext,
+    call: Call,
+    workflow: Workflow[Any, Any],
+    child_id: uuid.UUID,
+    timeout: float | None,
+) -> Any:
+    record = call.record
+    if record is not None and record.status == "failed" and record.output == _TIMED_OUT:
+        raise _timed_out(child_id, call.key)
+    if record is not None and record.status in ("completed", "failed"):
+        return _outcome(workflow, child_id, record.status, record.output, record.error)
+    if record is not None:  # an armed timeout: keep its deadline
+        deadline = epoch(record.retry_at)
+    elif timeout is not None:
+        deadline = ctx.execution.clock() + timeout
+        await write(ctx, key=call.key, seq=call.seq, kind="result", name=workflow.name,
+                    status="waiting", retry_in=timeout)  # fmt: skip
+    else:
+        deadline = None
+    return await _settle(ctx, call, "result", workflow, child_id, deadline)
+
+
+def _timed_out(child_id: uuid.UUID, key: str) -> TimeoutError:
+    return TimeoutError(f"child run {child_id} did not finish before the timeout ({key})")
 
 
 def _replayed(
@@ -111,10 +177,16 @@ def _replayed(
     output: Any,
     error: Any,
     wait: bool,
-    engine: Any,
+    ctx: RunContext,
 ) -> Any:
     if not wait:
-        return _handle(engine, child_id, workflow)
+        return _handle(ctx.execution.runtime.engine, child_id, workflow, ctx.run_id)
+    return _outcome(workflow, child_id, status, output, error)
+
+
+def _outcome(
+    workflow: Workflow[Any, Any], child_id: uuid.UUID, status: str, output: Any, error: Any
+) -> Any:
     if status == "completed":
         return workflow.signature.decode_result(output)
     info = error if error is None or hasattr(error, "type") else error_info(error)
@@ -123,10 +195,14 @@ def _replayed(
     raise WorkflowFailed(child_id, info or error_info({}))
 
 
-def _handle(engine: Any, child_id: uuid.UUID, workflow: Workflow[Any, Any]) -> RunHandle[Any]:
+def _handle(
+    engine: Any, child_id: uuid.UUID, workflow: Workflow[Any, Any], parent: uuid.UUID
+) -> RunHandle[Any]:
     from durable._handles import RunHandle
 
-    return RunHandle(engine, child_id, workflow)
+    handle: RunHandle[Any] = RunHandle(engine, child_id, workflow)
+    handle.parent_run_id = parent
+    return handle
 
 
 def _check_limits(ctx: RunContext, ordinal: int, settings: Any) -> None:

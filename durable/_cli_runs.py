@@ -18,6 +18,7 @@ from uuid import UUID
 from durable import _cli_format as fmt
 from durable._engine import Engine
 from durable._management import RetryKind
+from durable._operations import progress_watch
 from durable._run_lookup import RunWaits, resolve_run_id, run_waits
 from durable._validate import parse_json_argument
 from durable._views import RunDetail, RunStatus, RunSummary
@@ -184,23 +185,24 @@ async def watch_command(engine: Engine, args: argparse.Namespace, color: bool) -
     seen: set[str] = set()
     status: str | None = None
     with runtime.listener.watch(run_id) as changed:
-        await runtime.store.watch_progress(run_id)  # step records notify while watched
-        while True:
-            detail = await engine.get_run(run_id)
-            for step in detail.steps:
-                marker = f"{step.cursor_key}:{step.status}:{step.attempt}"
-                if marker not in seen:
-                    seen.add(marker)
-                    _say_step(args.json, step, color)
-            if str(detail.status) != status:
-                status = str(detail.status)
-                _say_status(args.json, detail, color)
-            if detail.status.finished:
-                if detail.status == RunStatus.COMPLETED:
-                    return 0
-                print(f"durable: run {run_id} {detail.status}", file=sys.stderr)
-                return 1
-            await changed.wait(runtime.settings.poll_interval)
+        async with progress_watch(runtime, run_id) as renew:  # step records notify meanwhile
+            while True:
+                detail = await engine.get_run(run_id)
+                for step in detail.steps:
+                    marker = f"{step.cursor_key}:{step.status}:{step.attempt}"
+                    if marker not in seen:
+                        seen.add(marker)
+                        _say_step(args.json, step, color)
+                if str(detail.status) != status:
+                    status = str(detail.status)
+                    _say_status(args.json, detail, color)
+                if detail.status.finished:
+                    if detail.status == RunStatus.COMPLETED:
+                        return 0
+                    print(f"durable: run {run_id} {detail.status}", file=sys.stderr)
+                    return 1
+                await changed.wait(runtime.settings.poll_interval)
+                await renew()
 
 
 def _say_step(as_json: bool, step: Any, color: bool) -> None:

@@ -19,7 +19,7 @@ import anyio
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from durable._telemetry import bind_cursor
-from durable.errors import NonDeterminismError
+from durable.errors import DurableCallInStep, NonDeterminismError
 
 if TYPE_CHECKING:
     from durable._execution import Execution
@@ -37,7 +37,10 @@ __all__ = [
     "current_step",
     "current_step_or_none",
     "in_step",
+    "refuse_in_step",
     "require",
+    "running_step_key",
+    "workflow_context",
 ]
 
 
@@ -248,16 +251,22 @@ def current() -> RunContext | None:
 
 
 def require(what: str) -> RunContext:
-    """The current run; a clear RuntimeError when ``what`` is used outside a workflow."""
+    """The current run; a clear RuntimeError when ``what`` is used outside a workflow, and
+    ``DurableCallInStep`` when it is used inside a step's body."""
     ctx = _current.get()
     if ctx is None:
         raise RuntimeError(f"{what} can only be used inside a @workflow")
+    refuse_in_step(what)
     return ctx
 
 
 def current_run() -> CurrentRun:
-    """Run id, workflow name, version, attempt and cursor of the workflow running here."""
-    return require("durable.current_run()").info()
+    """Run id, workflow name, version, attempt and cursor of the workflow running here
+    (also inside a step's body)."""
+    ctx = _current.get()
+    if ctx is None:
+        raise RuntimeError("durable.current_run() can only be used inside a @workflow")
+    return ctx.info()
 
 
 _step: contextvars.ContextVar[CurrentStep | None] = contextvars.ContextVar(
@@ -280,6 +289,26 @@ def current_step() -> CurrentStep:
 def current_step_or_none() -> CurrentStep | None:
     """The step body running here, or None (workflow code, or outside any run)."""
     return _step.get()
+
+
+def running_step_key() -> str | None:
+    """The cursor key of the step whose body is running here, or None. A step's body is
+    one recorded unit: calls made inside it are plain calls or refused, never recorded."""
+    info = _step.get()
+    return None if info is None else info.cursor_key
+
+
+def workflow_context() -> RunContext | None:
+    """The run, when the code here is the workflow's own (not a step's body)."""
+    ctx = _current.get()
+    return ctx if ctx is not None and _step.get() is None else None
+
+
+def refuse_in_step(what: str) -> None:
+    """Raise ``DurableCallInStep`` when ``what`` is called inside a step's body."""
+    info = _step.get()
+    if info is not None:
+        raise DurableCallInStep(what, info.cursor_key)
 
 
 @contextmanager

@@ -124,8 +124,8 @@ class Step(Generic[P, R]):
         functools.update_wrapper(self, fn)
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> Coroutine[Any, Any, R]:
-        ctx = _context.current()
-        if ctx is None:
+        ctx = _context.workflow_context()
+        if ctx is None:  # outside a workflow, or inside a step's body: a plain call
             return _as_coroutine(self.fn(*args, **kwargs))
         from durable._replay import run_step
 
@@ -188,6 +188,7 @@ class Workflow(Generic[P, R]):
         ctx = _context.current()
         if ctx is None:
             return _as_coroutine(self.fn(*args, **kwargs))
+        _context.refuse_in_step(f"child workflow {self.name}")
         from durable._children import run_child
 
         child: Coroutine[Any, Any, R] = run_child(ctx, self, args, kwargs, wait=True)
@@ -200,6 +201,7 @@ class Workflow(Generic[P, R]):
         """
         ctx = _context.current()
         if ctx is not None:
+            _context.refuse_in_step(f"{self.name}.start()")
             from durable._children import run_child
 
             handle: RunHandle[R] = await run_child(ctx, self, args, kwargs, wait=False)

@@ -203,6 +203,7 @@ class Engine(EngineOperations, EngineReads, EngineHousekeeping):
         runtime = Runtime(
             Store(self._pool), self.settings, self.registry, listener, telemetry=self.telemetry
         )
+        runtime.engine = self  # handles made inside workflows (child starts) act through it
         self._runtime = runtime
         await runtime.sync_clock()
         self._tg = anyio.create_task_group()

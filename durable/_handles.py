@@ -7,6 +7,7 @@ from uuid import UUID
 
 import anyio
 
+from durable import _context, _handle_calls
 from durable._codec import decode_error, decode_json
 from durable._listener import Signal
 from durable._operations import get_event, wait_progress
@@ -46,6 +47,8 @@ class RunHandle(Generic[R]):
         """False when an idempotency key or run id matched an existing run."""
         self._news: Signal | None = None
         """Set by start(): a subscription made before the run existed (see result())."""
+        self.parent_run_id: UUID | None = None
+        """The run that started this one with ``wf.start()``, for a handle made there."""
 
     async def _in_scope(self) -> None:
         """``RunNotFound`` when a scoped handle names a run of another resource (checked
@@ -72,7 +75,17 @@ class RunHandle(Generic[R]):
         over in-process by the execution of this engine that committed it.
         Raises ``WorkflowFailed`` (with the recorded error) when the run failed,
         ``RunCancelled`` when it was cancelled, and ``TimeoutError`` after ``timeout`` seconds.
+
+        Inside the workflow that started this run as a child, it is a durable wait: the
+        workflow parks until the child finishes (or ``timeout`` passes, by the database
+        clock), and replays return the recorded outcome.
         """
+        ctx = _context.workflow_context()
+        if ctx is not None:
+            from durable._children import wait_for_child
+
+            outcome: R = await wait_for_child(ctx, self, timeout)
+            return outcome
         await self._in_scope()
         runtime = self.engine.runtime
         poll = runtime.settings.poll_interval
@@ -110,7 +123,9 @@ class RunHandle(Generic[R]):
         return typed
 
     async def status(self) -> RunStatus:
-        """The run's current status."""
+        """The run's current status (inside a workflow: recorded, as first read)."""
+        if (ctx := _context.workflow_context()) is not None:
+            return await _handle_calls.status(ctx, self)
         await self._in_scope()
         row = await self.engine.runtime.store.run_outcome(self.run_id)
         if row is None:
@@ -118,20 +133,29 @@ class RunHandle(Generic[R]):
         return RunStatus(row["status"])
 
     async def cancel(self) -> bool:
-        """Cancel the run and its unfinished children (see ``Engine.cancel``)."""
+        """Cancel the run and its unfinished children (see ``Engine.cancel``); inside a
+        workflow the outcome is recorded, so a replay does not cancel again."""
+        if (ctx := _context.workflow_context()) is not None:
+            return await _handle_calls.cancel(ctx, self)
         return await self.engine.cancel(self.run_id, resource_id=self.resource_id)
 
     async def signal(
         self, name: str, payload: Any = None, *, idempotency_key: str | None = None
     ) -> SignalDelivery:
-        """Send a signal to the run (see ``Engine.signal``)."""
+        """Send a signal to the run (see ``Engine.signal``); inside a workflow it is sent
+        once and its delivery recorded."""
+        if (ctx := _context.workflow_context()) is not None:
+            return await _handle_calls.signal(ctx, self.run_id, name, payload, idempotency_key)
         return await self.engine.signal(
             self.run_id, name, payload, idempotency_key=idempotency_key,
             resource_id=self.resource_id,
         )  # fmt: skip
 
     async def get_event(self, key: str) -> Any:
-        """The latest value the run published with ``durable.set_event(key, ...)``, or None."""
+        """The latest value the run published with ``durable.set_event(key, ...)``, or None
+        (inside a workflow: recorded, as first read)."""
+        if (ctx := _context.workflow_context()) is not None:
+            return await _handle_calls.event(ctx, self.run_id, key)
         await self._in_scope()
         return await get_event(self.engine.runtime, self.run_id, key)
 
@@ -144,7 +168,10 @@ class RunHandle(Generic[R]):
     ) -> bool:
         """Wait until the step at cursor key ``step`` is recorded, a ``signal`` of that name
         was consumed, or ``event`` is set. True when it happened; False when the run
-        finished without it; ``TimeoutError`` after ``timeout`` seconds."""
+        finished without it; ``TimeoutError`` after ``timeout`` seconds. Refused inside a
+        workflow (not replay-safe): use ``result()`` or ``get_event()`` there."""
+        if _context.workflow_context() is not None:
+            raise _handle_calls.refuse("wait")
         await self._in_scope()
         return await wait_progress(
             self.engine.runtime, self.run_id, step=step, signal=signal, event=event,
@@ -165,7 +192,10 @@ class RunHandle(Generic[R]):
         )  # fmt: skip
 
     async def detail(self) -> RunDetail:
-        """Everything recorded about the run (same as ``engine.get_run``)."""
+        """Everything recorded about the run (same as ``engine.get_run``). Refused inside
+        a workflow (not replay-safe)."""
+        if _context.workflow_context() is not None:
+            raise _handle_calls.refuse("detail")
         return await self.engine.get_run(self.run_id, resource_id=self.resource_id)
 
 

@@ -152,8 +152,6 @@ class Run(_Base, table=True):
     waiting_for: list[str] | None = _col(ARRAY(Text))
     """What a parked run waits for: ``signal:<name>`` and ``child:<run id>`` entries."""
     depth: int = _col(Integer, nullable=False, default="0")
-    notify_steps: bool = _col(Boolean, nullable=False, default="false")
-    """Set while a handle waits on a step: step records then NOTIFY."""
     concurrency_key: str | None = _col(Text)
     """Runs sharing a key in a queue run at most ``key_concurrency`` at a time."""
     forked_from: uuid.UUID | None = _col(UUID(as_uuid=True))
@@ -177,6 +175,10 @@ class Run(_Base, table=True):
     metadata_: Any = Field(default=None, sa_column=Column("metadata", JSONB))
     """The caller's small JSON object (``start(metadata=)``); ``metadata`` is taken by
     SQLAlchemy, hence the attribute name."""
+    watchers: int = _col(Integer, nullable=False, default="0")
+    """How many ``handle.wait(step=/signal=)`` calls wait on this run now."""
+    watch_until: datetime | None = _ts()
+    """Step records NOTIFY while this is in the future (waiters keep it ahead)."""
 
 
 class Step(_Base, table=True):

@@ -5,7 +5,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -21,10 +24,17 @@ from durable._signals import (
     resolve_type,
     unchecked_note,
 )
+from durable._store import TRANSIENT_ERRORS
 from durable._views import RunStatus
 from durable.errors import RunNotFound
 
-__all__ = ["cancel_run", "get_event", "send_signal", "wait_progress"]
+__all__ = ["cancel_run", "get_event", "progress_watch", "send_signal", "wait_progress"]
+
+Renew = Callable[[], Awaitable[None]]
+
+# A progress watch stays ahead of the clock by this many poll intervals; the waiter
+# renews it every poll interval, so a late renewal costs no notification.
+_WATCH_POLLS = 3
 
 
 async def send_signal(
@@ -88,24 +98,62 @@ async def wait_progress(
     """Wait until step ``step`` is recorded, a ``signal`` was consumed or ``event`` is set.
 
     Returns True when it happened, False when the run finished without it. Woken by
-    NOTIFY (the run's step records notify while someone waits), not by busy polling.
+    NOTIFY (the run's step records notify while someone waits, and stop when the last
+    waiter leaves), not by busy polling.
     """
     if step is None and signal is None and event is None:
         raise ValueError("wait() needs step=, signal= or event=")
     store = runtime.store
+    watching = step is not None or signal is not None  # set_event always notifies
     with runtime.listener.watch(run_id) as changed, anyio.fail_after(timeout):
-        if step is not None or signal is not None:
-            await store.watch_progress(run_id)
-        while True:
-            row = await store.run_progress(run_id, step, signal, event)
-            if row is None:
-                raise RunNotFound(run_id)
-            if (
-                (step is not None and row["step_done"])
-                or (signal is not None and row["signal_done"])
-                or (event is not None and row["event_set"])
-            ):
-                return True
-            if RunStatus(row["status"]).finished:
-                return False
-            await changed.wait(runtime.settings.poll_interval)
+        async with progress_watch(runtime, run_id) if watching else _unwatched() as renew:
+            while True:
+                row = await store.run_progress(run_id, step, signal, event)
+                if row is None:
+                    raise RunNotFound(run_id)
+                if (
+                    (step is not None and row["step_done"])
+                    or (signal is not None and row["signal_done"])
+                    or (event is not None and row["event_set"])
+                ):
+                    return True
+                if RunStatus(row["status"]).finished:
+                    return False
+                await changed.wait(runtime.settings.poll_interval)
+                await renew()
+
+
+@asynccontextmanager
+async def progress_watch(runtime: Runtime, run_id: UUID) -> AsyncIterator[Renew]:
+    """While open, the run's step records NOTIFY (``durable_run``, ``<id> step``). Call the
+    ``renew()`` it yields at least every poll interval; leaving ends this watch."""
+    poll = runtime.settings.poll_interval
+    await runtime.store.watch_progress(run_id, 1, _WATCH_POLLS * poll)
+    renew_at = runtime.clock() + poll
+
+    async def renew() -> None:
+        nonlocal renew_at
+        if runtime.clock() >= renew_at:
+            await runtime.store.watch_progress(run_id, 0, _WATCH_POLLS * poll)
+            renew_at = runtime.clock() + poll
+
+    try:
+        yield renew
+    finally:
+        await _unwatch(runtime, run_id)
+
+
+@asynccontextmanager
+async def _unwatched() -> AsyncIterator[Renew]:
+    async def renew() -> None:
+        return None
+
+    yield renew
+
+
+async def _unwatch(runtime: Runtime, run_id: UUID) -> None:
+    """End this wait's watch, even when cancelled; if the database is unreachable the
+    watch lapses by itself (watch_until)."""
+    with anyio.CancelScope(shield=True):
+        with contextlib.suppress(*TRANSIENT_ERRORS):
+            await runtime.store.watch_progress(run_id, -1, 0.0)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from durable._codec import to_json
-from durable._context import PendingRecord, RunContext, current, require
+from durable._context import PendingRecord, RunContext, current, require, running_step_key
 from durable._limits import check_text
 
 __all__ = ["now", "patched", "random", "uuid4"]
@@ -34,27 +34,32 @@ def _recorded(ctx: RunContext, kind: str, make: Any) -> Any:
 def now() -> datetime:
     """The current time (UTC, database clock); recorded once, the same on every replay.
 
-    Outside a workflow it is simply the current time.
+    Outside a workflow it is simply the current time; inside a step's body, the database
+    clock's current time, not recorded (the step's outcome is what gets recorded).
     """
     ctx = current()
     if ctx is None:
         return datetime.now(UTC)
+    if running_step_key():  # part of a step's body: recorded with the step's outcome, if at all
+        return datetime.fromtimestamp(ctx.execution.clock(), UTC)
     stamp = _recorded(ctx, "now", ctx.execution.clock)
     return datetime.fromtimestamp(float(stamp), UTC)
 
 
 def uuid4() -> _uuid.UUID:
-    """A random UUID, recorded once and the same on every replay."""
+    """A random UUID, recorded once and the same on every replay (a fresh one inside a
+    step's body or outside a workflow)."""
     ctx = current()
-    if ctx is None:
+    if ctx is None or running_step_key():
         return _uuid.uuid4()
     return _uuid.UUID(str(_recorded(ctx, "uuid4", lambda: str(_uuid.uuid4()))))
 
 
 def random() -> float:
-    """A random float in [0, 1), recorded once and the same on every replay."""
+    """A random float in [0, 1), recorded once and the same on every replay (a fresh one
+    inside a step's body or outside a workflow)."""
     ctx = current()
-    if ctx is None:
+    if ctx is None or running_step_key():
         return _random.random()
     return float(_recorded(ctx, "random", _random.random))
 

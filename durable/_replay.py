@@ -20,6 +20,7 @@ from durable._codec import encode_error, rebuild_exception, to_json
 from durable._context import Call, CurrentStep, RunContext, in_step
 from durable._limits import check_payload
 from durable.errors import (
+    DurableCallInStep,
     LeaseLost,
     NonRetryableError,
     PayloadTooLarge,
@@ -138,7 +139,7 @@ async def _attempt(
 
 def _retry_delay(policy: RetryPolicy, exc: Exception, attempt: int) -> float | None:
     """Seconds until the next attempt, or None when the failure is final."""
-    final = NonRetryableError | SerializationError | PayloadTooLarge
+    final = NonRetryableError | SerializationError | PayloadTooLarge | DurableCallInStep
     if attempt > policy.retries or isinstance(exc, final):
         return None
     if policy.retry_on is not None and not isinstance(exc, policy.retry_on):

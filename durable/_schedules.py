@@ -153,7 +153,13 @@ class Scheduler:
             self._wake.set()
 
     async def register(self) -> None:
-        """Upsert the ``@workflow(schedule=...)`` schedules and the retention schedule."""
+        """Upsert the ``@workflow(schedule=...)`` schedules and the retention schedule, and
+        remove the decorator schedules of served workflows that no longer declare one."""
+        unscheduled = self._unscheduled()
+        if unscheduled:
+            dropped = await self.runtime.store.drop_decorator_schedules(unscheduled)
+            if dropped:
+                _log.info("removed schedules no longer declared by their workflow: %s", dropped)
         now = await self.runtime.store.db_now()
         for wf in self._scheduled():
             assert wf.schedule is not None
@@ -169,6 +175,11 @@ class Scheduler:
     def _scheduled(self) -> list[Workflow[Any, Any]]:
         newest = (self.runtime.registry.get(name) for name in self._names)
         return [wf for wf in newest if wf is not None and wf.schedule is not None]
+
+    def _unscheduled(self) -> list[str]:
+        """Served workflows whose newest version declares no schedule."""
+        newest = (self.runtime.registry.get(name) for name in self._names)
+        return [wf.name for wf in newest if wf is not None and wf.schedule is None]
 
     async def _upsert(
         self, name: str, workflow: str, spec: CronSpec, now: datetime, input_json: str

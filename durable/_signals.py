@@ -21,7 +21,7 @@ from pydantic import TypeAdapter, ValidationError
 from durable._codec import encode_error, encode_plain, to_json
 from durable._context import Call, ParkRequest, RunContext, require
 from durable._durations import to_seconds
-from durable._limits import check_text
+from durable._limits import check_payload, check_text
 from durable._replay import epoch, tracked, write
 from durable._telemetry import EVENT_SIGNAL_WAIT, add_event
 from durable._validate import check_name
@@ -250,11 +250,14 @@ def encode_payload(payload: Any, expected: Any) -> tuple[str, str | None]:
 async def set_event(key: str, value: Any) -> None:
     """Publish ``value`` under ``key`` for ``handle.get_event(key)`` and ``handle.wait(event=)``.
 
-    Recorded like a step: a replay does not publish again.
+    Recorded like a step: a replay does not publish again. A value whose JSON is over
+    the engine's ``max_output_bytes`` raises ``PayloadTooLarge`` and publishes nothing.
     """
     check_name("event key", key)
     ctx = require("durable.set_event()")
     value_json = to_json(encode_plain(value, f"event {key!r}"), f"event {key!r}")
+    limit = ctx.execution.runtime.settings.max_output_bytes  # the cap of step outputs
+    check_payload(f"the value of event {key!r}", value_json, limit)
     call = ctx.begin("event", key)
     await tracked(ctx, call, _set_event, key, value_json)
 

@@ -80,6 +80,11 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
         )
         if existing is None:  # the conflicting row vanished (pruned) between the statements
             raise RuntimeError(f"run {run_id} conflicted with a run that no longer exists")
+        if existing["workflow_name"] != workflow:
+            raise ValueError(
+                f"run id {run_id} is taken by a run of workflow {existing['workflow_name']!r}; "
+                f"it cannot start a run of {workflow!r}"
+            )
         if existing["resource_id"] != resource_id:
             raise ValueError(
                 f"the run id or idempotency key of this {workflow!r} start is taken by a run "
@@ -121,15 +126,19 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
     async def unregister_worker(self, worker_id: str) -> None:
         await self.pool.execute(query("unregister_worker"), worker_id)
 
-    async def heartbeat(self, worker_id: str, lease: float, run_ids: list[UUID]) -> set[UUID]:
-        """Extend the leases of ``run_ids``; return the ones this worker still holds."""
+    async def heartbeat(
+        self, worker_id: str, lease: float, run_ids: list[UUID], stale_after: float
+    ) -> tuple[set[UUID], bool]:
+        """Extend the leases of ``run_ids`` and remove the rows of workers silent for
+        ``stale_after`` seconds; return the runs this worker still holds, and whether its
+        own row was still there (False: register again)."""
         # Two pooled statements, not one connection: each is sent again if its connection
         # turns out broken before sending (see ConnectionPool._one).
-        await self.pool.execute(query("heartbeat_worker"), worker_id)
+        known = await self.pool.fetchval(query("heartbeat_worker"), worker_id, stale_after)
         if not run_ids:
-            return set()
+            return set(), known is not None
         rows = await self.pool.fetch(query("heartbeat_runs"), worker_id, lease, run_ids)
-        return {row["id"] for row in rows}
+        return {row["id"] for row in rows}, known is not None
 
     async def claim(
         self,
@@ -415,8 +424,9 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
         value: str | None = await self.pool.fetchval(query("get_event"), run_id, key)
         return value
 
-    async def watch_progress(self, run_id: UUID) -> None:
-        await self.pool.execute(query("watch_progress"), run_id)
+    async def watch_progress(self, run_id: UUID, change: int, seconds: float) -> None:
+        """Start (+1), renew (0) or end (-1) a wait on the run's step records."""
+        await self.pool.execute(query("watch_progress"), run_id, change, seconds)
 
     async def run_progress(
         self, run_id: UUID, step: str | None, signal: str | None, event: str | None

@@ -73,6 +73,12 @@ class OperationStatements:
     async def delete_schedule(self, name: str) -> bool:
         return await self.pool.fetchrow(query("schedule_delete"), name) is not None
 
+    async def drop_decorator_schedules(self, workflows: Sequence[str]) -> list[str]:
+        """Remove the ``@workflow(schedule=)`` schedules of ``workflows`` (which no longer
+        declare one); return their names. API and built-in schedules are kept."""
+        rows = await self.pool.fetch(query("schedule_drop_decorated"), list(workflows))
+        return [row["name"] for row in rows]
+
     async def due_schedules(self, workflows: Sequence[str]) -> list[Row]:
         return await self.pool.fetch(query("schedules_due"), list(workflows))
 

@@ -30,6 +30,10 @@ from durable._store import Claimed
 __all__ = ["Worker"]
 
 _log = logging.getLogger("durable.worker")
+# A worker row silent this long (leases, with a floor) is a dead worker's: heartbeats
+# remove it. A live worker whose row went anyway registers again at its next heartbeat.
+STALE_LEASES = 10
+STALE_FLOOR_SECONDS = 600.0
 
 
 class Worker:
@@ -83,9 +87,10 @@ class Worker:
             while run_id in self._recheck:
                 self._recheck.discard(run_id)
                 # Extends the lease of a run still held; a cancelled or paused run is not.
-                held = await self.runtime.store.heartbeat(
-                    self.runtime.worker_id, self.settings.lease_seconds, [run_id]
-                )
+                held, _ = await self.runtime.store.heartbeat(
+                    self.runtime.worker_id, self.settings.lease_seconds, [run_id],
+                    self._stale_after,
+                )  # fmt: skip
                 if run_id not in held:
                     break
             else:
@@ -263,15 +268,22 @@ class Worker:
             backoff.reset()
             wait = every
 
+    @property
+    def _stale_after(self) -> float:
+        return max(STALE_LEASES * self.settings.lease_seconds, STALE_FLOOR_SECONDS)
+
     async def _heartbeat(self) -> None:
         telemetry = self.runtime.telemetry
         await telemetry.refresh_queue_depth(self.runtime.store, self.settings.queues)
         # Judge only the executions this heartbeat covered: a run claimed (or claimed
         # again) while the statement was on the wire is not missing from it.
         sent = dict(self.active)
-        held = await self.runtime.store.heartbeat(
-            self.runtime.worker_id, self.settings.lease_seconds, list(sent)
-        )
+        held, known = await self.runtime.store.heartbeat(
+            self.runtime.worker_id, self.settings.lease_seconds, list(sent),
+            self._stale_after,
+        )  # fmt: skip
+        if not known:  # silent so long that another worker removed our row
+            await self.register()
         for run_id, execution in sent.items():
             if run_id not in held and self.active.get(run_id) is execution:
                 _log.warning("run %s: lease lost; cancelling its execution", run_id)

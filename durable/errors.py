@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 __all__ = [
+    "DurableCallInStep",
     "DurableError",
     "ErrorInfo",
     "InvalidSchedule",
@@ -211,6 +212,32 @@ class LeaseLost(DurableError):
     """
 
     code = "lease_lost"
+
+
+class DurableCallInStep(DurableError, RuntimeError):
+    """A durable call was made inside a step's body.
+
+    A step runs as one recorded unit: its body may run again until its outcome is recorded,
+    and is skipped once it is. A sleep, a signal wait, a child run or start, ``set_event``
+    or ``patched`` inside it could never be replayed at a stable position, so it is refused
+    at the call (and the step is not retried). Make the call from the workflow instead. A
+    step called inside a step is allowed: it runs as a plain call, part of its caller.
+    """
+
+    code = "durable_call_in_step"
+
+    def __init__(self, what: str, step_key: str) -> None:
+        # The constructor's arguments are its args, so the step's record rebuilds it (the
+        # same type, on the first run and on every replay).
+        super().__init__(what, step_key)
+        self.what = what
+        self.step_key = step_key
+
+    def __str__(self) -> str:
+        return (
+            f"{self.what} cannot be called inside the body of step {self.step_key}: a step "
+            "is one recorded unit; make this call from the workflow instead"
+        )
 
 
 class InvalidSchedule(DurableError, ValueError):

@@ -199,12 +199,16 @@ async def live(request: Request) -> Response:
         # Step records notify only for runs someone watches (handle.wait does the same).
         # A read-only database role cannot set that flag: status changes still arrive.
         with contextlib.suppress(asyncpg.PostgresError):
-            await runtime.store.watch_progress(run_id)
+            # Counted in and never out (the stream's end is not seen here): the watch
+            # lapses on its own after _PAGE_WATCH_SECONDS.
+            await runtime.store.watch_progress(run_id, 1, _PAGE_WATCH_SECONDS)
     headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}
     return StreamingResponse(
         stream(signal, config.debounce), media_type="text/event-stream", headers=headers
     )
 
+
+_PAGE_WATCH_SECONDS = 600.0
 
 ROUTES = [
     Route("/", overview, name="overview"),

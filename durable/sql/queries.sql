@@ -47,9 +47,12 @@ SELECT ins.id FROM ins
 LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', ins.queue) WHERE ins.due) AS n ON true;
 
 -- name: find_existing_run
--- The run an insert_run conflicted with: same id, or same workflow and idempotency key.
-SELECT id, resource_id FROM durable.runs
+-- The run an insert_run conflicted with: same id (first), or same workflow and
+-- idempotency key; with its workflow (a run id of another workflow is refused) and its
+-- resource (a run of another resource is never handed out).
+SELECT id, workflow_name, resource_id FROM durable.runs
 WHERE id = $1 OR (workflow_name = $2 AND idempotency_key = $3)
+ORDER BY id = $1 DESC
 LIMIT 1;
 
 -- name: latest_workflow_version
@@ -249,7 +252,14 @@ WHERE id = ANY($3::uuid[]) AND lease_owner = $1 AND status = 'running'
 RETURNING id;
 
 -- name: heartbeat_worker
-UPDATE durable.workers SET heartbeat_at = durable.now() WHERE id = $1;
+-- Worker $1 is alive; the rows of workers silent for $2 seconds (dead: killed, or gone
+-- without unregistering) are removed. No row: this worker's own row was removed (it was
+-- silent that long itself) and must register again.
+WITH stale AS (
+    DELETE FROM durable.workers
+    WHERE heartbeat_at < durable.now() - make_interval(secs => $2::float8) AND id <> $1
+)
+UPDATE durable.workers SET heartbeat_at = durable.now() WHERE id = $1 RETURNING id;
 
 -- name: release_runs
 -- Hand a stopping worker's runs back, due at once, and wake the other workers.
@@ -268,11 +278,12 @@ SELECT pg_notify('durable_wake', queue) FROM (SELECT DISTINCT queue FROM release
 -- until commit, so a concurrent reclaim waits for (or skips) this write. A completed or
 -- failed record is final; only a 'retrying' record (a failed attempt that will run again)
 -- or a 'waiting' one (an armed signal wait) is replaced. Returns no row when the lease was
--- lost or the key was already recorded. Notifies only while a handle waits on progress.
+-- lost or the key was already recorded. Notifies only while a handle waits on progress
+-- (watch_until ahead of the clock; see watch_progress).
 WITH fence AS (
     SELECT id,
-        CASE WHEN notify_steps THEN pg_notify('durable_run', id::text || ' step')::text END
-            AS notified
+        CASE WHEN watch_until IS NULL THEN NULL WHEN watch_until > durable.now()
+            THEN pg_notify('durable_run', id::text || ' step')::text END AS notified
     FROM durable.runs
     WHERE id = $1 AND attempt = $2 AND status = 'running'
     FOR KEY SHARE
@@ -297,8 +308,8 @@ RETURNING 1;
 -- one entry per record. Returns the (run, key) of every record written.
 WITH fence AS (
     SELECT r.id,
-        CASE WHEN r.notify_steps THEN pg_notify('durable_run', r.id::text || ' step')::text
-        END AS notified
+        CASE WHEN r.watch_until IS NULL THEN NULL WHEN r.watch_until > durable.now()
+            THEN pg_notify('durable_run', r.id::text || ' step')::text END AS notified
     FROM durable.runs AS r
     JOIN unnest($1::uuid[], $2::int[]) AS c(run_id, attempt)
         ON r.id = c.run_id AND r.attempt = c.attempt
@@ -438,15 +449,18 @@ SELECT status, output, error FROM durable.runs WHERE id = $1;
 -- name: get_run
 -- version_available: some live worker (heartbeat within a minute) serves the run's
 -- (name, version), so a run pinned to a retired version is reported, never stranded quietly.
+-- The live set is read once (heartbeats keep durable.workers down to live workers).
+WITH live AS (
+    SELECT DISTINCT unnest(workflows) AS served FROM durable.workers
+    WHERE heartbeat_at > durable.now() - interval '60 seconds'
+)
 SELECT id, workflow_name, workflow_version, status, input, output, error, queue, priority,
     tags, attempt, created_at, started_at, finished_at, parent_run_id, parent_cursor,
     wake_at, lease_owner, idempotency_key, waiting_for, forked_from, previous_errors,
     progress_fraction, progress_message, resource_id, metadata,
     (SELECT w.expected_steps FROM durable.workflows AS w
         WHERE w.name = r.workflow_name AND w.version = r.workflow_version) AS expected_steps,
-    EXISTS (SELECT 1 FROM durable.workers AS w
-        WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
-          AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
+    r.workflow_name || '@' || r.workflow_version IN (SELECT served FROM live)
         AS version_available
 FROM durable.runs AS r WHERE id = $1;
 
@@ -472,11 +486,14 @@ FROM durable.signals WHERE run_id = $1 ORDER BY seq;
 -- One keyset page of runs, newest first. Every filter is optional (NULL: any); a
 -- resource filter ($11) reads runs_resource_idx.
 -- ($8, $9) is the (created_at, id) of the last row of the previous page.
+-- version_available as in get_run; the live set is read once for the page.
+WITH live AS (
+    SELECT DISTINCT unnest(workflows) AS served FROM durable.workers
+    WHERE heartbeat_at > durable.now() - interval '60 seconds'
+)
 SELECT id, workflow_name, workflow_version, status, error, queue, priority, tags, attempt,
     created_at, started_at, finished_at, parent_run_id, resource_id, metadata,
-    EXISTS (SELECT 1 FROM durable.workers AS w
-        WHERE w.heartbeat_at > durable.now() - interval '60 seconds'
-          AND r.workflow_name || '@' || r.workflow_version = ANY(w.workflows))
+    r.workflow_name || '@' || r.workflow_version IN (SELECT served FROM live)
         AS version_available
 FROM durable.runs AS r
 WHERE ($1::text IS NULL OR workflow_name = $1)
@@ -609,7 +626,7 @@ FROM target;
 -- cursor key $4 (position $5) in one statement, fenced like record_step. Returns its
 -- payload; no row when none is there.
 WITH fence AS (
-    SELECT id, notify_steps FROM durable.runs
+    SELECT id, watch_until > durable.now() AS watched FROM durable.runs
     WHERE id = $1 AND attempt = $2 AND status = 'running'
     FOR KEY SHARE
 ), sig AS (
@@ -635,7 +652,7 @@ WITH fence AS (
 )
 SELECT rec.output FROM rec CROSS JOIN fence
 LEFT JOIN LATERAL (
-    SELECT pg_notify('durable_run', $1::text || ' step') WHERE fence.notify_steps) AS n ON true;
+    SELECT pg_notify('durable_run', $1::text || ' step') WHERE fence.watched) AS n ON true;
 
 -- name: pending_signals
 -- Up to $4 of the oldest unconsumed, unrejected signals $2 of run $1 sent before the
@@ -730,8 +747,9 @@ SELECT resource_id FROM durable.runs WHERE id = $1;
 SELECT status FROM durable.runs WHERE id = $1;
 
 -- name: set_event
--- Publish value $4 under key $3 of run $1 and record the call ($5 key, $6 position), fenced
--- like record_step; tells handles waiting on the run's events.
+-- Publish value $4 under key $3 of run $1 and record the call ($5 key, $6 position, with
+-- the value, which a fork copies), fenced like record_step; tells handles waiting on the
+-- run's events.
 WITH fence AS (
     SELECT id FROM durable.runs
     WHERE id = $1 AND attempt = $2 AND status = 'running'
@@ -740,10 +758,10 @@ WITH fence AS (
     INSERT INTO durable.events AS e (run_id, key, value)
     SELECT id, $3, $4::json FROM fence
     ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, updated_at = durable.now()
-    RETURNING e.run_id
+    RETURNING e.run_id, e.value
 ), rec AS (
-    INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status)
-    SELECT run_id, $5, $6, 'event', $3, 'completed' FROM ev
+    INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status, output)
+    SELECT run_id, $5, $6, 'event', $3, 'completed', value FROM ev
     ON CONFLICT (run_id, cursor_key) DO NOTHING
 )
 SELECT pg_notify('durable_run', $1::text || ' event') FROM ev;
@@ -778,8 +796,27 @@ FROM durable.runs AS r WHERE r.id = $1;
 SELECT value FROM durable.events WHERE run_id = $1 AND key = $2;
 
 -- name: watch_progress
--- Ask run $1's step records to NOTIFY from now on (a handle waits on its progress).
-UPDATE durable.runs SET notify_steps = true WHERE id = $1 AND NOT notify_steps;
+-- A handle starts ($2 = 1), renews ($2 = 0) or ends ($2 = -1) a wait on run $1's
+-- progress: step records NOTIFY while watch_until is ahead of the clock. Each call keeps
+-- it at least $3 seconds ahead; the last waiter to leave clears it, and a waiter that
+-- died without leaving costs notifications only until it passes. The row is locked FOR
+-- UPDATE (an UPDATE's own lock does not conflict with the FOR KEY SHARE fence of a record
+-- write): a write in flight commits before the watch, so the waiter's next read sees it,
+-- and a write after the watch sees watch_until. No wake-up falls between the two. A
+-- claim meeting the lock skips the run (SKIP LOCKED), so a due run wakes the workers again.
+WITH locked AS (
+    SELECT id FROM durable.runs WHERE id = $1 FOR UPDATE
+), watched AS (
+    UPDATE durable.runs AS r SET
+        watchers = greatest(r.watchers + $2, 0),
+        watch_until = CASE WHEN r.watchers + $2 <= 0 THEN NULL
+            ELSE greatest(r.watch_until, durable.now() + make_interval(secs => $3::float8)) END
+    FROM locked WHERE r.id = locked.id
+    RETURNING r.queue,
+        r.status IN ('pending', 'running', 'sleeping', 'waiting') AND r.wake_at <= durable.now()
+            AS due
+)
+SELECT pg_notify('durable_wake', queue) FROM watched WHERE due;
 
 -- name: run_progress
 -- What handle.wait() checks: the run's status, whether step $2 is recorded, whether a
@@ -855,6 +892,16 @@ RETURNING name, pg_notify('durable_wake', '*schedules');
 
 -- name: schedule_delete
 DELETE FROM durable.schedules WHERE name = $1 RETURNING name;
+
+-- name: schedule_drop_decorated
+-- Remove the decorator schedules of workflows $1, served by a worker whose code no longer
+-- declares a schedule for them (source 'api' and 'builtin' stay); wakes the schedule loops.
+WITH gone AS (
+    DELETE FROM durable.schedules
+    WHERE source = 'decorator' AND workflow_name = ANY($1::text[])
+    RETURNING name
+)
+SELECT name, pg_notify('durable_wake', '*schedules') FROM gone;
 
 -- name: schedules_due
 -- The unpaused schedules of workflows in $1 with a tick due, or with a tick held back by
@@ -972,8 +1019,8 @@ SELECT $1, $3, $5, 'signal', $2, 'completed', payload FROM sig;
 
 -- name: fork_run
 -- Start run $2 as a copy of run $1 (same workflow, version, input, queue, tags) that
--- reuses $1's completed and failed records before position $3, and links $1 as its
--- source. One statement: the run and its copied records appear together.
+-- reuses $1's completed and failed records before position $3 and the events they set,
+-- and links $1 as its source. One statement: the run, its records and events appear together.
 WITH src AS (
     SELECT * FROM durable.runs WHERE id = $1
 ), ins AS (
@@ -993,6 +1040,15 @@ WITH src AS (
     FROM durable.steps AS s, ins
     WHERE s.run_id = $1 AND s.seq < $3 AND s.status IN ('completed', 'failed')
     RETURNING 1
+), events AS (
+    -- The events as they stood at position $3: each key's latest set_event before it
+    -- (records written before set_event kept its value fall back to the current value).
+    INSERT INTO durable.events (run_id, key, value)
+    SELECT DISTINCT ON (s.name) ins.id, s.name, coalesce(s.output, e.value)
+    FROM durable.steps AS s CROSS JOIN ins
+    LEFT JOIN durable.events AS e ON e.run_id = $1 AND e.key = s.name
+    WHERE s.run_id = $1 AND s.seq < $3 AND s.kind = 'event' AND s.status = 'completed'
+    ORDER BY s.name, s.seq DESC
 )
 SELECT ins.id, (SELECT count(*) FROM copied) AS copied, pg_notify('durable_wake', ins.queue)
 FROM ins;

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
+from uuid import UUID
 
 import anyio
 import asyncpg
@@ -177,9 +179,9 @@ async def test_a_run_claimed_while_a_heartbeat_is_on_the_wire_keeps_its_lease(
     SLOW_BODIES.clear()
     real = Store.heartbeat
 
-    async def slow_heartbeat(self: Store, worker_id: str, lease: float, run_ids: list) -> set:  # type: ignore[type-arg]
+    async def slow_heartbeat(self: Store, *args: Any) -> tuple[set[UUID], bool]:
         await asyncio.sleep(0.3)  # the statement is slow to come back
-        return await real(self, worker_id, lease, run_ids)
+        return await real(self, *args)
 
     monkeypatch.setattr(Store, "heartbeat", slow_heartbeat)
     async with Engine(

@@ -25,6 +25,7 @@ from uuid import UUID
 
 import asyncpg
 
+from durable import _cli_args as args_
 from durable import _cli_format as fmt
 from durable._decorators import Workflow
 from durable._embedded import EmbeddedPostgres
@@ -45,20 +46,20 @@ RECENT = ("completed", "failed")
 """Finished runs replayed when recent (--since): their outcome must come out the same."""
 
 
-def add_export_arguments(export: argparse.ArgumentParser, moment: Any, positive: Any) -> None:
+def add_export_arguments(export: argparse.ArgumentParser) -> None:
     """The arguments of ``durable runs export``."""
-    export.add_argument("run_id", nargs="?", help="one run (else: the runs matching filters)")
-    export.add_argument("--workflow", help="workflow name")
+    export.add_argument(
+        "run_id", nargs="?", type=args_.run_id, help="one run (else: the runs matching filters)"
+    )
+    export.add_argument("--workflow", type=args_.name, help="workflow name")
     export.add_argument("--status", action="append", choices=[s.value for s in RunStatus],
                         help="status (repeatable)")  # fmt: skip
-    export.add_argument("--since", type=moment, help="ISO time, or an age like 7d")
-    export.add_argument("--limit", type=positive, default=100, help="at most N runs (100)")
+    export.add_argument("--since", type=args_.moment, help="ISO time, or an age like 7d")
+    export.add_argument("--limit", type=args_.positive, default=100, help="at most N runs (100)")
     export.add_argument("--dir", type=Path, help="write one RUN_ID.json file per run here")
 
 
-def add_replay_parser(
-    commands: Any, common: argparse.ArgumentParser, moment: Any, positive: Any
-) -> None:
+def add_replay_parser(commands: Any, common: argparse.ArgumentParser) -> None:
     """The ``durable replay`` command."""
     replay = commands.add_parser(
         "replay", parents=[common], help="replay run histories against the code on disk"
@@ -71,11 +72,11 @@ def add_replay_parser(
                         help="a directory of history files (repeatable)")  # fmt: skip
     replay.add_argument("--from-db", action="store_true",
                         help="in-flight and recent finished runs of the database")  # fmt: skip
-    replay.add_argument("--workflow", action="append",
+    replay.add_argument("--workflow", action="append", type=args_.name,
                         help="only this workflow (repeatable; default: all of --app)")  # fmt: skip
-    replay.add_argument("--since", type=moment, default=None,
+    replay.add_argument("--since", type=args_.moment, default=None,
                         help="finished runs since (ISO time or age; default 7d)")  # fmt: skip
-    replay.add_argument("--limit", type=positive, default=500,
+    replay.add_argument("--limit", type=args_.positive, default=500,
                         help="at most N in-flight and N finished runs (500)")  # fmt: skip
 
 

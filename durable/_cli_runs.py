@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from durable import _cli_args as args_
 from durable import _cli_format as fmt
 from durable._engine import Engine
 from durable._management import RetryKind
@@ -29,7 +30,6 @@ __all__ = [
     "fast_forward_command",
     "resolve_ids",
     "retry_command",
-    "run_id_or_prefix",
     "runs_list_text",
     "show_text",
     "watch_command",
@@ -39,27 +39,17 @@ __all__ = [
 BULK_LIMIT = 1000
 
 
-def run_id_or_prefix(text: str) -> str:
-    """argparse type: a run id, or a prefix of one (hex digits, dashes allowed)."""
-    digits = text.strip().lower().replace("-", "")
-    if digits and len(digits) <= 32 and all(c in "0123456789abcdef" for c in digits):
-        return text.strip().lower()
-    raise argparse.ArgumentTypeError(f"not a run id (a UUID or a prefix of one): {text[:80]!r}")
-
-
-def add_runs_arguments(
-    actions: Any, common: argparse.ArgumentParser, moment: Any, positive: Any
-) -> None:
+def add_runs_arguments(actions: Any, common: argparse.ArgumentParser) -> None:
     """Add ``watch``, ``fast-forward`` and the bulk ``retry`` to ``durable runs``."""
     watch = actions.add_parser("watch", parents=[common], help="follow a run live")
-    watch.add_argument("run_id", type=run_id_or_prefix)
+    watch.add_argument("run_id", type=args_.run_id)
     watch.add_argument("--json", action="store_true", help="one JSON line per change")
     forward = actions.add_parser(
         "fast-forward",
         parents=[common],
         help="end a run's sleep now, or send the signal it waits for",
     )
-    forward.add_argument("run_id", type=run_id_or_prefix)
+    forward.add_argument("run_id", type=args_.run_id)
     forward.add_argument("payload", nargs="?", default="null", help="signal payload JSON")
     forward.add_argument("--signal", help="which signal, when the run waits for several")
     forward.add_argument("--json", action="store_true", help="print JSON")
@@ -67,11 +57,11 @@ def add_runs_arguments(
         "retry", parents=[common],
         help="resume a failed run from the failed step (or every failed run matching filters)",
     )  # fmt: skip
-    retry.add_argument("run_id", nargs="?", type=run_id_or_prefix)
+    retry.add_argument("run_id", nargs="?", type=args_.run_id)
     retry.add_argument("--status", choices=["failed"], help="bulk: the runs with this status")
     retry.add_argument("--workflow", help="bulk: only this workflow")
-    retry.add_argument("--since", type=moment, help="bulk: created since (ISO time or age)")
-    retry.add_argument("--limit", type=positive, default=BULK_LIMIT, help="bulk: at most N")
+    retry.add_argument("--since", type=args_.moment, help="bulk: created since (ISO time or age)")
+    retry.add_argument("--limit", type=args_.positive, default=BULK_LIMIT, help="bulk: at most N")
     retry.add_argument("--dry-run", action="store_true", help="bulk: list, retry nothing")
     retry.add_argument("--json", action="store_true", help="print JSON")
     fix = retry.add_mutually_exclusive_group()

@@ -32,13 +32,12 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any, NoReturn
-from uuid import UUID
 
 import anyio
 import asyncpg
 
+from durable import _cli_args as args_
 from durable import _cli_format as fmt
 from durable._cli_dashboard import add_dashboard_parser, dashboard_command
 from durable._cli_replay import (
@@ -53,7 +52,6 @@ from durable._cli_runs import (
     fast_forward_command,
     resolve_ids,
     retry_command,
-    run_id_or_prefix,
     runs_list_text,
     show_text,
     waits_of,
@@ -62,21 +60,15 @@ from durable._cli_runs import (
 )
 from durable._decorators import Workflow
 from durable._dsn import redact, scrub
-from durable._durations import to_seconds
 from durable._embedded import EmbeddedPostgres, EmbeddedPostgresUnavailable, resolve_database_url
 from durable._engine import Engine
 from durable._history import InvalidHistory
 from durable._migrations import migrate, pending_migrations
 from durable._signals import SignalKind
 from durable._validate import (
-    MAX_KEY_LENGTH,
-    MAX_NAME_LENGTH,
-    MAX_PAGE_SIZE,
-    check_cursor_text,
-    check_text,
     parse_json_argument,
 )
-from durable._views import RunStatus, decode_cursor
+from durable._views import RunStatus
 from durable.errors import DurableError, PayloadTooLarge, ScheduleNotFound, SerializationError
 
 __all__ = ["main"]
@@ -122,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
                         help="an Engine, a workflow or a list of them; a bare module serves "
                         "every workflow it registers")  # fmt: skip
     worker.add_argument("--queues", metavar="Q1,Q2", help="queues to serve (default: all)")
-    worker.add_argument("--concurrency", type=_positive, metavar="N", help="runs at once")
+    worker.add_argument("--concurrency", type=args_.positive, metavar="N", help="runs at once")
     migrate_cmd = commands.add_parser("migrate", parents=[common], help="apply migrations")
     migrate_cmd.add_argument("--dry-run", action="store_true", help="print the pending SQL")
     _runs_parser(commands.add_parser("runs", parents=[common], help="inspect and act on runs"),
@@ -135,7 +127,7 @@ def _parser() -> argparse.ArgumentParser:
         "workflows", parents=[common], help="registered workflows and the workers serving them"
     )
     served.add_argument("--json", action="store_true", help="print JSON")
-    add_replay_parser(commands, common, _moment, _positive)
+    add_replay_parser(commands, common)
     add_dashboard_parser(commands, common)
     return parser
 
@@ -143,22 +135,24 @@ def _parser() -> argparse.ArgumentParser:
 def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
     actions = runs.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="list runs, newest first")
-    listing.add_argument("--workflow", type=_name, help="workflow name")
+    listing.add_argument("--workflow", type=args_.name, help="workflow name")
     listing.add_argument("--status", action="append", choices=[s.value for s in RunStatus],
                          help="status (repeatable)")  # fmt: skip
-    listing.add_argument("--tag", type=_name, help="runs carrying this tag")
-    listing.add_argument("--since", type=_moment, help="ISO time, or an age like 12h")
-    listing.add_argument("--until", type=_moment, help="ISO time, or an age like 30m")
-    listing.add_argument("--parent", type=_run_id, help="child runs of this run id")
-    listing.add_argument("--queue", type=_name, help="queue name")
-    listing.add_argument("--resource", type=_name, help="runs of this resource id only")
+    listing.add_argument("--tag", type=args_.name, help="runs carrying this tag")
+    listing.add_argument("--since", type=args_.moment, help="ISO time, or an age like 12h")
+    listing.add_argument("--until", type=args_.moment, help="ISO time, or an age like 30m")
+    listing.add_argument("--parent", type=args_.run_id, help="child runs of this run id")
+    listing.add_argument("--queue", type=args_.name, help="queue name")
+    listing.add_argument("--resource", type=args_.name, help="runs of this resource id only")
     listing.add_argument("--order", choices=["desc", "asc"], default="desc",
                          help="newest first (desc, default) or oldest first")  # fmt: skip
-    listing.add_argument("--limit", type=_page_size, default=50, help="page size (max 1000)")
-    listing.add_argument("--cursor", type=_cursor, help="next_cursor printed by the previous page")
+    listing.add_argument("--limit", type=args_.page_size, default=50, help="page size (max 1000)")
+    listing.add_argument(
+        "--cursor", type=args_.cursor, help="next_cursor printed by the previous page"
+    )
     listing.add_argument("--json", action="store_true", help="print JSON")
     show = actions.add_parser("show", parents=[common], help="a run's steps timeline")
-    show.add_argument("run_id", type=_run_id)
+    show.add_argument("run_id", type=args_.run_id)
     show.add_argument("--json", action="store_true", help="print JSON")
     show.add_argument("--full-input", action="store_true", help="the whole input, indented")
     for name, text in (
@@ -168,23 +162,23 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
         ("delete", "delete a finished run, its children and records"),
     ):
         act = actions.add_parser(name, parents=[common], help=text)
-        act.add_argument("run_id", type=_run_id)
+        act.add_argument("run_id", type=args_.run_id)
         act.add_argument("--json", action="store_true", help="print JSON")
-    add_runs_arguments(actions, common, _moment, _positive)
+    add_runs_arguments(actions, common)
     fork = actions.add_parser("fork", parents=[common], help="rerun a run from a step")
-    fork.add_argument("run_id", type=_run_id)
-    fork.add_argument("--from-step", type=_key, metavar="CURSOR_KEY", help="e.g. step:charge#0")
+    fork.add_argument("run_id", type=args_.run_id)
+    fork.add_argument(
+        "--from-step", type=args_.key, metavar="CURSOR_KEY", help="e.g. step:charge#0"
+    )
     fork.add_argument("--json", action="store_true", help="print JSON")
     send = actions.add_parser("signal", parents=[common], help="send a signal to a run")
-    send.add_argument("run_id", type=_run_id)
-    send.add_argument("name", type=_name)
+    send.add_argument("run_id", type=args_.run_id)
+    send.add_argument("name", type=args_.name)
     send.add_argument("payload", nargs="?", default="null", help="JSON (default: null)")
-    send.add_argument("--idempotency-key", type=_key)
+    send.add_argument("--idempotency-key", type=args_.key)
     send.add_argument("--json", action="store_true", help="print JSON")
     add_export_arguments(
-        actions.add_parser("export", parents=[common], help="write run histories as JSON"),
-        _moment,
-        _positive,
+        actions.add_parser("export", parents=[common], help="write run histories as JSON")
     )
 
 
@@ -199,71 +193,8 @@ def _schedules_parser(schedules: argparse.ArgumentParser, common: argparse.Argum
         ("delete", "delete a schedule"),
     ):
         act = actions.add_parser(name, parents=[common], help=text)
-        act.add_argument("name", type=_name)
+        act.add_argument("name", type=args_.name)
         act.add_argument("--json", action="store_true", help="print JSON")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _page_size(text: str) -> int:
-    value = _positive(text)
-    if value > MAX_PAGE_SIZE:
-        raise argparse.ArgumentTypeError(f"the page size is at most {MAX_PAGE_SIZE}, not {value}")
-    return value
-
-
-def _name(text: str) -> str:
-    try:
-        return check_text("a name", text, max_length=MAX_NAME_LENGTH)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _key(text: str) -> str:
-    try:
-        return check_text("a key", text, max_length=MAX_KEY_LENGTH)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _cursor(text: str) -> str:
-    try:
-        decode_cursor(check_cursor_text(text))
-        return text
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _run_id(text: str) -> str:
-    """A run id, or a prefix of one (resolved against the database before use)."""
-    try:
-        return str(UUID(text))
-    except ValueError:
-        return run_id_or_prefix(text)
-
-
-def _moment(text: str) -> datetime:
-    """An ISO time (naive: UTC), or an age such as ``12h`` meaning that long ago."""
-    try:
-        value = datetime.fromisoformat(text)
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-    except ValueError:
-        pass
-    try:
-        return datetime.now(UTC) - timedelta(seconds=to_seconds(text))
-    except (ValueError, TypeError, OverflowError):
-        raise argparse.ArgumentTypeError(
-            "expected an ISO time (2024-05-01T12:00) or an age (30m, 12h, 7d) within the "
-            f"calendar, got {text[:80]!r}"
-        ) from None
 
 
 # -- running -----------------------------------------------------------------------------

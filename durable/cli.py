@@ -302,6 +302,7 @@ def _worker_engine(app: Any, args: argparse.Namespace, url: str | None) -> Engin
     if isinstance(app, Engine):
         if url is not None:
             app._database_url = url
+        app._want_worker = True  # the web process's client engine: this command is its worker
         changes: dict[str, Any] = dict(options)
         if queues:
             changes["queues"] = tuple(queues)

@@ -15,4 +15,7 @@ WORKFLOWS = [double]
 engine = Engine(workflows=WORKFLOWS, poll_interval=0.1, shutdown_grace_seconds=1.0)
 """An app that configures its own Engine; ``--database-url`` and ``--concurrency`` win."""
 
+client = Engine(workflows=WORKFLOWS, worker=False, poll_interval=0.1, shutdown_grace_seconds=1.0)
+"""The same app built as a client (the web process's engine): ``durable worker`` serves it."""
+
 not_an_app = 42

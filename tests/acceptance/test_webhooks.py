@@ -188,3 +188,18 @@ async def test_without_secrets_there_is_no_signal_route(make_engine: EngineFacto
         answer = await http.post(f"/runs/{handle.run_id}/signals/paid", content=body,
                                  headers=headers)  # fmt: skip
         assert answer.status_code in (404, 405)
+
+
+async def test_an_oversized_payload_is_413_and_not_stored(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    engine = make_engine(hook_order, max_signal_bytes=64)
+    app = FastAPI(lifespan=durable_lifespan(engine))
+    app.include_router(durable_router(engine, webhook_secrets=[SECRET]))
+    async with in_process(app) as http:
+        handle = await engine.start(hook_order, "order-6")
+        body, headers = signed({"amount": 1, "note": "x" * 200}, msg_id="msg_big")
+        answer = await http.post(f"/runs/{handle.run_id}/signals/paid", content=body,
+                                 headers=headers)  # fmt: skip
+        assert answer.status_code == 413
+    assert await signal_rows(database_url) == 0

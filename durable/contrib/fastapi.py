@@ -188,6 +188,9 @@ def durable_router(
     objects = {wf.name: wf for wf in listed if isinstance(wf, Workflow)}
     verifier = WebhookVerifier(*webhook_secrets) if webhook_secrets else None
     router = APIRouter()
+    # A JSON body re-encoded for storage is rarely much larger than sent: twice the signal
+    # limit leaves room for whitespace and escapes; the engine checks the exact size.
+    body_limit = 2 * engine.settings.max_signal_bytes + 1024
 
     async def visible(run_id: UUID) -> RunDetail | None:
         try:
@@ -236,6 +239,8 @@ def durable_router(
 
     async def receive(request: Request, **target: Any) -> JSONResponse:
         assert verifier is not None
+        if _declared_length(request) > body_limit:  # refuse before reading it into memory
+            return JSONResponse({"error": "the payload is too large"}, status_code=413)
         try:  # verify before anything else: an unsigned caller learns nothing about runs
             verified = verifier.verify(await request.body(), request.headers)
         except WebhookRejected as exc:
@@ -263,6 +268,13 @@ def durable_router(
         return await receive(request, name=name, workflow=workflow, idempotency_key=key)
 
     return router
+
+
+def _declared_length(request: Request) -> int:
+    try:
+        return int(request.headers.get("content-length", "0"))
+    except ValueError:
+        return 0
 
 
 def _name(workflow: Workflow[..., Any] | str) -> str:

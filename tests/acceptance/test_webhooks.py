@@ -202,4 +202,8 @@ async def test_an_oversized_payload_is_413_and_not_stored(
         answer = await http.post(f"/runs/{handle.run_id}/signals/paid", content=body,
                                  headers=headers)  # fmt: skip
         assert answer.status_code == 413
+        body, headers = signed({"note": "x" * 10_000}, msg_id="msg_huge")  # not even read
+        answer = await http.post(f"/runs/{handle.run_id}/signals/paid", content=body,
+                                 headers=headers)  # fmt: skip
+        assert answer.status_code == 413
     assert await signal_rows(database_url) == 0

@@ -69,7 +69,8 @@ class Environment:
 
     ``database_url`` names the server to create the database on (default:
     ``DURABLE_TEST_DATABASE_URL``, ``DURABLE_DATABASE_URL``, ``DATABASE_URL``, then the
-    embedded PostgreSQL). Other keyword arguments go to ``Engine``. Waits never stay
+    embedded PostgreSQL). The database is named ``<database_prefix>_<random>``. Other
+    keyword arguments go to ``Engine``. Waits never stay
     in-process here (``inline_wait_seconds=0``), so only the harness moves time.
     """
 
@@ -78,8 +79,12 @@ class Environment:
         database_url: str | None = None,
         *,
         workflows: Iterable[Workflow[Any, Any]] | None = None,
+        database_prefix: str = "durable_env",
         **engine_options: Any,
     ) -> None:
+        if not database_prefix.isidentifier() or len(database_prefix) > 40:
+            raise ValueError("database_prefix must be an identifier of at most 40 characters")
+        self._prefix = database_prefix
         self._server_url = database_url or os.environ.get("DURABLE_TEST_DATABASE_URL")
         self._workflows = None if workflows is None else list(workflows)
         options: dict[str, Any] = {"inline_wait_seconds": 0.0, "poll_interval": 1.0}
@@ -110,7 +115,7 @@ class Environment:
             self._embedded = EmbeddedPostgres()
             server = await self._embedded.start()
         self._admin_url = server
-        self._database = f"durable_env_{uuid.uuid4().hex[:12]}"
+        self._database = f"{self._prefix}_{uuid.uuid4().hex[:12]}"
         await _admin(server, f'CREATE DATABASE "{self._database}"')
         engine = Engine(
             dsn_for_database(server, self._database), workflows=self._workflows, **self._options

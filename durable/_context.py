@@ -35,7 +35,6 @@ __all__ = [
     "current",
     "current_run",
     "current_step",
-    "current_step_or_none",
     "in_step",
     "refuse_in_step",
     "require",
@@ -284,11 +283,6 @@ def current_step() -> CurrentStep:
     if info is None:
         raise RuntimeError("durable.current_step() can only be used inside a @step body of a run")
     return info
-
-
-def current_step_or_none() -> CurrentStep | None:
-    """The step body running here, or None (workflow code, or outside any run)."""
-    return _step.get()
 
 
 def running_step_key() -> str | None:

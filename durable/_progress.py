@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-from durable import _context
 from durable._codec import to_json
 from durable._context import Call, RunContext, require
 from durable._limits import check_text
@@ -30,12 +29,7 @@ async def set_progress(fraction: float, message: str | None = None) -> None:
     latest declared value; a completed run reports 1.0.
     """
     _check(fraction, message)
-    ctx = require("durable.set_progress()")
-    if _context.current_step_or_none() is not None:
-        raise RuntimeError(
-            "durable.set_progress() belongs in workflow code: a step body may run again "
-            "on retry, so it cannot make durable calls"
-        )
+    ctx = require("durable.set_progress()")  # DurableCallInStep inside a step body
     call = ctx.begin("progress", "")
     await tracked(ctx, call, _store, float(fraction), message)
 

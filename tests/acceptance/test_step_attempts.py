@@ -38,7 +38,12 @@ async def steady_flow() -> int:
     return await steady()
 
 
-WORKFLOWS = [flaky_flow, steady_flow]
+@workflow(name="attempts.flaky_then_steady")
+async def flaky_then_steady() -> str:
+    return f"{await flaky()} {await steady()}"
+
+
+WORKFLOWS = [flaky_flow, steady_flow, flaky_then_steady]
 
 
 def _errors(attempts: list[AttemptInfo]) -> list[str | None]:
@@ -94,3 +99,17 @@ async def test_runs_show_prints_every_attempt_with_its_error(
     first = out.index("flaky attempt 1 failed")
     second = out.index("flaky attempt 2 failed")
     assert first < second < out.index("attempt 3  completed")
+
+
+async def test_a_fork_keeps_the_attempts_of_the_records_it_reuses(engine: Engine) -> None:
+    source = await engine.start(flaky_then_steady)
+    assert await source.result(timeout=10) == "third time lucky 7"
+    forked = await engine.fork(source.run_id, from_step="step:steady#0")
+    assert await forked.result(timeout=10) == "third time lucky 7"
+    reused, rerun = (await engine.get_run(forked.run_id)).steps
+    assert _errors(reused.attempts) == [
+        "flaky attempt 1 failed",
+        "flaky attempt 2 failed",
+        None,
+    ]
+    assert [a.attempt for a in rerun.attempts] == [1]

@@ -21,6 +21,7 @@ from durable._schedules import ScheduleInfo, Schedules
 from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_signal
 from durable._timers import pause, sleep, sleep_until
 from durable._views import (
+    AttemptInfo,
     Page,
     Progress,
     RunDetail,
@@ -52,6 +53,7 @@ from durable.errors import (
 )
 
 __all__ = [
+    "AttemptInfo",
     "ChildLimitExceeded",
     "CurrentRun",
     "CurrentStep",

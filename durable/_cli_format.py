@@ -16,7 +16,7 @@ from uuid import UUID
 
 from durable._housekeeping import WorkflowInfo
 from durable._schedules import ScheduleInfo
-from durable._views import RunDetail, RunSummary, SignalInfo, StepInfo
+from durable._views import AttemptInfo, RunDetail, RunSummary, SignalInfo, StepInfo
 from durable.errors import ErrorInfo
 
 __all__ = ["as_json", "duration", "run_detail", "runs_table", "schedules_table"]
@@ -107,6 +107,15 @@ def runs_table(items: Sequence[RunSummary], color: bool) -> str:
 
 def _error(error: ErrorInfo | None) -> str:
     return "" if error is None else f"{error.type}: {error.message}"
+
+
+def attempt_line(attempt: AttemptInfo) -> str:
+    """One attempt of a step: number, status (retrying: failed and retried), time, error."""
+    took = duration(_span(attempt.started_at, attempt.finished_at))
+    error = _error(attempt.error)
+    return f"attempt {attempt.attempt}  {attempt.status:<9}  {took:>7}" + (
+        f"  {error}" if error else ""
+    )
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -156,14 +156,12 @@ def show_text(
         if waits.wake_at:
             extra.append(f"wakes     {_when(waits.wake_at, now)}")
         lines[3:3] = extra
-    retried = [s for s in detail.steps if s.attempt > 1]
+    retried = [s for s in detail.steps if len(s.attempts) > 1 or s.attempt > 1]
     if retried:
-        lines += ["", "retried calls (the latest attempt is kept; earlier errors are not)"]
-        lines += [
-            f"  {s.cursor_key}: attempt {s.attempt} {s.status}"
-            + (f" ({s.error.type}: {s.error.message})" if s.error else "")
-            for s in retried
-        ]
+        lines += ["", "retried calls (every attempt, oldest first)"]
+        for step in retried:
+            lines.append(f"  {step.cursor_key}: {len(step.attempts)} attempts, {step.status}")
+            lines += [f"    {fmt.attempt_line(a)}" for a in step.attempts]
     return "\n".join(lines)
 
 

@@ -82,6 +82,9 @@ class HistoryRecord:
     retry_at: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
+    earlier_attempts: tuple[Any, ...] = ()
+    """The step's retried attempts, oldest first (``attempt``, ``error``, ``started_at``,
+    ``finished_at``); optional in the format: histories without it have none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +196,7 @@ def _record_dict(record: HistoryRecord) -> dict[str, Any]:
         "retry_at": record.retry_at,
         "started_at": record.started_at,
         "finished_at": record.finished_at,
-    }
+    } | ({"earlier_attempts": list(record.earlier_attempts)} if record.earlier_attempts else {})
 
 
 def _signal_dict(signal: HistorySignal) -> dict[str, Any]:
@@ -294,6 +297,7 @@ class _Reader:
             retry_at=self.optional(data, "retry_at", str, where),
             started_at=self.optional(data, "started_at", str, where),
             finished_at=self.optional(data, "finished_at", str, where),
+            earlier_attempts=tuple(self.optional(data, "earlier_attempts", list, where) or ()),
         )
 
     def check_positions(self, records: Sequence[HistoryRecord]) -> None:
@@ -357,6 +361,7 @@ def history_from_rows(
                 retry_at=_time(s["retry_at"]),
                 started_at=_time(s["started_at"]),
                 finished_at=_time(s["finished_at"]),
+                earlier_attempts=tuple(_json(s.get("earlier_attempts")) or ()),
             )
             for s in steps
         ),

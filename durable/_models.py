@@ -203,6 +203,8 @@ class Step(_Base, table=True):
     retry_at: datetime | None = _ts()
     started_at: datetime | None = _ts()
     finished_at: datetime = _ts(nullable=False, now=True)
+    earlier_attempts: Any = _col(JSONB, nullable=False, default="'[]'::jsonb")
+    """Each failed attempt a retry replaced, oldest first: attempt, error, started/finished."""
 
 
 def _run_fk() -> Any:

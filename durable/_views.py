@@ -14,7 +14,15 @@ from uuid import UUID
 from durable._codec import decode_error, decode_json
 from durable.errors import ErrorInfo
 
-__all__ = ["Page", "RunDetail", "RunStatus", "RunSummary", "SignalInfo", "StepInfo"]
+__all__ = [
+    "AttemptInfo",
+    "Page",
+    "RunDetail",
+    "RunStatus",
+    "RunSummary",
+    "SignalInfo",
+    "StepInfo",
+]
 
 T = TypeVar("T")
 
@@ -47,8 +55,22 @@ _FINISHED = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLE
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptInfo:
+    """One attempt of a step (``StepInfo.attempts``): ``status`` is ``retrying`` for a
+    failed attempt that was retried, else the step's own status for its latest attempt
+    (``completed``, ``failed``, or ``retrying`` while the next attempt is due)."""
+
+    attempt: int
+    status: str
+    error: ErrorInfo | None
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class StepInfo:
-    """One recorded durable call in a run's timeline."""
+    """One recorded durable call in a run's timeline. ``attempt``, ``error`` and
+    ``finished_at`` are those of its latest attempt, ``started_at`` that of its first."""
 
     cursor_key: str
     kind: str
@@ -59,6 +81,9 @@ class StepInfo:
     finished_at: datetime | None
     output: Any
     error: ErrorInfo | None
+    attempts: list[AttemptInfo] = field(default_factory=list)
+    """Every attempt, oldest first, including the latest: the errors of retried attempts
+    stay here after the step completes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,20 +220,7 @@ def detail_from_rows(
         **_common(run),
         input=decode_json(run["input"]),
         output=decode_json(run["output"]),
-        steps=[
-            StepInfo(
-                cursor_key=s["cursor_key"],
-                kind=s["kind"],
-                name=s["name"],
-                status=s["status"],
-                attempt=s["attempt"],
-                started_at=s["started_at"],
-                finished_at=s["finished_at"],
-                output=decode_json(s["output"]),
-                error=decode_error(s["error"]),
-            )
-            for s in steps
-        ],
+        steps=[step_info(s) for s in steps],
         children=children,
         events={e["key"]: decode_json(e["value"]) for e in events},
         forked_from=run.get("forked_from"),
@@ -221,6 +233,50 @@ def detail_from_rows(
             run.get("expected_steps"),
         ),
     )
+
+
+def step_info(row: Mapping[str, Any]) -> StepInfo:
+    """The public view of one ``run_steps`` row, with every attempt of the step."""
+    latest = AttemptInfo(
+        attempt=row["attempt"],
+        status=row["status"],
+        error=decode_error(row["error"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+    attempts = [*_earlier_attempts(row.get("earlier_attempts")), latest]
+    return StepInfo(
+        cursor_key=row["cursor_key"],
+        kind=row["kind"],
+        name=row["name"],
+        status=row["status"],
+        attempt=row["attempt"],
+        started_at=attempts[0].started_at,
+        finished_at=row["finished_at"],
+        output=decode_json(row["output"]),
+        error=latest.error,
+        attempts=attempts,
+    )
+
+
+def _earlier_attempts(raw: str | None) -> list[AttemptInfo]:
+    """The ``earlier_attempts`` JSON array (retried attempts, oldest first)."""
+    if not raw:
+        return []
+    return [
+        AttemptInfo(
+            attempt=item["attempt"],
+            status="retrying",
+            error=decode_error(item.get("error")),
+            started_at=_timestamp(item.get("started_at")),
+            finished_at=_timestamp(item.get("finished_at")),
+        )
+        for item in json.loads(raw)
+    ]
+
+
+def _timestamp(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def _errors(raw: str | None) -> list[ErrorInfo]:

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from durable._children import child_run_id
 from durable._cli_format import duration
-from durable._views import StepInfo
+from durable._views import AttemptInfo, StepInfo
 from durable.dashboard._queries import Bucket
 
 __all__ = [
+    "AttemptBar",
     "Bar",
     "Chart",
     "WaterfallRow",
@@ -68,6 +69,16 @@ def trace_url(template: str | None, trace_id: str | None) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptBar:
+    """One attempt of a call on the waterfall (a retried call has one bar per attempt)."""
+
+    attempt: AttemptInfo
+    left: float
+    width: float
+    took: str
+
+
+@dataclass(frozen=True, slots=True)
 class WaterfallRow:
     """One call on the waterfall: offset and width in percent of the run's span."""
 
@@ -78,6 +89,8 @@ class WaterfallRow:
     retried: bool
     child: UUID | None = None
     """The child run a ``child:`` call started."""
+    attempts: list[AttemptBar] = field(default_factory=list)
+    """A bar per attempt, oldest first (one for a call that did not retry)."""
 
 
 def waterfall(
@@ -88,18 +101,23 @@ def waterfall(
     begin = start or (min(moments) if moments else None)
     finish = max([end, *moments] if end else moments) if moments else end
     if begin is None or finish is None:
-        return [WaterfallRow(s, 0.0, 100.0, "-", s.attempt > 1) for s in steps]
+        return [WaterfallRow(s, 0.0, 100.0, "-", len(s.attempts) > 1) for s in steps]
     total = max((finish - begin).total_seconds(), 1e-3)
-    rows = []
-    for s in steps:
-        first = s.started_at or s.finished_at or begin
-        last = s.finished_at or finish
+
+    def place(start: datetime | None, end: datetime | None) -> tuple[float, float, str]:
+        first = start or end or begin
+        last = end or finish
         left = min(max((first - begin).total_seconds() / total * 100, 0.0), 99.5)
         width = max((last - first).total_seconds() / total * 100, 0.5)
-        took = duration((last - first).total_seconds()) if s.started_at else "-"
+        took = duration((last - first).total_seconds()) if start else "-"
+        return round(left, 2), round(min(width, 100 - left), 2), took
+
+    rows = []
+    for s in steps:
         child = child_run_id(run_id, s.cursor_key) if s.kind == "child" else None
-        bar = (round(left, 2), round(min(width, 100 - left), 2))
-        rows.append(WaterfallRow(s, *bar, took, s.attempt > 1, child))
+        bars = [AttemptBar(a, *place(a.started_at, a.finished_at)) for a in s.attempts]
+        retried = len(s.attempts) > 1 or s.attempt > 1
+        rows.append(WaterfallRow(s, *place(s.started_at, s.finished_at), retried, child, bars))
     return rows
 
 

@@ -278,8 +278,10 @@ SELECT pg_notify('durable_wake', queue) FROM (SELECT DISTINCT queue FROM release
 -- until commit, so a concurrent reclaim waits for (or skips) this write. A completed or
 -- failed record is final; only a 'retrying' record (a failed attempt that will run again)
 -- or a 'waiting' one (an armed signal wait) is replaced. Returns no row when the lease was
--- lost or the key was already recorded. Notifies only while a handle waits on progress
--- (watch_until ahead of the clock; see watch_progress).
+-- lost or the key was already recorded. A replaced 'retrying' record moves into
+-- earlier_attempts (durable.keep_attempt), so every attempt of a step stays. Notifies
+-- only while a handle waits on progress (watch_until ahead of the clock; see
+-- watch_progress).
 WITH fence AS (
     SELECT id,
         CASE WHEN watch_until IS NULL THEN NULL WHEN watch_until > durable.now()
@@ -297,7 +299,10 @@ FROM fence
 ON CONFLICT (run_id, cursor_key) DO UPDATE SET
     status = excluded.status, output = excluded.output, error = excluded.error,
     attempt = excluded.attempt, retry_at = excluded.retry_at,
-    finished_at = excluded.finished_at
+    started_at = CASE s.status WHEN 'retrying' THEN excluded.started_at ELSE s.started_at END,
+    finished_at = excluded.finished_at,
+    earlier_attempts = durable.keep_attempt(s.earlier_attempts, s.status, s.attempt,
+        excluded.attempt, s.error, s.started_at, s.finished_at)
 WHERE s.status IN ('retrying', 'waiting')
 RETURNING 1;
 
@@ -329,7 +334,10 @@ JOIN fence ON fence.id = i.run_id
 ON CONFLICT (run_id, cursor_key) DO UPDATE SET
     status = excluded.status, output = excluded.output, error = excluded.error,
     attempt = excluded.attempt, retry_at = excluded.retry_at,
-    finished_at = excluded.finished_at
+    started_at = CASE s.status WHEN 'retrying' THEN excluded.started_at ELSE s.started_at END,
+    finished_at = excluded.finished_at,
+    earlier_attempts = durable.keep_attempt(s.earlier_attempts, s.status, s.attempt,
+        excluded.attempt, s.error, s.started_at, s.finished_at)
 WHERE s.status IN ('retrying', 'waiting')
 RETURNING s.run_id, s.cursor_key;
 
@@ -465,9 +473,9 @@ SELECT id, workflow_name, workflow_version, status, input, output, error, queue,
 FROM durable.runs AS r WHERE id = $1;
 
 -- name: run_steps
--- The steps timeline of one run, in call order.
+-- The steps timeline of one run, in call order, with each step's earlier attempts.
 SELECT cursor_key, seq, kind, name, status, output, error, attempt, started_at, finished_at,
-    retry_at
+    retry_at, earlier_attempts
 FROM durable.steps WHERE run_id = $1 ORDER BY seq, cursor_key;
 
 -- name: run_events
@@ -1034,9 +1042,9 @@ WITH src AS (
 ), copied AS (
     INSERT INTO durable.steps (
         run_id, cursor_key, seq, kind, name, status, output, error, attempt, retry_at,
-        started_at, finished_at)
+        started_at, finished_at, earlier_attempts)
     SELECT ins.id, s.cursor_key, s.seq, s.kind, s.name, s.status, s.output, s.error,
-        s.attempt, s.retry_at, s.started_at, s.finished_at
+        s.attempt, s.retry_at, s.started_at, s.finished_at, s.earlier_attempts
     FROM durable.steps AS s, ins
     WHERE s.run_id = $1 AND s.seq < $3 AND s.status IN ('completed', 'failed')
     RETURNING 1

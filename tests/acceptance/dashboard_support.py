@@ -32,6 +32,18 @@ async def wobbly(n: int) -> int:
     return n * 2
 
 
+@step(retries=2, initial_interval=0.01, max_interval=0.01)
+async def twice_broken(n: int) -> int:
+    """Fails its first two attempts per run (the first with markup), then succeeds."""
+    key = support.run_key("twice_broken")
+    support.CALLS[key] += 1
+    if support.CALLS[key] == 1:
+        raise ConnectionError(f"first outage {XSS}")
+    if support.CALLS[key] == 2:
+        raise TimeoutError("second outage")
+    return n
+
+
 @step
 async def explode(reason: str) -> None:
     raise NonRetryableError(f"cannot go on: {reason}")
@@ -55,6 +67,11 @@ async def approval(note: str) -> str:
     return f"{note}: {answer}"
 
 
+@workflow(name="dash.flaky")
+async def flaky(n: int) -> int:
+    return await twice_broken(n)
+
+
 @workflow(name="dash.leaf")
 async def leaf(n: int) -> int:
     return n + 1
@@ -65,7 +82,7 @@ async def parent(n: int) -> int:
     return await leaf(n)
 
 
-WORKFLOWS = [order, broken, approval, leaf, parent]
+WORKFLOWS = [order, broken, approval, leaf, parent, flaky]
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 

@@ -138,6 +138,23 @@ async def test_run_detail_shows_the_whole_story(
         assert "signal:approve#0" in signalled
 
 
+async def test_the_timeline_draws_every_attempt_with_its_error(engine: Engine) -> None:
+    handle = await engine.start(ds.flaky, 5)
+    assert await handle.result(timeout=30) == 5
+    async with client(dashboard_app(engine)) as http:
+        page = (await http.get(f"/runs/{handle.run_id}")).text
+    timeline = page.split('id="timeline"')[1]
+    # One bar per attempt, oldest first, each with its error on hover, and the list below.
+    assert [int(n) for n in re.findall(r'data-attempt="(\d+)"', timeline)] == [1, 2, 3]
+    assert "3 attempts" in timeline
+    first = timeline.index("first outage")
+    assert first < timeline.index("second outage")
+    assert "(retried)" in timeline
+    # The first error carries markup: shown escaped, never as a tag.
+    assert ds.XSS not in page
+    assert "first outage &lt;script&gt;document.title=" in page
+
+
 async def test_payloads_render_as_text(engine: Engine, runs: dict[str, Any]) -> None:
     async with client(dashboard_app(engine)) as http:
         for path in (f"/runs/{runs['failed']}", "/runs?status=failed"):

@@ -219,3 +219,16 @@ async def test_nondeterminism_past_a_gap_in_the_history_is_still_reported() -> N
     report = await REPLAYER.replay(history("unit.replay.fan", 3, records, status="running"))
     assert isinstance(report.error, NonDeterminismError)
     assert report.error.cursor_key == "sleep#0"
+
+
+def test_a_record_keeps_its_earlier_attempts_and_older_histories_have_none() -> None:
+    original = history("unit.replay.sum", 3, GATHERED, output=9)
+    earlier = ({"attempt": 1, "error": {"type": "builtins.OSError", "message": "down"},
+                "started_at": None, "finished_at": "2026-01-01T00:00:00+00:00"},)  # fmt: skip
+    first = replace(original.records[0], earlier_attempts=earlier)
+    retried = replace(original, records=(first, *original.records[1:]))
+    assert History.from_json(retried.to_json()) == retried
+    assert "earlier_attempts" in retried.to_dict()["records"][0]
+    # A version-1 history written before attempts were kept has no such field.
+    assert "earlier_attempts" not in original.to_dict()["records"][0]
+    assert History.from_dict(original.to_dict()).records[0].earlier_attempts == ()

@@ -6,7 +6,7 @@ webhook as a signal, read the order's status.
     curl -X POST localhost:8000/orders/order-42 -H 'content-type: application/json' \\
          -d '{"amount": 1200}'
     # the payment provider then POSTs its signed webhook (Standard Webhooks) to
-    #   /durable/workflows/checkout/signals/payment?key=order-42
+    #   /durable/workflows/shop.checkout/signals/payment?key=order-42
     curl localhost:8000/durable/runs/<run_id>
 
 The database is ``DURABLE_DATABASE_URL`` (or an embedded PostgreSQL); the webhook secret is
@@ -57,7 +57,7 @@ async def ship(order_id: str) -> str:
     return f"shipment-{order_id}"
 
 
-@workflow(name="checkout")
+@workflow(name="shop.checkout")  # a dotted name: unique among the apps sharing a database
 async def checkout(order_id: str, amount: int) -> dict[str, str]:
     """Reserve stock, wait up to a day for the payment webhook, then ship."""
     reservation = await reserve_stock(order_id)

@@ -47,7 +47,7 @@ async def test_order_paid_by_webhook_ships(make_engine: EngineFactory) -> None:
         run_id = placed.json()["run_id"]
         body, headers = signed({"status": "paid", "amount": 1200}, secret=shop.DEMO_SECRET)
         hook = await http.post(
-            "/durable/workflows/checkout/signals/payment?key=order-42",
+            "/durable/workflows/shop.checkout/signals/payment?key=order-42",
             content=body, headers=headers,
         )  # fmt: skip
         assert hook.status_code == 202, hook.text
@@ -66,7 +66,7 @@ async def test_a_wrong_amount_is_refused(make_engine: EngineFactory) -> None:
     async with in_process(shop.create_app(engine)) as http:
         run_id = (await http.post("/orders/order-7", json={"amount": 500})).json()["run_id"]
         body, headers = signed({"status": "paid", "amount": 1}, secret=shop.DEMO_SECRET)
-        url = "/durable/workflows/checkout/signals/payment?key=order-7"
+        url = "/durable/workflows/shop.checkout/signals/payment?key=order-7"
         assert (await http.post(url, content=body, headers=headers)).status_code == 202
         assert (await engine.handle(run_id).result(timeout=10))["result"] == "payment refused"
 
@@ -81,7 +81,7 @@ async def test_the_script_serves_the_app(database_url: str) -> None:
                 answer = await _first_answer(process, http)
                 assert answer.status_code == 202
                 body, headers = signed({"status": "paid", "amount": 100}, secret=shop.DEMO_SECRET)
-                url = "/durable/workflows/checkout/signals/payment?key=order-9"
+                url = "/durable/workflows/shop.checkout/signals/payment?key=order-9"
                 assert (await http.post(url, content=body, headers=headers)).status_code == 202
                 status_url = answer.json()["status"]
                 await _until_completed(http, status_url)

@@ -60,6 +60,7 @@ async def _explain_claim(
             raw = await conn.fetchval(
                 "EXPLAIN (ANALYZE, FORMAT JSON) " + query("claim_runs"),
                 engine.runtime.worker_id, 30.0, 16, ["default"], names, versions,
+                engine.runtime.settings.max_run_attempts,
             )  # fmt: skip
         finally:
             await tx.rollback()

@@ -29,28 +29,8 @@ async def signal_run(
     workflow: Workflow[..., Any] | str | None,
     delivery_key: str | None,
 ) -> SignalDelivery:
-    """``engine.signal``: find the run, check its resource, store the signal; every outcome
-    is counted by kind (``durable.signals``)."""
-    delivery = await _signal_run(
-        runtime, run_id, name, payload, idempotency_key=idempotency_key,
-        resource_id=resource_id, workflow=workflow, delivery_key=delivery_key,
-    )  # fmt: skip
-    runtime.telemetry.signal_sent(str(delivery.kind))
-    return delivery
-
-
-async def _signal_run(
-    runtime: Runtime,
-    run_id: UUID | str | None,
-    name: str | None,
-    payload: Any,
-    *,
-    idempotency_key: str | None,
-    resource_id: str | None,
-    workflow: Workflow[..., Any] | str | None,
-    delivery_key: str | None,
-) -> SignalDelivery:
-    """``engine.signal``: find the run, check its resource, store the signal."""
+    """``engine.signal``: find the run, check its resource, store the signal (the engine
+    counts the outcome by kind)."""
     if name is None:
         raise TypeError("signal() needs the signal's name=")
     check_signal_name(name)

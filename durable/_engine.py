@@ -462,10 +462,12 @@ class Engine(EngineOperations, EngineReads, EngineHousekeeping):
         once. With ``resource_id``, a run of another resource is ``run_not_found`` and
         nothing is stored.
         """
-        return await signal_run(
+        delivery = await signal_run(
             self.runtime, run_id, name, payload, idempotency_key=idempotency_key,
             resource_id=resource_id, workflow=workflow, delivery_key=delivery_key,
         )  # fmt: skip
+        self.runtime.telemetry.signal_sent(str(delivery.kind))  # every outcome, by kind
+        return delivery
 
     async def cancel(self, run_id: UUID | str, *, resource_id: str | None = None) -> bool:
         """Cancel a run and its unfinished children. A step running now is cancelled, and a

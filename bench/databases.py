@@ -1,7 +1,7 @@
 """The Postgres server the benchmark runs on, and one fresh database per system on it.
 
 ``DURABLE_BENCH_DATABASE_URL`` (or ``--database-url``) names a server through any of its
-databases; without it the embedded PostgreSQL of ``durable._embedded`` is started. Each
+databases; without it the embedded PostgreSQL of ``durable._store.embedded`` is started. Each
 system gets its own database on that one server (``bench_durable``, ``bench_dbos``,
 ``bench_pgq``), created fresh at the start and dropped at the end, so no system sees the
 other's tables, and every figure comes from the same server and disk.
@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from durable._embedded import EmbeddedPostgres
+from durable._store.embedded import EmbeddedPostgres
 
 __all__ = ["ENV_VAR", "Databases", "databases", "rss_bytes", "with_database"]
 

@@ -34,8 +34,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 
 from durable import Engine, step, workflow
-from durable._embedded import EmbeddedPostgres
-from durable._telemetry import Telemetry
+from durable._foundation.telemetry import Telemetry
+from durable._store.embedded import EmbeddedPostgres
 
 
 class DropExporter(SpanExporter):

@@ -5,22 +5,13 @@ recorded in Postgres, so a run resumes after a crash, a deploy or a long sleep a
 calls return at once instead of running again.
 """
 
-from durable._children import ChildLimitExceeded
-from durable._context import CurrentRun, CurrentStep, current_run, current_step
-from durable._decorators import RetryPolicy, Step, Workflow, step, workflow
+from durable._client.handles import RunHandle
+from durable._client.housekeeping import RunNotFinished, WorkflowInfo
+from durable._client.management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
+from durable._client.queues import QueueConfig
+from durable._client.schedules import ScheduleInfo, Schedules
 from durable._engine import Engine
-from durable._handles import RunHandle
-from durable._housekeeping import RunNotFinished, WorkflowInfo
-from durable._logging import RunContextFilter, logger
-from durable._management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
-from durable._poll import PollResult, poll
-from durable._progress import set_progress
-from durable._queues import QueueConfig
-from durable._recorded import now, patched, random, uuid4
-from durable._schedules import ScheduleInfo, Schedules
-from durable._signals import SignalDelivery, SignalKind, set_event, wait_for_signal
-from durable._timers import pause, sleep, sleep_until
-from durable._views import (
+from durable._foundation.views import (
     AttemptInfo,
     Page,
     Progress,
@@ -30,6 +21,15 @@ from durable._views import (
     SignalInfo,
     StepInfo,
 )
+from durable._workflow.children import ChildLimitExceeded
+from durable._workflow.context import CurrentRun, CurrentStep, current_run, current_step
+from durable._workflow.decorators import RetryPolicy, Step, Workflow, step, workflow
+from durable._workflow.logging import RunContextFilter, logger
+from durable._workflow.poll import PollResult, poll
+from durable._workflow.progress import set_progress
+from durable._workflow.recorded import now, patched, random, uuid4
+from durable._workflow.signals import SignalDelivery, SignalKind, set_event, wait_for_signal
+from durable._workflow.timers import pause, sleep, sleep_until
 from durable.errors import (
     DurableCallInStep,
     DurableError,

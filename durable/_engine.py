@@ -15,33 +15,18 @@ import anyio
 import asyncpg
 from anyio.abc import TaskGroup
 
-from durable._addressing import signal_run
-from durable._codec import encode_start_input
-from durable._decorators import Workflow, check_retries
-from durable._dsn import redact, scrub
-from durable._embedded import EmbeddedPostgres, resolve_database_url
-from durable._handles import RunHandle
-from durable._housekeeping import EngineHousekeeping
-from durable._limits import check_payload
-from durable._listener import Listener
-from durable._management import EngineOperations
-from durable._migrations import migrate
-from durable._operations import cancel_run
-from durable._pool import ConnectionPool
-from durable._queues import Queues
-from durable._reads import EngineReads
-from durable._registry import Registry, default_registry
-from durable._runtime import Runtime, Settings
-from durable._schedules import Scheduler
-from durable._scoping import (
-    check_resource_id,
-    encode_metadata,
-    require_in_resource,
-)
-from durable._signals import SignalDelivery
-from durable._store import Store
-from durable._telemetry import Telemetry
-from durable._validate import (
+from durable._client.addressing import signal_run
+from durable._client.handles import RunHandle
+from durable._client.housekeeping import EngineHousekeeping
+from durable._client.management import EngineOperations
+from durable._client.queues import Queues
+from durable._client.reads import EngineReads
+from durable._client.schedules import Scheduler
+from durable._foundation.codec import encode_start_input
+from durable._foundation.dsn import redact, scrub
+from durable._foundation.limits import check_payload
+from durable._foundation.telemetry import Telemetry
+from durable._foundation.validate import (
     check_delay,
     check_name,
     check_optional_key,
@@ -54,7 +39,22 @@ from durable._validate import (
     seconds_or_none,
     whole,
 )
-from durable._worker import Worker
+from durable._runs.operations import cancel_run
+from durable._runs.registry import Registry, default_registry
+from durable._runs.runtime import Runtime, Settings
+from durable._runs.scoping import (
+    check_resource_id,
+    encode_metadata,
+    require_in_resource,
+)
+from durable._store.embedded import EmbeddedPostgres, resolve_database_url
+from durable._store.listener import Listener
+from durable._store.migrations import migrate
+from durable._store.pool import ConnectionPool
+from durable._store.store import Store
+from durable._worker.poller import Worker
+from durable._workflow.decorators import Workflow, check_retries
+from durable._workflow.signals import SignalDelivery
 from durable.errors import UnknownWorkflow
 
 __all__ = ["Engine", "running_engine"]

@@ -37,16 +37,16 @@ from typing import Any, NoReturn
 import anyio
 import asyncpg
 
-from durable import _cli_args as args_
-from durable import _cli_format as fmt
-from durable._cli_dashboard import add_dashboard_parser, dashboard_command
-from durable._cli_replay import (
+from durable._cli import args as args_
+from durable._cli import format as fmt
+from durable._cli.dashboard import add_dashboard_parser, dashboard_command
+from durable._cli.replay import (
     add_export_arguments,
     add_replay_parser,
     export_command,
     replay_command,
 )
-from durable._cli_runs import (
+from durable._cli.runs import (
     add_runs_arguments,
     delete_command,
     fast_forward_command,
@@ -58,17 +58,21 @@ from durable._cli_runs import (
     watch_command,
     workflows_command,
 )
-from durable._decorators import Workflow
-from durable._dsn import redact, scrub
-from durable._embedded import EmbeddedPostgres, EmbeddedPostgresUnavailable, resolve_database_url
 from durable._engine import Engine
-from durable._history import InvalidHistory
-from durable._migrations import migrate, pending_migrations
-from durable._signals import SignalKind
-from durable._validate import (
+from durable._foundation.dsn import redact, scrub
+from durable._foundation.history import InvalidHistory
+from durable._foundation.validate import (
     parse_json_argument,
 )
-from durable._views import RunStatus
+from durable._foundation.views import RunStatus
+from durable._store.embedded import (
+    EmbeddedPostgres,
+    EmbeddedPostgresUnavailable,
+    resolve_database_url,
+)
+from durable._store.migrations import migrate, pending_migrations
+from durable._workflow.decorators import Workflow
+from durable._workflow.signals import SignalKind
 from durable.errors import DurableError, PayloadTooLarge, ScheduleNotFound, SerializationError
 
 __all__ = ["main"]

@@ -41,14 +41,14 @@ from typing import Any, TypeVar
 import anyio
 import asyncpg
 
-from durable._decorators import Workflow
-from durable._dsn import dsn_for_database
-from durable._durations import to_seconds
-from durable._embedded import EmbeddedPostgres, resolve_database_url
+from durable._client.handles import RunHandle
 from durable._engine import Engine
-from durable._handles import RunHandle
-from durable._history import History, HistoryRecord, HistorySignal, InvalidHistory
-from durable._replayer import Replayer, ReplayReport
+from durable._foundation.dsn import dsn_for_database
+from durable._foundation.durations import to_seconds
+from durable._foundation.history import History, HistoryRecord, HistorySignal, InvalidHistory
+from durable._replaying.replayer import Replayer, ReplayReport
+from durable._store.embedded import EmbeddedPostgres, resolve_database_url
+from durable._workflow.decorators import Workflow
 
 __all__ = [
     "Environment",

@@ -33,7 +33,7 @@ from typing import Any
 import anyio
 import pytest
 
-from durable._embedded import EmbeddedPostgres
+from durable._store.embedded import EmbeddedPostgres
 from durable.testing import Environment
 
 __all__ = [

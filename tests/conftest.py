@@ -23,9 +23,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from durable._dsn import dsn_for_database
-from durable._embedded import EmbeddedPostgres
-from durable._migrations import migrate
+from durable._foundation.dsn import dsn_for_database
+from durable._store.embedded import EmbeddedPostgres
+from durable._store.migrations import migrate
 
 TEST_DATABASE_URL_ENV = "DURABLE_TEST_DATABASE_URL"
 

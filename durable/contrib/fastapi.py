@@ -30,9 +30,9 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from durable._decorators import Workflow
 from durable._engine import Engine
-from durable._views import RunDetail
+from durable._foundation.views import RunDetail
+from durable._workflow.decorators import Workflow
 from durable.contrib.webhooks import (
     WebhookOutcome,
     WebhookRejected,

@@ -32,12 +32,12 @@ from uuid import UUID
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from durable._signals import SignalDelivery, SignalKind
+from durable._workflow.signals import SignalDelivery, SignalKind
 from durable.errors import PayloadTooLarge, SerializationError
 
 if TYPE_CHECKING:
-    from durable._decorators import Workflow
     from durable._engine import Engine
+    from durable._workflow.decorators import Workflow
 
 __all__ = [
     "STATUS_BY_KIND",

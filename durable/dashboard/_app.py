@@ -19,13 +19,13 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
-from durable._cli_format import duration
-from durable._handles import RunHandle
-from durable._management import ForwardResult, RetryResult
-from durable._runtime import Runtime
-from durable._schedules import Schedules
-from durable._signals import SignalDelivery
-from durable._views import Page, RunDetail, RunSummary
+from durable._cli.format import duration
+from durable._client.handles import RunHandle
+from durable._client.management import ForwardResult, RetryResult
+from durable._client.schedules import Schedules
+from durable._foundation.views import Page, RunDetail, RunSummary
+from durable._runs.runtime import Runtime
+from durable._workflow.signals import SignalDelivery
 from durable.dashboard import _format, _security
 from durable.dashboard._live import ChangeFeed
 

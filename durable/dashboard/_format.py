@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from durable._children import child_run_id
-from durable._cli_format import duration
-from durable._views import AttemptInfo, StepInfo
+from durable._cli.format import duration
+from durable._foundation.views import AttemptInfo, StepInfo
+from durable._workflow.children import child_run_id
 from durable.dashboard._queries import Bucket
 
 __all__ = [

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import anyio
 
-from durable._listener import Listener, Signal
+from durable._store.listener import Listener, Signal
 
 __all__ = ["ChangeFeed", "stream"]
 

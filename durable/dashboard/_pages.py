@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from durable._durations import to_seconds
-from durable._run_lookup import find_runs, run_waits
-from durable._views import RunStatus
+from durable._foundation.durations import to_seconds
+from durable._foundation.views import RunStatus
+from durable._store.run_lookup import find_runs, run_waits
 from durable.dashboard import _format, _queries
 from durable.dashboard._app import SECURITY_HEADERS, config_of, problem, render
 from durable.dashboard._live import stream

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from durable._codec import decode_json
-from durable._store import Store
+from durable._foundation.codec import decode_json
+from durable._store.store import Store
 from durable.sql import query
 
 __all__ = [

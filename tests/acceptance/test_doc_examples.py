@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from durable._registry import default_registry
+from durable._runs.registry import default_registry
 
 pytestmark = pytest.mark.anyio
 

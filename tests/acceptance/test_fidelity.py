@@ -352,7 +352,7 @@ async def test_event_postgres_refuses_fails_the_run_even_when_caught(
     engine: Engine, database_url: str
 ) -> None:
     # A constraint stands in for a limit Postgres enforces that no check before it knows
-    # (an over-long key is now refused at the call, see durable._validate).
+    # (an over-long key is now refused at the call, see durable._foundation.validate).
     conn = await asyncpg.connect(database_url)
     try:
         await conn.execute(

@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 import durable
 from durable import step, workflow
-from durable._logging import RUN_LOG_KEYS
+from durable._workflow.logging import RUN_LOG_KEYS
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
 
@@ -149,7 +149,8 @@ def test_filter_outside_a_run_sets_none() -> None:
 
 
 def test_engine_lifecycle_logs_use_the_stdlib_durable_logger() -> None:
-    from durable import _engine, _worker
+    from durable import _engine
+    from durable._worker import poller as _worker
 
     assert _engine._log.name == "durable"
     assert _worker._log.name.startswith("durable.")

@@ -25,7 +25,7 @@ from durable import (
     UnknownWorkflow,
     workflow,
 )
-from durable._cron import CronSpec, plan_ticks
+from durable._foundation.cron import CronSpec, plan_ticks
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
 from tests.acceptance.support import CALLS

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 import durable
 from durable import Engine, RunStatus, SignalKind, Workflow, WorkflowFailed, workflow
-from durable._management import RetryKind
+from durable._client.management import RetryKind
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
 from tests.acceptance.test_cli import cli

@@ -104,7 +104,7 @@ async def test_an_unreachable_database_mid_step_leaves_the_run_to_resume(
     """The step's record cannot be written (the database is down for that moment, or the
     connection was terminated): the execution is abandoned, not the run, which resumes
     after its lease and completes. The error is never the step's."""
-    from durable._store import Store
+    from durable._store.store import Store
 
     FLAKY_BODIES.clear()
     real = Store.record_step
@@ -174,7 +174,7 @@ async def test_a_run_claimed_while_a_heartbeat_is_on_the_wire_keeps_its_lease(
 ) -> None:
     """A heartbeat covers the runs executing when it was sent; a run claimed while it was
     on the wire must not be taken for one whose lease was lost (and cancelled)."""
-    from durable._store import Store
+    from durable._store.store import Store
 
     SLOW_BODIES.clear()
     real = Store.heartbeat
@@ -213,7 +213,7 @@ async def test_errors_in_every_background_loop_are_logged_and_the_worker_goes_on
     """The claim, next-wake, heartbeat and schedule loops each fail a few times, with the
     database's errors and with a bug of durable's own: each is logged, and the worker
     keeps working (invariant 8)."""
-    from durable._store import Store
+    from durable._store.store import Store
 
     injected = {
         "claim": [asyncpg.InternalClientError("another operation (2) is in progress"),

@@ -15,8 +15,8 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from durable._pool import ConnectionPool
-from durable._store import Store
+from durable._store.pool import ConnectionPool
+from durable._store.store import Store
 from durable.sql import query
 from tests.integration.test_claim_plan import _fill, _nodes, _plan
 

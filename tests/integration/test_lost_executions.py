@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
-from durable._pool import ConnectionPool
-from durable._record_writer import StepWrite
-from durable._store import Claimed, Store
+from durable._store.pool import ConnectionPool
+from durable._store.record_writer import StepWrite
+from durable._store.store import Claimed, Store
 
 pytestmark = pytest.mark.anyio
 

@@ -9,8 +9,8 @@ import anyio
 import asyncpg
 import pytest
 
-from durable._faults import Backoff, is_infrastructure
-from durable._pool import ConnectionPool
+from durable._foundation.faults import Backoff, is_infrastructure
+from durable._store.pool import ConnectionPool
 
 pytestmark = pytest.mark.anyio
 

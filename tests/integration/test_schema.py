@@ -1,6 +1,6 @@
 """The SQLModel metadata and the migrated database describe the same schema.
 
-``durable._models`` is the typed source of truth; the numbered migrations install it. This
+``durable._store.models`` is the typed source of truth; the numbered migrations install it. This
 module compiles the metadata to PostgreSQL DDL, runs it in an empty database, and diffs the
 two databases through the catalogs: tables, columns (type, nullability, default, identity),
 constraints (primary, foreign with their ON DELETE action, unique, check) and indexes.
@@ -21,9 +21,9 @@ import pytest
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from durable import _migrations
-from durable._migrations import Migration, load_migrations, migrate
-from durable._models import SCHEMA, metadata
+from durable._store import migrations as _migrations
+from durable._store.migrations import Migration, load_migrations, migrate
+from durable._store.models import SCHEMA, metadata
 from tests.conftest import dsn_for_database
 
 pytestmark = pytest.mark.anyio
@@ -173,8 +173,10 @@ async def test_models_match_migrations(db: asyncpg.Connection, empty_database_ur
     finally:
         await models.close()
     from_migrations = await schema_snapshot(db)
-    diff = _diff(from_migrations, from_models, "migrated database", "durable._models metadata")
-    assert not diff, f"durable._models and the migrations disagree:\n{diff}"
+    diff = _diff(
+        from_migrations, from_models, "migrated database", "durable._store.models metadata"
+    )
+    assert not diff, f"durable._store.models and the migrations disagree:\n{diff}"
 
 
 async def test_every_model_table_is_migrated(db: asyncpg.Connection) -> None:

@@ -7,7 +7,7 @@ import asyncpg
 import pytest
 
 from durable import Engine
-from durable._migrations import load_migrations, migrate
+from durable._store.migrations import load_migrations, migrate
 
 pytestmark = pytest.mark.anyio
 

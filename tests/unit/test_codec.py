@@ -1,4 +1,4 @@
-"""Unit tests for durable._codec: values and exceptions to JSON and back (no database)."""
+"""Unit tests for the codec: values and exceptions to JSON and back (no database)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 import pydantic
 import pytest
 
-from durable._codec import Signature, encode_error, encode_plain, rebuild_exception
+from durable._foundation.codec import Signature, encode_error, encode_plain, rebuild_exception
 from durable.errors import (
     DurableError,
     ErrorInfo,

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from durable._codec import Signature, encode_start_input
+from durable._foundation.codec import Signature, encode_start_input
 from durable.errors import SerializationError
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import pydantic
 import pytest
 
-from durable._codec import (
+from durable._foundation.codec import (
     Signature,
     encode_error,
     encode_plain,
@@ -23,7 +23,7 @@ from durable._codec import (
     storable_text,
     to_json,
 )
-from durable._limits import check_text, unstorable_text
+from durable._foundation.limits import check_text, unstorable_text
 from durable.errors import PayloadTooLarge, SerializationError
 
 NAN = float("nan")

@@ -1,4 +1,4 @@
-"""Unit tests for cursor key assignment and the determinism check in durable._context."""
+"""Unit tests for cursor key assignment and the determinism check in durable._workflow.context."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from uuid import uuid4
 import pytest
 from structlog.contextvars import clear_contextvars
 
-from durable._context import Record, RunContext, cursor_key
+from durable._workflow.context import Record, RunContext, cursor_key
 from durable.errors import DurableError, NonDeterminismError
 
 

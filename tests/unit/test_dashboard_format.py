@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
-from durable._views import StepInfo
+from durable._foundation.views import StepInfo
 from durable.dashboard._format import chart, pretty_json, trace_url, waterfall
 from durable.dashboard._queries import Bucket
 

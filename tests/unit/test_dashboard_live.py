@@ -7,7 +7,7 @@ from uuid import uuid4
 
 import pytest
 
-from durable._listener import Listener, Signal
+from durable._store.listener import Listener, Signal
 from durable.dashboard._live import ChangeFeed, stream
 
 pytestmark = pytest.mark.anyio

@@ -1,11 +1,11 @@
-"""One redaction for every libpq connection-string form (``durable._dsn``)."""
+"""One redaction for every libpq connection-string form (``durable._foundation.dsn``)."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 
-from durable._dsn import redact, scrub
+from durable._foundation.dsn import redact, scrub
 
 SECRET = "hunter2secret"
 

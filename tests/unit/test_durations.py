@@ -1,4 +1,4 @@
-"""Unit tests for durable._durations."""
+"""Unit tests for durable._foundation.durations."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from durable._durations import parse_duration, to_seconds
+from durable._foundation.durations import parse_duration, to_seconds
 
 HINT = "use seconds as a number, a timedelta, or a string like '500ms'"
 

@@ -17,7 +17,7 @@ import pytest
 
 import durable
 from durable import NonDeterminismError, UnknownWorkflow, step, workflow
-from durable._children import child_run_id
+from durable._workflow.children import child_run_id
 from durable.testing import History, HistoryRecord, InvalidHistory, Replayer
 
 pytestmark = pytest.mark.anyio

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from durable import _decorators
-from durable._decorators import RetryPolicy, Step, Workflow, step, workflow
-from durable._registry import Registry
+from durable._runs.registry import Registry
+from durable._workflow import decorators as _decorators
+from durable._workflow.decorators import RetryPolicy, Step, Workflow, step, workflow
 
 # --- RetryPolicy -----------------------------------------------------------------------
 

@@ -1,4 +1,4 @@
-"""Trace-context storage and the small helpers of ``durable._telemetry`` (no database)."""
+"""Trace-context storage and the small helpers of the telemetry module (no database)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from durable import Engine
-from durable._telemetry import (
+from durable._foundation.telemetry import (
     Telemetry,
     add_event,
     current_traceparent,

@@ -1,0 +1,173 @@
+"""Writes of concurrent executions, combined into one statement and one commit.
+
+A lone write goes out at once, so a sequential workflow pays no extra latency. While
+``max_in_flight`` writes of a kind are on the wire, further ones queue and leave together
+as one multi-row statement when a writer frees up: under load a worker commits many step
+records (or run finishes) at a time instead of one per round trip. Each row is still
+fenced by its own run's claim, and each waiter learns whether its own row was written.
+A combined write that Postgres refuses for its data is retried row by row, so one row
+that cannot be stored fails only its own waiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+from uuid import UUID
+
+import asyncpg
+
+if TYPE_CHECKING:
+    from durable._store.store import Store
+
+__all__ = ["UNSTORABLE_ERRORS", "Combiner", "Finish", "RecordWriter", "StepWrite"]
+
+T = TypeVar("T")
+
+# "Postgres refuses this row's data": retrying cannot help (unlike TRANSIENT_ERRORS in
+# _store), so the run's outcome is that it cannot be stored. Bad values (22xxx, including
+# asyncpg's own refusal to encode an argument), program limits such as an index entry
+# over its size (54xxx) and constraint violations (23xxx).
+UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
+    asyncpg.DataError,
+    asyncpg.ProgramLimitExceededError,
+    asyncpg.IntegrityConstraintViolationError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StepWrite:
+    """One step record to write under the claim ``(run_id, run_attempt)``."""
+
+    run_id: UUID
+    run_attempt: int
+    key: str
+    seq: int
+    kind: str
+    name: str
+    status: str
+    output_json: str | None = None
+    error_json: str | None = None
+    step_attempt: int = 1
+    retry_in: float | None = None
+    started_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """A run's final status to store under the claim ``(run_id, run_attempt)``."""
+
+    run_id: UUID
+    run_attempt: int
+    status: str
+    output_json: str | None
+    error_json: str | None
+    cancel_children: bool = False
+    """Cancel the run's unfinished descendants in the same statement (a timeout)."""
+
+
+class Combiner(Generic[T]):
+    """Sends items one by one while the wire is free, in batches while it is busy."""
+
+    def __init__(
+        self,
+        one: Callable[[T], Awaitable[bool]],
+        many: Callable[[Sequence[T]], Awaitable[set[Hashable]]],
+        key: Callable[[T], Hashable],
+        *,
+        max_in_flight: int = 2,
+        alone_on: tuple[type[Exception], ...] = UNSTORABLE_ERRORS,
+    ) -> None:
+        self._one, self._many, self._key = one, many, key
+        self._alone_on = alone_on
+        self._max_in_flight = max_in_flight
+        self._in_flight = 0
+        self._queue: list[tuple[T, asyncio.Future[bool]]] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def write(self, item: T) -> bool:
+        """Write ``item``; False when its run's claim was lost (nothing written)."""
+        if self._in_flight < self._max_in_flight and not self._queue:
+            self._in_flight += 1
+            try:
+                return await self._one(item)
+            finally:
+                self._in_flight -= 1
+                self._next()
+        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append((item, waiter))
+        # A queued item is sent even if its waiter is cancelled: its fence decides.
+        return await asyncio.shield(waiter)
+
+    def _next(self) -> None:
+        if not self._queue or self._in_flight >= self._max_in_flight:
+            return
+        batch, self._queue = self._queue, []
+        self._in_flight += 1
+        task = asyncio.get_running_loop().create_task(self._flush(batch))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, batch: list[tuple[T, asyncio.Future[bool]]]) -> None:
+        try:
+            outcomes = await self._outcomes([item for item, _ in batch])
+        except BaseException:
+            for _, waiter in batch:
+                waiter.cancel()
+            raise
+        else:
+            for (_, waiter), outcome in zip(batch, outcomes, strict=True):
+                if waiter.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    waiter.set_exception(outcome)
+                else:
+                    waiter.set_result(outcome)
+        finally:
+            self._in_flight -= 1
+            self._next()
+
+    async def _outcomes(self, items: list[T]) -> list[bool | Exception]:
+        """Each item's outcome: written, claim lost, or the error its write raised."""
+        try:
+            written = await self._many(items)
+        except Exception as exc:
+            if len(items) == 1 or not isinstance(exc, self._alone_on):
+                return [exc] * len(items)
+            # One row Postgres refuses must not fail the rows combined with it.
+            return [await self._alone(item) for item in items]
+        return [self._key(item) in written for item in items]
+
+    async def _alone(self, item: T) -> bool | Exception:
+        try:
+            return await self._one(item)
+        except Exception as exc:
+            return exc
+
+    async def close(self) -> None:
+        """Wait for batches already on the wire."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class RecordWriter:
+    """The combined writes of one process's executions: step records and run finishes."""
+
+    def __init__(self, store: Store) -> None:
+        self.steps: Combiner[StepWrite] = Combiner(
+            store.record_step, store.record_steps, lambda w: (w.run_id, w.key)
+        )
+        self.finishes: Combiner[Finish] = Combiner(
+            self._finish_one, store.finish_runs, lambda f: f.run_id
+        )
+        self._store = store
+
+    async def _finish_one(self, finish: Finish) -> bool:
+        return finish.run_id in await self._store.finish_runs([finish])
+
+    async def close(self) -> None:
+        await self.steps.close()
+        await self.finishes.close()

@@ -1,0 +1,311 @@
+"""The built-in Postgres poller: claim, lease, heartbeat, execute, shut down.
+
+The claim loop wakes on LISTEN notifications, on a freed slot when there may be more work,
+and on the earliest future ``wake_at`` (timers, delayed starts, lease expiries); polling
+every ``poll_interval`` is only the fallback. Claims are batched and bounded by free slots.
+
+No error ends a worker (invariant 8): the claim and heartbeat loops log, back off and go
+on; a managed queue whose stored limits cannot be used is skipped (logged once per
+problem) while the other queues are served.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from uuid import UUID
+
+import anyio
+from anyio.abc import TaskGroup
+
+from durable._client.queues import choose_runs
+from durable._foundation.faults import INFRASTRUCTURE_ERRORS, Backoff, report_loop_failure
+from durable._runs.runtime import Runtime
+from durable._store.listener import Signal
+from durable._store.store import Claimed
+from durable._worker.execution import Execution
+
+__all__ = ["Worker"]
+
+_log = logging.getLogger("durable.worker")
+# A worker row silent this long (leases, with a floor) is a dead worker's: heartbeats
+# remove it. A live worker whose row went anyway registers again at its next heartbeat.
+STALE_LEASES = 10
+STALE_FLOOR_SECONDS = 600.0
+
+
+class Worker:
+    """Executes due runs of the registered workflows, up to ``concurrency`` at once."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.settings = runtime.settings
+        self.active: dict[UUID, Execution] = {}
+        self._wake = Signal()
+        self._stopping = False
+        self._claim_scope = anyio.CancelScope()
+        self._idle = anyio.Event()
+        self._maybe_more = False
+        names = [(wf.name, wf.version) for wf in runtime.registry]
+        self._names = [n for n, _ in names]
+        self._versions = [v for _, v in names]
+        self._managed: set[str] = set()
+        self._managed_stale = True
+        self._claiming = False
+        self._queue_problems: dict[str, str] = {}
+        """Managed queues skipped for a problem, with the problem last logged."""
+        self._confirming: set[UUID] = set()
+        self._recheck: set[UUID] = set()
+        self._tg: TaskGroup | None = None
+        self.running = False
+
+    @property
+    def free_slots(self) -> int:
+        return self.settings.concurrency - len(self.active)
+
+    def on_run(self, run_id: UUID, what: str) -> None:
+        """A run executing here may have been cancelled or paused: check its row, and stop
+        the execution if this worker no longer holds the run. The notification alone is
+        not enough (anyone who can connect can NOTIFY)."""
+        if what not in ("cancelled", "paused") or self._tg is None:
+            return
+        execution = self.active.get(run_id)
+        if execution is None:
+            return
+        # One check in flight per run however many NOTIFYs arrive; one arriving during a
+        # check asks for another, since the check may have read the row before the cancel.
+        self._recheck.add(run_id)
+        if run_id not in self._confirming:
+            self._confirming.add(run_id)
+            self._tg.start_soon(self._confirm_stop, execution)
+
+    async def _confirm_stop(self, execution: Execution) -> None:
+        run_id = execution.run_id
+        try:
+            while run_id in self._recheck:
+                self._recheck.discard(run_id)
+                # Extends the lease of a run still held; a cancelled or paused run is not.
+                held, _ = await self.runtime.store.heartbeat(
+                    self.runtime.worker_id, self.settings.lease_seconds, [run_id],
+                    self._stale_after,
+                )  # fmt: skip
+                if run_id not in held:
+                    break
+            else:
+                return
+        except Exception as exc:  # the next heartbeat checks the run again
+            report_loop_failure(_log, f"checking whether run {run_id} was cancelled", exc)
+            return
+        finally:
+            self._confirming.discard(run_id)
+            self._recheck.discard(run_id)
+        if self.active.get(run_id) is execution:
+            _log.info("run %s was cancelled or paused; cancelling its execution", run_id)
+            execution.scope.cancel()
+
+    def wake(self, queue: str = "") -> None:
+        """Claim again soon (called on NOTIFY of ``queue``; "" means any)."""
+        if queue == "*queues":  # a queue's limits changed
+            self._managed_stale = True
+            self._wake.set()
+        elif not queue or queue in self.settings.queues:
+            self._wake.set()
+
+    async def register(self) -> None:
+        """Record this worker and the (name, version) pairs it serves."""
+        await self.runtime.store.register_worker(
+            self.runtime.worker_id,
+            socket.gethostname(),
+            os.getpid(),
+            self.settings.queues,
+            self.settings.concurrency,
+            [
+                (wf.name, wf.version, wf.queue, wf.expected_steps, wf.timeout)
+                for wf in self.runtime.registry
+            ],
+        )
+
+    async def run(self, tg: TaskGroup) -> None:
+        """Claim and execute until stop(); run executions in ``tg``."""
+        self.running = True
+        self._tg = tg
+        tg.start_soon(self._heartbeat_loop)
+        try:
+            with self._claim_scope:
+                await self._claim_loop(tg)
+        finally:
+            self.running = False
+
+    async def _claim_loop(self, tg: TaskGroup) -> None:
+        poll = self.settings.poll_interval
+        backoff = Backoff(first=min(0.05, poll), cap=max(1.0, poll))
+        while not self._stopping:
+            claimed = 0
+            if self.free_slots > 0 and self._names:
+                try:
+                    claimed = await self._claim_batch(tg)
+                except Exception as exc:
+                    await backoff.pause(_log, "claim", exc)
+                    continue
+                backoff.reset()
+            if claimed and self._maybe_more and self.free_slots > 0:
+                continue  # a full batch: there may be more due right now
+            if not await self._wake.wait(await self._idle_timeout()):
+                self._managed_stale = True  # a quiet poll: re-read managed queues too
+
+    @property
+    def busy(self) -> bool:
+        """True while a claim is in flight or a run executes here."""
+        return self._claiming or bool(self.active)
+
+    async def _claim_batch(self, tg: TaskGroup) -> int:
+        self._claiming = True
+        try:
+            return await self._claim_into(tg)
+        finally:
+            self._claiming = False
+
+    async def _claim_into(self, tg: TaskGroup) -> int:
+        store, limit = self.runtime.store, self.free_slots
+        if self._managed_stale:
+            self._managed = await store.managed_queues()
+            self._managed_stale = False
+        fast = [q for q in self.settings.queues if q not in self._managed]
+        claimed = 0
+        if fast:
+            rows = await store.claim(
+                self.runtime.worker_id, self.settings.lease_seconds, limit, fast,
+                self._names, self._versions, self.settings.max_run_attempts,
+            )  # fmt: skip
+            claimed += self._start_all(tg, rows)  # started at once: a later claim may fail
+        for queue in self.settings.queues:
+            if queue in self._managed and claimed < limit:
+                rows = await self._claim_managed(queue, limit - claimed)
+                claimed += self._start_all(tg, rows)
+        self._maybe_more = claimed == limit
+        return claimed
+
+    async def _claim_managed(self, queue: str, room: int) -> list[Claimed]:
+        """Claim from one managed queue. Its stored limits may be unusable (a row written
+        by hand, an older version): skip the queue, say so once, serve the others."""
+        try:
+            rows = await self.runtime.store.claim_managed(
+                queue, self.runtime.worker_id, self.settings.lease_seconds, room,
+                self._names, self._versions, choose_runs, self.settings.max_run_attempts,
+            )  # fmt: skip
+        except INFRASTRUCTURE_ERRORS:
+            raise  # the database, not the queue: the whole claim backs off
+        except Exception as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+            if self._queue_problems.get(queue) != problem:
+                self._queue_problems[queue] = problem
+                _log.error(
+                    "queue %r cannot be claimed from and is skipped until fixed "
+                    "(engine.queues.configure): %s", queue, problem, exc_info=exc,
+                )  # fmt: skip
+            return []
+        if self._queue_problems.pop(queue, None) is not None:
+            _log.warning("queue %r is claimed from again", queue)
+        return rows
+
+    def _start_all(self, tg: TaskGroup, rows: list[Claimed]) -> int:
+        for row in rows:
+            try:
+                self._start(tg, row)
+            except Exception:  # a bug: the run is left to its lease, the worker goes on
+                _log.exception("could not start an execution of run %s", row["id"])
+        return len(rows)
+
+    def _start(self, tg: TaskGroup, row: Claimed) -> None:
+        workflow = self.runtime.registry.get(row["workflow_name"], row["workflow_version"])
+        if workflow is None:  # cannot happen: the claim filters on registered pairs
+            raise RuntimeError(f"claimed a run of unregistered workflow {row['workflow_name']}")
+        execution = Execution(self.runtime, row, workflow)
+        self.active[execution.run_id] = execution
+        tg.start_soon(self._execute, execution)
+
+    async def _execute(self, execution: Execution) -> None:
+        try:
+            await execution.run()
+        except Exception:  # run() handles its own; this would be a bug in durable
+            _log.exception("run %s: execution ended unexpectedly", execution.run_id)
+        finally:
+            self.active.pop(execution.run_id, None)
+            # A parked run has a new wake time: the idle loop must re-read the next timer.
+            if self._maybe_more or self._stopping or execution.parked:
+                self._wake.set()
+            if not self.active:
+                self._idle.set()
+
+    async def _idle_timeout(self) -> float:
+        """Sleep until the next known wake time, capped by the fallback poll interval."""
+        try:
+            seconds = await self.runtime.store.next_wake()
+        except Exception as exc:
+            report_loop_failure(_log, "reading the next wake time", exc)
+            return self.settings.poll_interval
+        if seconds is None or math.isnan(seconds):
+            return self.settings.poll_interval
+        return max(0.0, min(seconds, self.settings.poll_interval))
+
+    async def _heartbeat_loop(self) -> None:
+        every = self.settings.heartbeat_seconds
+        # A failed heartbeat is retried sooner than the next one is due: leases are short.
+        backoff = Backoff(first=min(0.05, every / 4), cap=every)
+        wait = every
+        while True:
+            await anyio.sleep(wait)
+            if not self.running and not self.active:
+                return
+            try:
+                await self._heartbeat()
+            except Exception as exc:
+                wait = backoff.next()
+                report_loop_failure(_log, "heartbeat", exc, wait)
+                continue
+            backoff.reset()
+            wait = every
+
+    @property
+    def _stale_after(self) -> float:
+        return max(STALE_LEASES * self.settings.lease_seconds, STALE_FLOOR_SECONDS)
+
+    async def _heartbeat(self) -> None:
+        telemetry = self.runtime.telemetry
+        await telemetry.refresh_queue_depth(self.runtime.store, self.settings.queues)
+        # Judge only the executions this heartbeat covered: a run claimed (or claimed
+        # again) while the statement was on the wire is not missing from it.
+        sent = dict(self.active)
+        held, known = await self.runtime.store.heartbeat(
+            self.runtime.worker_id, self.settings.lease_seconds, list(sent),
+            self._stale_after,
+        )  # fmt: skip
+        if not known:  # silent so long that another worker removed our row
+            await self.register()
+        for run_id, execution in sent.items():
+            if run_id not in held and self.active.get(run_id) is execution:
+                _log.warning("run %s: lease lost; cancelling its execution", run_id)
+                execution.scope.cancel()
+        await self.runtime.sync_clock()
+
+    async def stop(self) -> None:
+        """Stop claiming, let running executions finish within the grace period, then hand
+        the rest back so another worker resumes them at once."""
+        self._stopping = True
+        self._claim_scope.cancel()
+        if self.active:
+            self._idle = anyio.Event()
+            with anyio.move_on_after(self.settings.shutdown_grace_seconds):
+                await self._idle.wait()
+        leftover = list(self.active)
+        for execution in list(self.active.values()):
+            execution.scope.cancel()
+        with anyio.CancelScope(shield=True):
+            try:
+                if leftover:
+                    await self.runtime.store.release(self.runtime.worker_id, leftover)
+                await self.runtime.store.unregister_worker(self.runtime.worker_id)
+            except Exception as exc:
+                report_loop_failure(_log, "handing runs back on shutdown (leases will expire)", exc)

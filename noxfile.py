@@ -1,4 +1,4 @@
-"""Developer tasks: ``uv run nox -s tests|lint|typecheck|docs|soak|bench`` (extra args go to the tool).
+"""Developer tasks: ``uv run nox -s tests|lint|typecheck|docs|soak|bench`` (args go to the tool).
 
 Each session syncs the locked environment (``uv sync --frozen``) into its own virtualenv,
 so nox runs exactly the versions CI runs.

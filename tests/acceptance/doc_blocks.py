@@ -120,6 +120,8 @@ def _classify(
     if marker is not None:
         return Block(page, line, lang, body, Kind.SKIPPED, skip_reason=marker)
     if lang == "console":
+        if not console_commands(body):
+            raise DocBlockError(f"{where}: a console block with no '$ ' command runs nothing")
         return Block(page, line, lang, body, Kind.CONSOLE)
     if lang == "bash":
         raise DocBlockError(f"{where}: a bash block runs nothing; write it as console or skip it")

@@ -49,15 +49,21 @@ class PageSession:
         self.engines: list[Engine] = []
         self.imported: list[str] = []
         self.printed = ""
+        self.all_printed = ""  # everything the page printed, for checks on the whole page
+        self.pending_test: Block | None = None
 
     async def run(self, blocks: list[Block]) -> None:
         for block in blocks:
             if block.kind is Kind.OUTPUT:
                 assert block.body.strip() in self.printed, f"{block.where}: not printed"
                 continue
+            if block.kind in (Kind.DATA, Kind.SKIPPED):
+                continue
+            await self._run_pending_test(unless_continued_by=block)
             self.capsys.readouterr()
             await self.run_block(block)
             self.printed = self.capsys.readouterr().out
+            self.all_printed += self.printed
             sys.stdout.write(self.printed)  # still shown when the page fails
 
     async def run_block(self, block: Block) -> None:
@@ -71,9 +77,22 @@ class PageSession:
             await self._module(block)
         elif block.kind is Kind.TEST_FILE:
             self._write(block)
-            await anyio.to_thread.run_sync(self._pytest, block)
+            self.pending_test = block  # pytest runs it once the page moves past the file
         elif block.kind is Kind.CONSOLE:
             await self._console(block)
+
+    async def finish(self) -> None:
+        """Run what the page left pending (a test file it ended with)."""
+        await self._run_pending_test(unless_continued_by=None)
+
+    async def _run_pending_test(self, unless_continued_by: Block | None) -> None:
+        pending, following = self.pending_test, unless_continued_by
+        if pending is None:
+            return
+        if following is not None and following.continued and following.path == pending.path:
+            return
+        self.pending_test = None
+        await anyio.to_thread.run_sync(self._pytest, pending)
 
     async def close(self) -> None:
         for engine in reversed(self.engines):
@@ -134,9 +153,7 @@ class PageSession:
     async def _console(self, block: Block) -> None:
         handle = self.namespace.get("handle")
         run_id = str(handle.run_id) if handle is not None else ""
-        commands = console_commands(block.body)
-        assert commands, f"{block.where}: a console block with no '$ ' command runs nothing"
-        for line, shown in commands:
+        for line, shown in console_commands(block.body):
             if line.startswith("durable worker"):
                 await serve_briefly(line, self.project)
                 continue

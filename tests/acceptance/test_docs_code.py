@@ -19,7 +19,6 @@ from tests.acceptance.doc_session import PageSession, console_commands, root_log
 pytestmark = pytest.mark.anyio
 
 
-
 def _parse_all() -> tuple[dict[str, list[Block]], list[str]]:
     parsed: dict[str, list[Block]] = {}
     errors: list[str] = []
@@ -33,8 +32,13 @@ def _parse_all() -> tuple[dict[str, list[Block]], list[str]]:
 
 PAGES, PARSE_ERRORS = _parse_all()
 SKIPPED = [block for blocks in PAGES.values() for block in blocks if block.kind is Kind.SKIPPED]
-RUNNABLE = [name for name, blocks in PAGES.items() if any(_b.kind not in
-            (Kind.SKIPPED, Kind.DATA, Kind.OUTPUT) for _b in blocks)]  # fmt: skip
+NOT_RUN = (Kind.SKIPPED, Kind.DATA, Kind.OUTPUT)
+RUNNABLE = [name for name, blocks in PAGES.items() if any(b.kind not in NOT_RUN for b in blocks)]
+
+# What a page's examples print, beyond its ``text`` output blocks (comments show it there).
+PRINTED = {
+    "docs/operations.md": ["invalid cron expression '0 25 * * *'", "\nTrue\n"],  # fork link
+}
 
 
 @pytest.fixture
@@ -59,6 +63,9 @@ async def test_page_code_runs(page: str, project: Path, capsys: pytest.CaptureFi
     session = PageSession(page, project, capsys)
     try:
         await session.run(PAGES[page])
+        await session.finish()
+        for expected in PRINTED.get(page, []):
+            assert expected in session.all_printed, expected
     finally:
         await session.close()
 

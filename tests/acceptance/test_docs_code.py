@@ -58,6 +58,8 @@ def project(
         yield tmp_path
 
 
+# A hang guard, not a speed check: operations.md alone runs twenty CLI processes.
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("page", RUNNABLE)
 async def test_page_code_runs(page: str, project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     session = PageSession(page, project, capsys)

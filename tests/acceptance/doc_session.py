@@ -6,7 +6,8 @@ The page gets its own project directory (the working directory, on ``sys.path`` 
 test server, for ``durable.testing.Environment``. What each kind of block does is
 described in ``doc_blocks``; an engine found as ``engine`` in the app's module is entered
 for the rest of the page, as an app would hold it open. A console line runs in a shell in
-the project directory with ``$RUN_ID`` set to the last ``handle`` the page made; it may
+the project directory (or, when it needs no shell, in this process: see ``run_command``)
+with ``$RUN_ID`` set to the last ``handle`` the page made; it may
 fail as an operation (exit 1, ``durable: ...``) but never as a usage error, and where the
 page shows a ``N run(s) replayed: ...`` summary the real output has it and the exit status
 agrees. ``durable worker`` serves until it prints its banner, then stops on SIGTERM.
@@ -18,6 +19,7 @@ import ast
 import contextlib
 import importlib
 import inspect
+import io
 import logging
 import os
 import re
@@ -31,10 +33,11 @@ from typing import Any
 import anyio
 import pytest
 
-from durable import Engine
+from durable import Engine, cli
 from durable._runs.registry import default_registry
 from tests.acceptance.doc_blocks import Block, Kind, console_commands
 
+_SHELL_SYNTAX = re.compile(r"[<>|;&`]|\$(?!RUN_ID\b)")
 SUMMARY = re.compile(r"^\d+ run\(s\) replayed: \d+ ok, (\d+) incompatible$", re.MULTILINE)
 
 
@@ -157,7 +160,7 @@ class PageSession:
             if line.startswith("durable worker"):
                 await serve_briefly(line, self.project)
                 continue
-            result = await anyio.to_thread.run_sync(shell, line, self.project, run_id)
+            result = await anyio.to_thread.run_sync(run_command, line, self.project, run_id)
             check_command(block, line, shown, result)
 
 
@@ -183,6 +186,22 @@ async def execute(block: Block, namespace: dict[str, Any]) -> None:
     result = eval(code, namespace)
     if inspect.iscoroutine(result):
         await result
+
+
+def run_command(line: str, cwd: Path, run_id: str) -> subprocess.CompletedProcess[str]:
+    """A console line: a plain ``durable`` command runs in this process (``cli.main``, as
+    the ``durable`` script does, without a new interpreter per line); one that uses the
+    shell or loads the app's code (``--app``: the page may have rewritten that module
+    since it was imported here) runs in a shell."""
+    if _SHELL_SYNTAX.search(line) or "--app" in line:
+        return shell(line, cwd, run_id)
+    argv = shlex.split(line.replace("$RUN_ID", run_id))
+    if argv[0] != "durable":
+        return shell(line, cwd, run_id)
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = cli.main(argv[1:])
+    return subprocess.CompletedProcess(argv, status, out.getvalue(), err.getvalue())
 
 
 def shell(line: str, cwd: Path, run_id: str) -> subprocess.CompletedProcess[str]:

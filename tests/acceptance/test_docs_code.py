@@ -7,6 +7,7 @@ block marked ``<!-- doc-test: skip reason -->`` is skipped with that reason, so
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,50 @@ def test_the_versioning_page_covers_every_tool() -> None:
     for needle in ("durable.patched(", "version=2", "export_run", "replay_many",
                    "durable runs export", "durable replay", "--from-db"):  # fmt: skip
         assert needle in text
+
+
+@pytest.mark.parametrize(
+    ("markdown", "error"),
+    [
+        ("```bash\nls\n```\n", "a bash block runs nothing"),
+        ("```console\nuv run pytest\n```\n", "no '$ ' command"),
+        ("```py\nprint(1)\n```\n", "unknown block language 'py'"),
+        ("<!-- doc-test: skip -->\n```python\nx\n```\n", "needs a reason"),
+        ("<!-- doc-test: run -->\n```python\nx\n```\n", "unknown doc-test marker"),
+        ("<!-- doc-test: skip why -->\n```text\nx\n```\n", "marker on a text block"),
+    ],
+)
+def test_a_block_that_would_escape_the_test_is_refused(
+    tmp_path: Path, markdown: str, error: str
+) -> None:
+    page = tmp_path / "page.md"
+    page.write_text(markdown)
+    with pytest.raises(DocBlockError, match=re.escape(error)):
+        parse(page)
+
+
+async def test_an_unmarked_block_that_does_not_run_fails_its_page(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("Text.\n\n```python\nreceipt = await charge(order)\n```\n")
+    session = PageSession("page.md", tmp_path, capsys)
+    with pytest.raises(NameError, match="charge"):
+        await session.run(parse(page))
+
+
+def test_a_marked_block_is_skipped_with_its_reason(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("<!-- doc-test: skip fragment: lines of a workflow -->\n```python\nx\n```\n")
+    (block,) = parse(page)
+    assert (block.kind, block.skip_reason) == (Kind.SKIPPED, "fragment: lines of a workflow")
+
+
+async def test_a_text_block_after_a_python_block_is_its_output(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("```python\nprint('shipped')\n```\n\n```text\nshipped o-1\n```\n")
+    session = PageSession("page.md", tmp_path, capsys)
+    with pytest.raises(AssertionError, match="not printed"):
+        await session.run(parse(page))

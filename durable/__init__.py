@@ -1,6 +1,6 @@
 """durable: durable functions for Python on your own Postgres.
 
-Decorate ``async def`` functions with :func:`workflow` and :func:`step`; their progress is
+Decorate ``async def`` functions with ``@workflow`` and ``@step``; their progress is
 recorded in Postgres, so a run resumes after a crash, a deploy or a long sleep and recorded
 calls return at once instead of running again.
 """

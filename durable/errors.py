@@ -1,6 +1,6 @@
 """Public errors of durable.
 
-Every error derives from :class:`DurableError` and carries a stable ``code``
+Every error derives from ``DurableError`` and carries a stable ``code``
 string that is safe to match on, log, or return from an API.
 """
 

@@ -67,7 +67,7 @@ class PageSession:
             await self.run_block(block)
             self.printed = self.capsys.readouterr().out
             self.all_printed += self.printed
-            sys.stdout.write(self.printed)  # still shown when the page fails
+            sys.stdout.write(self.printed)  # shown by pytest if the next block fails
 
     async def run_block(self, block: Block) -> None:
         if block.kind is Kind.EXAMPLE:

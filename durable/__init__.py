@@ -5,12 +5,14 @@ recorded in Postgres, so a run resumes after a crash, a deploy or a long sleep a
 calls return at once instead of running again.
 """
 
+from durable._client.client import Client
 from durable._client.handles import RunHandle
 from durable._client.housekeeping import RunNotFinished, WorkflowInfo
 from durable._client.management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
 from durable._client.queues import QueueConfig
 from durable._client.schedules import ScheduleInfo, Schedules
 from durable._engine import Engine
+from durable._foundation import version as _version
 from durable._foundation.views import (
     AttemptInfo,
     Page,
@@ -21,6 +23,7 @@ from durable._foundation.views import (
     SignalInfo,
     StepInfo,
 )
+from durable._worker.worker import Worker
 from durable._workflow.children import ChildLimitExceeded
 from durable._workflow.context import CurrentRun, CurrentStep, current_run, current_step
 from durable._workflow.decorators import RetryPolicy, Step, Workflow, step, workflow
@@ -52,9 +55,12 @@ from durable.errors import (
     WorkflowTimeout,
 )
 
+__version__ = _version.VERSION
+
 __all__ = [
     "AttemptInfo",
     "ChildLimitExceeded",
+    "Client",
     "CurrentRun",
     "CurrentStep",
     "DurableCallInStep",
@@ -98,6 +104,7 @@ __all__ = [
     "StepInfo",
     "StepTimeout",
     "UnknownWorkflow",
+    "Worker",
     "Workflow",
     "WorkflowFailed",
     "WorkflowInfo",
@@ -119,5 +126,3 @@ __all__ = [
     "wait_for_signal",
     "workflow",
 ]
-
-__version__ = "0.1.0"

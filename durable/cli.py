@@ -65,6 +65,7 @@ from durable._foundation.validate import (
     parse_json_argument,
 )
 from durable._foundation.views import RunStatus
+from durable._runs.deliveries import SignalKind
 from durable._store.embedded import (
     EmbeddedPostgres,
     EmbeddedPostgresUnavailable,
@@ -72,7 +73,6 @@ from durable._store.embedded import (
 )
 from durable._store.migrations import migrate, pending_migrations
 from durable._workflow.decorators import Workflow
-from durable._workflow.signals import SignalKind
 from durable.errors import DurableError, PayloadTooLarge, ScheduleNotFound, SerializationError
 
 __all__ = ["main"]

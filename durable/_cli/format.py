@@ -16,6 +16,7 @@ from uuid import UUID
 
 from durable._client.housekeeping import WorkflowInfo
 from durable._client.schedules import ScheduleInfo
+from durable._foundation.durations import format_duration as duration
 from durable._foundation.views import AttemptInfo, RunDetail, RunSummary, SignalInfo, StepInfo
 from durable.errors import ErrorInfo
 
@@ -37,24 +38,6 @@ def paint(text: str, status: str | None, color: bool) -> str:
     """``text`` in the colour of ``status`` when ``color`` is on."""
     code = _COLOURS.get(str(status)) if color else None
     return f"\x1b[{code}m{text}\x1b[0m" if code else text
-
-
-def duration(seconds: float | None) -> str:
-    """``850ms``, ``12.3s``, ``4m05s``, ``3h12m``, ``2d04h``; ``-`` when unknown."""
-    if seconds is None or seconds < 0:
-        return "-"
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 48:
-        return f"{hours}h{minutes:02d}m"
-    days, hours = divmod(hours, 24)
-    return f"{days}d{hours:02d}h"
 
 
 def _span(start: datetime | None, end: datetime | None) -> float | None:

@@ -7,9 +7,9 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from durable._foundation.validate import check_name, check_optional_key, check_run_id
+from durable._runs.deliveries import SignalDelivery, SignalKind, check_signal_name
 from durable._runs.operations import send_signal
 from durable._runs.scoping import check_resource_id, in_resource
-from durable._workflow.signals import SignalDelivery, SignalKind, check_signal_name
 
 if TYPE_CHECKING:
     from durable._runs.runtime import Runtime

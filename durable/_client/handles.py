@@ -9,16 +9,16 @@ import anyio
 
 from durable._foundation.codec import decode_error, decode_json
 from durable._foundation.views import Progress, RunDetail, RunStatus, progress_of
+from durable._runs.deliveries import SignalDelivery
 from durable._runs.operations import get_event, wait_progress
 from durable._runs.scoping import require_in_resource
 from durable._store.listener import Signal
 from durable._workflow import context as _context
 from durable._workflow import handle_calls as _handle_calls
-from durable._workflow.signals import SignalDelivery
 from durable.errors import RunCancelled, RunNotFound, WorkflowFailed
 
 if TYPE_CHECKING:
-    from durable._engine import Engine
+    from durable._client.client import Client
     from durable._workflow.decorators import Workflow
 
 __all__ = ["RunHandle"]
@@ -31,14 +31,14 @@ class RunHandle(Generic[R]):
 
     def __init__(
         self,
-        engine: Engine,
+        client: Client,
         run_id: UUID,
         workflow: Workflow[Any, R] | None = None,
         *,
         created: bool = True,
         resource_id: str | None = None,
     ) -> None:
-        self.engine = engine
+        self.client = client
         self.run_id = run_id
         self.workflow = workflow
         self.resource_id = resource_id
@@ -55,7 +55,7 @@ class RunHandle(Generic[R]):
         """``RunNotFound`` when a scoped handle names a run of another resource (checked
         once: a run's resource never changes)."""
         if not self._scope_checked:
-            await require_in_resource(self.engine.runtime, self.run_id, self.resource_id)
+            await require_in_resource(self.client.runtime, self.run_id, self.resource_id)
             self._scope_checked = True
 
     def __repr__(self) -> str:
@@ -88,7 +88,7 @@ class RunHandle(Generic[R]):
             outcome: R = await wait_for_child(ctx, self, timeout)
             return outcome
         await self._in_scope()
-        runtime = self.engine.runtime
+        runtime = self.client.runtime
         poll = runtime.settings.poll_interval
         with anyio.fail_after(timeout):
             news, self._news = self._news, None
@@ -128,7 +128,7 @@ class RunHandle(Generic[R]):
         if (ctx := _context.workflow_context()) is not None:
             return await _handle_calls.status(ctx, self)
         await self._in_scope()
-        row = await self.engine.runtime.store.run_outcome(self.run_id)
+        row = await self.client.runtime.store.run_outcome(self.run_id)
         if row is None:
             raise RunNotFound(self.run_id)
         return RunStatus(row["status"])
@@ -138,7 +138,7 @@ class RunHandle(Generic[R]):
         workflow the outcome is recorded, so a replay does not cancel again."""
         if (ctx := _context.workflow_context()) is not None:
             return await _handle_calls.cancel(ctx, self)
-        return await self.engine.cancel(self.run_id, resource_id=self.resource_id)
+        return await self.client.cancel(self.run_id, resource_id=self.resource_id)
 
     async def signal(
         self, name: str, payload: Any = None, *, idempotency_key: str | None = None
@@ -147,7 +147,7 @@ class RunHandle(Generic[R]):
         once and its delivery recorded."""
         if (ctx := _context.workflow_context()) is not None:
             return await _handle_calls.signal(ctx, self.run_id, name, payload, idempotency_key)
-        return await self.engine.signal(
+        return await self.client.signal(
             self.run_id, name, payload, idempotency_key=idempotency_key,
             resource_id=self.resource_id,
         )  # fmt: skip
@@ -158,7 +158,7 @@ class RunHandle(Generic[R]):
         if (ctx := _context.workflow_context()) is not None:
             return await _handle_calls.event(ctx, self.run_id, key)
         await self._in_scope()
-        return await get_event(self.engine.runtime, self.run_id, key)
+        return await get_event(self.client.runtime, self.run_id, key)
 
     async def wait(
         self,
@@ -175,7 +175,7 @@ class RunHandle(Generic[R]):
             raise _handle_calls.refuse("wait")
         await self._in_scope()
         return await wait_progress(
-            self.engine.runtime, self.run_id, step=step, signal=signal, event=event,
+            self.client.runtime, self.run_id, step=step, signal=signal, event=event,
             timeout=timeout,
         )  # fmt: skip
 
@@ -184,7 +184,7 @@ class RunHandle(Generic[R]):
         declares one (``durable.set_progress``) or ``expected_steps``. One small query;
         works from a process without the workflow's code."""
         await self._in_scope()
-        row = await self.engine.runtime.store.progress_of_run(self.run_id)
+        row = await self.client.runtime.store.progress_of_run(self.run_id)
         if row is None:
             raise RunNotFound(self.run_id)
         return progress_of(
@@ -197,7 +197,7 @@ class RunHandle(Generic[R]):
         a workflow (not replay-safe)."""
         if _context.workflow_context() is not None:
             raise _handle_calls.refuse("detail")
-        return await self.engine.get_run(self.run_id, resource_id=self.resource_id)
+        return await self.client.get_run(self.run_id, resource_id=self.resource_id)
 
 
 async def _next_change(changed: Signal, poll: float) -> None:

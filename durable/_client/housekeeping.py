@@ -16,7 +16,7 @@ from durable.errors import RunNotFound
 if TYPE_CHECKING:
     from durable._runs.runtime import Runtime
 
-__all__ = ["EngineHousekeeping", "RunNotFinished", "WorkflowInfo"]
+__all__ = ["ClientHousekeeping", "RunNotFinished", "WorkflowInfo"]
 
 
 class RunNotFinished(ValueError):
@@ -39,7 +39,7 @@ class WorkflowInfo:
     expected_steps: int | None = None
 
 
-class EngineHousekeeping:
+class ClientHousekeeping:
     """``delete_run`` and ``workflows``."""
 
     if TYPE_CHECKING:

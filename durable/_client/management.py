@@ -10,30 +10,27 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 import anyio
 import asyncpg
 
 from durable._client.handles import RunHandle
-from durable._client.schedules import Schedules
 from durable._foundation.durations import to_seconds
 from durable._foundation.views import RunStatus
+from durable._runs.deliveries import SignalDelivery
 from durable._runs.operations import send_signal
 from durable._runs.retry_signals import SignalFix, signal_fix
 from durable._workflow.run_retries import retry_tree
-from durable._workflow.signals import SignalDelivery
 from durable.errors import RunNotFound
 
 if TYPE_CHECKING:
-    from durable._client.schedules import Scheduler
-    from durable._engine import Engine
+    from durable._client.client import Client
     from durable._runs.runtime import Runtime
-    from durable._worker.poller import Worker
 
 __all__ = [
-    "EngineOperations",
+    "ClientOperations",
     "ForwardKind",
     "ForwardResult",
     "Health",
@@ -137,10 +134,10 @@ async def retry_run(runtime: Runtime, run_id: UUID, fix: SignalFix | None = None
 # -- fork, pause, resume, fast-forward ------------------------------------------------------
 
 
-async def fork_run(engine: Engine, run_id: UUID, from_step: str | None) -> RunHandle[Any]:
+async def fork_run(client: Client, run_id: UUID, from_step: str | None) -> RunHandle[Any]:
     """Start a new run of the same workflow and input that reuses the records of
     ``run_id`` before ``from_step`` (None: none) and runs the rest."""
-    runtime = engine.runtime
+    runtime = client.runtime
     run, steps, _, _ = await runtime.store.get_run(run_id)
     if run is None:
         raise RunNotFound(run_id)
@@ -160,7 +157,7 @@ async def fork_run(engine: Engine, run_id: UUID, from_step: str | None) -> RunHa
         started.stored(new_id, True)
     if copied is None:
         raise RunNotFound(run_id)
-    return RunHandle(engine, new_id, runtime.registry.get(name, version))
+    return RunHandle(client, new_id, runtime.registry.get(name, version))
 
 
 async def pause_run(runtime: Runtime, run_id: UUID) -> bool:
@@ -241,9 +238,9 @@ async def prune_runs(
         after = (row["last_at"], row["last_id"])
 
 
-async def check_health(engine: Engine, timeout: float) -> Health:
-    """Probe the database (bounded by ``timeout``) and report the engine's loops."""
-    runtime = engine.runtime
+async def check_health(client: Client, timeout: float) -> Health:
+    """Probe the database (bounded by ``timeout``) and report the loops running here."""
+    runtime = client.runtime
     ready: int | None = None
     error: str | None = None
     try:
@@ -251,35 +248,31 @@ async def check_health(engine: Engine, timeout: float) -> Health:
             ready = await runtime.store.count_due_runs()
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
         error = f"{type(exc).__name__}: {exc}"
-    worker, scheduler = engine.worker, engine.scheduler
+    worker, scheduler = client._loops_running()
     return Health(
         database=error is None,
         listener=runtime.listener.connected,
-        worker=worker is not None and worker.running,
-        scheduler=scheduler is not None and scheduler.running,
+        worker=worker,
+        scheduler=scheduler,
         ready_runs=ready,
         error=error,
     )
 
 
-# -- the Engine methods ---------------------------------------------------------------------
+# -- the Client methods ---------------------------------------------------------------------
 
 
-class EngineOperations:
-    """Operator actions on runs and schedules; mixed into ``Engine``."""
-
-    worker: Worker | None
-    scheduler: Scheduler | None
+class ClientOperations:
+    """Operator actions on runs and schedules; mixed into ``Client``."""
 
     if TYPE_CHECKING:
 
         @property
         def runtime(self) -> Runtime: ...
 
-    @property
-    def schedules(self) -> Schedules:
-        """Runtime schedules: ``await engine.schedules.create("nightly", report, "0 2 * * *")``."""
-        return Schedules(cast("Engine", self))
+    def _loops_running(self) -> tuple[bool, bool]:
+        """(worker, scheduler) running in this process; a plain client runs neither."""
+        return False, False
 
     async def retry(
         self,
@@ -299,12 +292,6 @@ class EngineOperations:
         ``ValueError`` (nothing changed) when the run recorded no signal of that name."""
         fix = signal_fix(self.runtime, discard_signal, replace_signal)
         return await retry_run(self.runtime, UUID(str(run_id)), fix)
-
-    async def fork(self, run_id: UUID | str, from_step: str | None = None) -> RunHandle[Any]:
-        """A new run of the same workflow and input that reuses the results recorded
-        before cursor key ``from_step`` and runs from there (None: from the start). The
-        new run's ``forked_from`` links the source. ``ValueError`` for an unknown key."""
-        return await fork_run(cast("Engine", self), UUID(str(run_id)), from_step)
 
     async def pause(self, run_id: UUID | str) -> bool:
         """Stop claiming the run until ``resume``; a running execution is stopped at its
@@ -332,8 +319,3 @@ class EngineOperations:
         ago, with their child runs and records. Unfinished runs are never deleted.
         Returns the number of runs deleted."""
         return await prune_runs(self.runtime, to_seconds(older_than), [str(s) for s in statuses])
-
-    async def health(self, timeout: float = 5.0) -> Health:
-        """Database reachable, listener connected, worker and scheduler running, and the
-        number of runs ready but not yet claimed."""
-        return await check_health(cast("Engine", self), timeout)

@@ -34,10 +34,10 @@ from durable.errors import RunNotFound
 if TYPE_CHECKING:
     from durable._runs.runtime import Runtime
 
-__all__ = ["EngineReads"]
+__all__ = ["ClientReads"]
 
 
-class EngineReads:
+class ClientReads:
     """What ``engine.get_run``, ``export_run`` and ``list_runs`` read."""
 
     if TYPE_CHECKING:

@@ -14,7 +14,7 @@ import datetime
 import math
 import re
 
-__all__ = ["parse_duration", "to_seconds"]
+__all__ = ["format_duration", "parse_duration", "to_seconds"]
 
 _HINT = (
     "use seconds as a number, a timedelta, or a string like "
@@ -89,3 +89,21 @@ def parse_duration(value: float | int | datetime.timedelta | str) -> datetime.ti
 def to_seconds(value: float | int | datetime.timedelta | str) -> float:
     """Like :func:`parse_duration`, but return the duration in seconds."""
     return parse_duration(value).total_seconds()
+
+
+def format_duration(seconds: float | None) -> str:
+    """``850ms``, ``12.3s``, ``4m05s``, ``3h12m``, ``2d04h``; ``-`` when unknown."""
+    if seconds is None or seconds < 0:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours:02d}h"

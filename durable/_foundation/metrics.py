@@ -6,20 +6,34 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, NamedTuple
 
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
-if TYPE_CHECKING:
-    from durable._store.store import Store
+from durable._foundation.version import VERSION
+
+
+class QueueReadiness(NamedTuple):
+    """Due-but-unclaimed runs of one queue."""
+
+    queue: str
+    ready: int
+    lag: float | None
+    """Seconds the oldest of them has been due."""
+
+
+ReadyCounter = Callable[[Sequence[str]], Awaitable[Sequence[QueueReadiness]]]
+"""Reads the readiness of some queues: the store's ``count_ready_runs``."""
 
 __all__ = [
     "INSTRUMENTATION_NAME",
     "QUEUE_NAME",
     "Instruments",
     "QueueDepth",
+    "QueueReadiness",
+    "ReadyCounter",
     "instruments",
     "version",
 ]
@@ -47,17 +61,17 @@ class QueueDepth:
         self.values: dict[str, tuple[int, float]] = {}
         """queue -> (ready runs, seconds the oldest of them has been due)."""
 
-    async def refresh(self, store: Store, queues: Sequence[str]) -> None:
+    async def refresh(self, count_ready: ReadyCounter, queues: Sequence[str]) -> None:
         if not self.observed:
             return
         try:
-            rows = await store.count_ready_runs(queues)
+            rows = await count_ready(queues)
         except Exception as exc:  # a metric must never break the worker
             _log.debug("could not count ready runs: %s", exc)
             return
         values = dict.fromkeys(queues, (0, 0.0))
         for row in rows:
-            values[row["queue"]] = (row["ready"], max(0.0, row["lag"] or 0.0))
+            values[row.queue] = (row.ready, max(0.0, row.lag or 0.0))
         self.values = values
 
 
@@ -165,6 +179,4 @@ def instruments(meter_provider: MeterProvider | None) -> Instruments:
 
 
 def version() -> str:
-    from durable import __version__
-
-    return __version__
+    return VERSION

@@ -20,12 +20,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import TYPE_CHECKING
 from uuid import UUID
 
 from opentelemetry import context as otel_context
@@ -42,14 +41,10 @@ from durable._foundation.metrics import (
     QUEUE_NAME,
     Instruments,
     QueueDepth,
+    ReadyCounter,
     instruments,
     version,
 )
-
-if TYPE_CHECKING:
-    from durable._store.store import Store
-    from durable._worker.execution import Execution
-    from durable._workflow.context import RunContext
 
 __all__ = [
     "EVENT_CHILD_START",
@@ -57,6 +52,7 @@ __all__ = [
     "EVENT_SIGNAL_WAIT",
     "EVENT_SLEEP",
     "EVENT_SUSPENDED",
+    "ExecutingRun",
     "QueueDepth",
     "StartedRun",
     "Telemetry",
@@ -156,6 +152,20 @@ def bind_cursor(key: str) -> None:
 # -- the engine's telemetry -----------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class ExecutingRun:
+    """Who an execution attempt is, as its spans and logs name it."""
+
+    workflow: str
+    version: int
+    run_id: UUID
+    attempt: int
+    queue: str
+    worker_id: str
+    traceparent: str | None = None
+    tracestate: str | None = None
+
+
 @dataclass(slots=True)
 class StartedRun:
     """What ``Telemetry.start_workflow`` yields: the context to store on the run."""
@@ -236,68 +246,68 @@ class Telemetry:
             yield StartedRun(span, parent, state, self, name)
 
     @contextmanager
-    def executing(self, execution: Execution) -> Iterator[Span]:
-        """The CONSUMER span of one execution attempt, and the run's structlog context."""
-        row = execution.row
-        name = execution.workflow.name
+    def executing(self, run: ExecutingRun, interrupted: Callable[[], bool]) -> Iterator[Span]:
+        """The CONSUMER span of one execution attempt, and the run's structlog context.
+        ``interrupted`` tells, once the body ends, whether the worker cut it short."""
+        name = run.workflow
         span = self.tracer.start_span(
             f"run_workflow {name}",
-            context=extract_context(row["traceparent"], row["tracestate"]),
+            context=extract_context(run.traceparent, run.tracestate),
             kind=SpanKind.CONSUMER,
             attributes={
                 WORKFLOW_NAME: name,
-                WORKFLOW_VERSION: execution.workflow.version,
-                RUN_ID: str(execution.run_id),
-                RUN_ATTEMPT: execution.attempt,
-                QUEUE_NAME: row["queue"],
-                WORKER_ID: execution.runtime.worker_id,
+                WORKFLOW_VERSION: run.version,
+                RUN_ID: str(run.run_id),
+                RUN_ATTEMPT: run.attempt,
+                QUEUE_NAME: run.queue,
+                WORKER_ID: run.worker_id,
             },
         )
         tokens = bind_contextvars(
-            run_id=str(execution.run_id),
-            workflow=name,
-            run_attempt=execution.attempt,
-            cursor=...,
+            run_id=str(run.run_id), workflow=name, run_attempt=run.attempt, cursor=...
         )
         try:
             with _Active(span):
                 yield span
-                if execution.scope.cancelled_caught:
+                if interrupted():
                     span.add_event(EVENT_INTERRUPTED)
         finally:
             reset_contextvars(**tokens)
 
-    def step_attempt(self, ctx: RunContext, name: str, key: str, attempt: int) -> _StepAttempt:
-        """The INTERNAL span of one executed step attempt, its metrics and ``cursor``.
+    def step_attempt(
+        self, run: tuple[str, UUID, int, str], name: str, key: str, attempt: int
+    ) -> _StepAttempt:
+        """The INTERNAL span of one executed step attempt, its metrics and ``cursor``;
+        ``run`` is (workflow, run id, run attempt, worker id).
 
         A class, not a generator: this runs once per executed step, so it stays cheap.
         """
+        workflow, run_id, run_attempt, worker_id = run
         span = self.tracer.start_span(
             f"step {name}",
             kind=SpanKind.INTERNAL,
             attributes={
-                WORKFLOW_NAME: ctx.workflow,
-                RUN_ID: str(ctx.run_id),
-                RUN_ATTEMPT: ctx.attempt,
+                WORKFLOW_NAME: workflow,
+                RUN_ID: str(run_id),
+                RUN_ATTEMPT: run_attempt,
                 STEP_NAME: name,
                 STEP_CURSOR: key,
                 STEP_ATTEMPT: attempt,
-                WORKER_ID: ctx.execution.runtime.worker_id,
+                WORKER_ID: worker_id,
             },
         )
         bind_cursor(key)  # gathered branches each log their own step's cursor
-        return _StepAttempt(span, self.instruments, ctx.workflow, name)
+        return _StepAttempt(span, self.instruments, workflow, name)
 
     # -- run outcomes ---------------------------------------------------------------------
 
-    def run_finished(self, execution: Execution, status: str) -> None:
-        """A run reached a final status: count it, time it, and tag the current span."""
-        labels = {WORKFLOW_NAME: execution.workflow.name, RUN_RESULT: status}
+    def run_finished(self, workflow: str, status: str, elapsed: float | None) -> None:
+        """A run reached a final status: count it, time it (``elapsed`` seconds since it
+        started, None when unknown), and tag the current span."""
+        labels = {WORKFLOW_NAME: workflow, RUN_RESULT: status}
         self.instruments.runs_finished.add(1, labels)
-        started_at = execution.row.get("started_at")
-        if started_at is not None:
-            elapsed = max(0.0, execution.clock() - started_at.timestamp())
-            self.instruments.run_duration.record(elapsed, labels)
+        if elapsed is not None:
+            self.instruments.run_duration.record(max(0.0, elapsed), labels)
         span = trace.get_current_span()
         if span.is_recording():
             span.set_attribute(RUN_RESULT, status)
@@ -324,9 +334,9 @@ class Telemetry:
         add_event(EVENT_SUSPENDED, attributes)
         self.instruments.runs_suspended.add(1, {"durable.run.status": status})
 
-    async def refresh_queue_depth(self, store: Store, queues: Sequence[str]) -> None:
+    async def refresh_queue_depth(self, count_ready: ReadyCounter, queues: Sequence[str]) -> None:
         """Re-read the queue-depth gauges' values (a worker calls this on its heartbeat)."""
-        await self.queue_depth.refresh(store, queues)
+        await self.queue_depth.refresh(count_ready, queues)
 
 
 class _Active:

@@ -16,14 +16,16 @@ from collections.abc import Awaitable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar, cast
+from uuid import UUID
 
 import anyio
 
+from durable._client.handles import RunHandle
 from durable._foundation.history import History, HistoryRecord
 from durable._replaying import report as verdict
 from durable._replaying.report import Outcome, ReplayReport
 from durable._runs.registry import Registry, default_registry
-from durable._runs.runtime import Settings
+from durable._runs.runtime import Runtime, Settings
 from durable._workflow import context as _context
 from durable._workflow.context import Call, ParkRequest, Record, RunContext
 from durable._workflow.decorators import Workflow
@@ -136,7 +138,12 @@ class _ReplayTelemetry:
 class _ReplayRuntime:
     """The runtime a replay offers: settings and no engine; the database is out of reach."""
 
-    engine: Any = None
+    @staticmethod
+    def make_handle(run_id: UUID, workflow: Workflow[..., Any], parent: UUID) -> RunHandle[Any]:
+        """A child's handle: in a replay its calls are answered from the records alone."""
+        handle: RunHandle[Any] = RunHandle(cast(Any, None), run_id, workflow)
+        handle.parent_run_id = parent
+        return handle
 
     def __init__(self, ctx: _ReplayContext) -> None:
         self._ctx = ctx
@@ -164,9 +171,11 @@ class _ReplayExecution:
         return self._ctx
 
     @property
-    def runtime(self) -> _ReplayRuntime:
+    def runtime(self) -> Runtime:
         assert self._runtime is not None, "bind() the replay execution to its context first"
-        return self._runtime
+        # Settings and telemetry as a Runtime has them; any other attribute (the store, the
+        # listener) stops the replay, so the narrower class stands in for the whole.
+        return cast(Runtime, self._runtime)
 
     def clock(self) -> float:
         raise self.ctx.stop(self.ctx.last_key, "a call that reads the clock")
@@ -240,7 +249,7 @@ async def replay_history(
             workflow=workflow.name,
             version=workflow.version,
             attempt=history.attempt + 1,
-            execution=cast(Any, execution),
+            execution=execution,
             finished=history.finished,
         ),
     )

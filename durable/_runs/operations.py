@@ -16,9 +16,7 @@ import anyio
 
 from durable._foundation.limits import check_payload, check_text
 from durable._foundation.views import RunStatus
-from durable._runs.runtime import Runtime
-from durable._store.store import TRANSIENT_ERRORS
-from durable._workflow.signals import (
+from durable._runs.deliveries import (
     SignalDelivery,
     SignalKind,
     check_signal_name,
@@ -26,6 +24,8 @@ from durable._workflow.signals import (
     resolve_type,
     unchecked_note,
 )
+from durable._runs.runtime import Runtime
+from durable._store.store import TRANSIENT_ERRORS
 from durable.errors import RunNotFound
 
 __all__ = ["cancel_run", "get_event", "progress_watch", "send_signal", "wait_progress"]

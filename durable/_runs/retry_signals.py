@@ -16,7 +16,7 @@ import asyncpg
 
 from durable._foundation.codec import encode_plain, to_json
 from durable._foundation.limits import check_payload
-from durable._workflow.signals import check_signal_name
+from durable._runs.deliveries import check_signal_name
 
 if TYPE_CHECKING:
     from durable._runs.runtime import Runtime

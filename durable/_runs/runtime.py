@@ -6,6 +6,7 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,9 @@ from durable._store.store import Store
 if TYPE_CHECKING:
     from durable._store.listener import Listener
 
-__all__ = ["Runtime", "Settings", "new_worker_id"]
+__all__ = ["HandleFactory", "Runtime", "Settings", "new_worker_id"]
+
+HandleFactory = Callable[[uuid.UUID, Any, uuid.UUID], Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +111,9 @@ class Runtime:
     settings: Settings
     registry: Registry
     listener: Listener
-    engine: Any = None
-    """The Engine this runtime belongs to (handles to child runs need it)."""
+    make_handle: HandleFactory | None = None
+    """Builds the handle of a child run (run id, workflow, parent run id); the client
+    that owns this runtime sets it."""
     worker_id: str = field(default_factory=new_worker_id)
     clock_skew: float = 0.0
     """Database clock (``durable.now()``) minus this host's clock, in seconds."""

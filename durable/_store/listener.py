@@ -57,8 +57,16 @@ class Signal:
 class Listener:
     """LISTENs on durable's channels and fans notifications out to in-process waiters."""
 
-    def __init__(self, connect: Callable[[], Awaitable[asyncpg.Connection]]) -> None:
+    def __init__(
+        self,
+        connect: Callable[[], Awaitable[asyncpg.Connection]],
+        *,
+        release: Callable[[asyncpg.Connection], Awaitable[Any]] | None = None,
+    ) -> None:
+        """``connect`` opens the LISTEN connection; ``release`` (when it came from an
+        application's pool) gives it back instead of closing it."""
         self._connect = connect
+        self._release = release
         self._conn: asyncpg.Connection | None = None
         self._wake_callbacks: list[Callable[[str], None]] = []
         self._run_callbacks: list[Callable[[UUID, str], None]] = []
@@ -142,7 +150,12 @@ class Listener:
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None
         self.connected = False
-        if conn is not None and not conn.is_closed():
+        if conn is None:
+            return
+        if self._release is not None:
+            with anyio.move_on_after(2):
+                await self._release(conn)  # the pool resets it (UNLISTEN) or drops it
+        elif not conn.is_closed():
             with anyio.move_on_after(2):
                 await conn.close()
 

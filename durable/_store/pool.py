@@ -16,14 +16,15 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 
 from durable._foundation.faults import is_infrastructure
 
-__all__ = ["ConnectionPool"]
+__all__ = ["BorrowedPool", "ConnectionPool"]
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 
@@ -87,7 +88,7 @@ class ConnectionPool:
         """Make the first connection, so a bad URL fails here and not on first use."""
         self._give(await self._new(), healthy=True)
 
-    def acquire(self) -> _Lease:
+    def acquire(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
         return _Lease(self)
 
     async def _new(self) -> asyncpg.Connection:
@@ -181,6 +182,32 @@ class ConnectionPool:
     async def execute(self, sql: str, *args: Any) -> str:
         status: str = await self._one(lambda conn: conn.execute(sql, *args))
         return status
+
+
+class BorrowedPool(ConnectionPool):
+    """An application's own asyncpg pool, used as durable's: statements take its
+    connections, and closing durable leaves it open for its owner."""
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        super().__init__(self.lend, max_size=max(1, pool.get_max_size()))
+        self._borrowed = pool
+
+    async def lend(self) -> asyncpg.Connection:
+        """A connection of the pool held until ``give_back`` (the LISTEN connection)."""
+        # A pool hands out proxies of its connections; they answer as a connection does.
+        return cast(asyncpg.Connection, await self._borrowed.acquire())
+
+    async def give_back(self, conn: asyncpg.Connection) -> None:
+        await self._borrowed.release(cast(Any, conn))
+
+    async def open(self) -> None:
+        await self._borrowed.fetchval("SELECT 1")  # a closed or broken pool fails here
+
+    def acquire(self) -> AbstractAsyncContextManager[asyncpg.Connection]:
+        return cast(AbstractAsyncContextManager[asyncpg.Connection], self._borrowed.acquire())
+
+    async def close(self) -> None:
+        """Nothing to close: the pool belongs to the application."""
 
 
 def _unsent(exc: BaseException) -> bool:

@@ -23,7 +23,14 @@ import asyncpg
 if TYPE_CHECKING:
     from durable._store.store import Store
 
-__all__ = ["UNSTORABLE_ERRORS", "Combiner", "Finish", "RecordWriter", "StepWrite"]
+__all__ = [
+    "UNSTORABLE_ERRORS",
+    "Combiner",
+    "Finish",
+    "PendingRecord",
+    "RecordWriter",
+    "StepWrite",
+]
 
 T = TypeVar("T")
 
@@ -36,6 +43,17 @@ UNSTORABLE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.ProgramLimitExceededError,
     asyncpg.IntegrityConstraintViolationError,
 )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingRecord:
+    """A value recorded by a synchronous call, not yet written."""
+
+    key: str
+    seq: int
+    kind: str
+    name: str
+    output_json: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,12 @@ from uuid import UUID
 import asyncpg
 
 from durable._foundation.faults import INFRASTRUCTURE_ERRORS
+from durable._foundation.metrics import QueueReadiness
 from durable._store.operation_statements import OperationStatements
 from durable._store.pool import ConnectionPool
 from durable._store.queue_statements import QueueStatements
-from durable._store.record_writer import UNSTORABLE_ERRORS, Finish, StepWrite
+from durable._store.record_writer import UNSTORABLE_ERRORS, Finish, PendingRecord, StepWrite
 from durable._store.signal_statements import SignalStatements
-from durable._workflow.context import PendingRecord
 from durable.sql import query
 
 __all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Claimed", "Store"]
@@ -335,9 +335,10 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
         count: int = await self.pool.fetchval(query("count_due_runs"))
         return count
 
-    async def count_ready_runs(self, queues: Sequence[str]) -> list[Row]:
+    async def count_ready_runs(self, queues: Sequence[str]) -> list[QueueReadiness]:
         """(queue, ready, lag) of due-but-unclaimed runs, for the queue-depth gauges."""
-        return await self.pool.fetch(query("count_ready_runs"), list(queues))
+        rows = await self.pool.fetch(query("count_ready_runs"), list(queues))
+        return [QueueReadiness(row["queue"], row["ready"], row["lag"]) for row in rows]
 
     # -- signals, events, cancel -------------------------------------------------------
 

@@ -14,11 +14,12 @@ import anyio
 from durable._foundation.codec import encode_error, to_json
 from durable._foundation.faults import INFRASTRUCTURE_ERRORS
 from durable._foundation.limits import check_payload
+from durable._foundation.telemetry import ExecutingRun
 from durable._runs.runtime import Runtime
 from durable._store.record_writer import Finish, StepWrite
 from durable._store.store import UNSTORABLE_ERRORS, Claimed
 from durable._workflow import context as _context
-from durable._workflow.context import Call, ParkRequest, Record, RunContext
+from durable._workflow.context import Call, ParkRequest, Record, RunContext, Suspended
 from durable._workflow.decorators import Workflow
 from durable._workflow.run_retries import retry_after_failure, retryable
 from durable.errors import (
@@ -29,17 +30,10 @@ from durable.errors import (
     WorkflowTimeout,
 )
 
-__all__ = ["Execution", "Suspended"]
+__all__ = ["Execution"]
 
 _log = logging.getLogger("durable.worker")
 T = TypeVar("T")
-
-
-class Suspended(BaseException):
-    """The run parked (sleeping or waiting); this execution ends without finishing it.
-
-    A BaseException so that ``except Exception`` in workflow code cannot swallow it.
-    """
 
 
 class Execution:
@@ -57,6 +51,16 @@ class Execution:
 
     def clock(self) -> float:
         return self.runtime.clock()
+
+    def _traced(self) -> ExecutingRun:
+        row = self.row
+        return ExecutingRun(
+            self.workflow.name, self.workflow.version, self.run_id, self.attempt, row["queue"],
+            self.runtime.worker_id, row["traceparent"], row["tracestate"],
+        )  # fmt: skip
+
+    def _interrupted(self) -> bool:
+        return self.scope.cancelled_caught
 
     async def run(self) -> None:
         """Execute the workflow body with this run's records; never raises."""
@@ -76,7 +80,7 @@ class Execution:
         )
         token = _context.enter(ctx)
         try:
-            with self.runtime.telemetry.executing(self), self.scope:
+            with self.runtime.telemetry.executing(self._traced(), self._interrupted), self.scope:
                 await self._run_body(ctx)
         except LeaseLost:
             _log.warning("run %s: lease lost, leaving it to its new owner", self.run_id)
@@ -189,7 +193,9 @@ class Execution:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
         # Committed: waiters in this process take the outcome without reading the row.
         self.runtime.listener.finished_here(self.run_id, (status, output, error))
-        self.runtime.telemetry.run_finished(self, status)
+        started_at = self.row.get("started_at")
+        elapsed = None if started_at is None else self.clock() - started_at.timestamp()
+        self.runtime.telemetry.run_finished(self.workflow.name, status, elapsed)
 
     # -- services for durable calls (see _replay, _timers, _signals, _children) -----------
 

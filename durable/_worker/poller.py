@@ -27,7 +27,7 @@ from durable._store.listener import Signal
 from durable._store.store import Claimed
 from durable._worker.execution import Execution
 
-__all__ = ["Worker"]
+__all__ = ["Poller"]
 
 _log = logging.getLogger("durable.worker")
 # A worker row silent this long (leases, with a floor) is a dead worker's: heartbeats
@@ -36,7 +36,7 @@ STALE_LEASES = 10
 STALE_FLOOR_SECONDS = 600.0
 
 
-class Worker:
+class Poller:
     """Executes due runs of the registered workflows, up to ``concurrency`` at once."""
 
     def __init__(self, runtime: Runtime) -> None:
@@ -274,7 +274,9 @@ class Worker:
 
     async def _heartbeat(self) -> None:
         telemetry = self.runtime.telemetry
-        await telemetry.refresh_queue_depth(self.runtime.store, self.settings.queues)
+        await telemetry.refresh_queue_depth(
+            self.runtime.store.count_ready_runs, self.settings.queues
+        )
         # Judge only the executions this heartbeat covered: a run claimed (or claimed
         # again) while the statement was on the wire is not missing from it.
         sent = dict(self.active)

@@ -15,14 +15,15 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from durable._foundation.codec import decode_error, encode_error, error_info, to_json
-from durable._foundation.limits import check_payload
 from durable._foundation.telemetry import EVENT_CHILD_START
+from durable._runs.starting import StartRequest, encode_input, start_run
 from durable._workflow.context import Call, ParkRequest, RunContext
 from durable._workflow.replay import epoch, tracked, write
 from durable.errors import DurableError, RunCancelled, WorkflowFailed
 
 if TYPE_CHECKING:
     from durable._client.handles import RunHandle
+    from durable._runs.runtime import Runtime
     from durable._workflow.decorators import Workflow
 
 __all__ = ["ChildLimitExceeded", "child_run_id", "run_child", "wait_for_child"]
@@ -72,29 +73,25 @@ async def _child(
     if record is not None:
         return _replayed(workflow, child_id, record.status, record.output, record.error, wait,
                          ctx)  # fmt: skip
-    _check_limits(ctx, ordinal, execution.runtime.settings)
-    input_json = workflow.signature.encode_args(args, dict(kwargs))
-    limit = execution.runtime.settings.max_input_bytes
-    check_payload(f"the input of child workflow {workflow.name}", input_json, limit)
+    runtime = execution.runtime
+    _check_limits(ctx, ordinal, runtime.settings)
+    input_json = encode_input(
+        runtime, f"child workflow {workflow.name}", workflow.signature, args, dict(kwargs)
+    )
     await execution.flush(ctx)
-    telemetry = execution.runtime.telemetry
-    telemetry.event(EVENT_CHILD_START, **{"durable.child.workflow": workflow.name,
-                                          "durable.step.cursor": call.key})  # fmt: skip
-    traceparent, tracestate = telemetry.current_traceparent()
-    _, created = await execution.guarded(ctx, execution.runtime.store.insert_run(
+    runtime.telemetry.event(EVENT_CHILD_START, **{"durable.child.workflow": workflow.name,
+                                                  "durable.step.cursor": call.key})  # fmt: skip
+    request = StartRequest(
         run_id=child_id, workflow=workflow.name, version=workflow.version,
-        input_json=input_json, queue=workflow.queue, priority=0, tags=(),
-        idempotency_key=None, parent_run_id=ctx.run_id, parent_cursor=call.key,
-        delay_seconds=None,
-        timeout_seconds=execution.runtime.settings.run_timeout(workflow.timeout),
-        traceparent=traceparent, tracestate=tracestate, depth=ctx.depth + 1,
-    ))  # fmt: skip
-    if created:
-        telemetry.run_started(workflow.name)
+        queue=workflow.queue, input_json=input_json,
+        timeout_seconds=runtime.settings.run_timeout(workflow.timeout),
+        parent_run_id=ctx.run_id, parent_cursor=call.key, depth=ctx.depth + 1,
+    )  # fmt: skip
+    await execution.guarded(ctx, start_run(runtime, request))
     if not wait:
         await write(ctx, key=call.key, seq=call.seq, kind="start", name=workflow.name,
                     status="completed", output_json=to_json(str(child_id)))  # fmt: skip
-        return _handle(execution.runtime.engine, child_id, workflow, ctx.run_id)
+        return _handle(execution.runtime, child_id, workflow, ctx.run_id)
     return await _settle(ctx, call, "child", workflow, child_id)
 
 
@@ -180,7 +177,7 @@ def _replayed(
     ctx: RunContext,
 ) -> Any:
     if not wait:
-        return _handle(ctx.execution.runtime.engine, child_id, workflow, ctx.run_id)
+        return _handle(ctx.execution.runtime, child_id, workflow, ctx.run_id)
     return _outcome(workflow, child_id, status, output, error)
 
 
@@ -196,12 +193,11 @@ def _outcome(
 
 
 def _handle(
-    engine: Any, child_id: uuid.UUID, workflow: Workflow[Any, Any], parent: uuid.UUID
+    runtime: Runtime, child_id: uuid.UUID, workflow: Workflow[Any, Any], parent: uuid.UUID
 ) -> RunHandle[Any]:
-    from durable._client.handles import RunHandle
-
-    handle: RunHandle[Any] = RunHandle(engine, child_id, workflow)
-    handle.parent_run_id = parent
+    if runtime.make_handle is None:
+        raise RuntimeError("this execution cannot hand out run handles (no client)")
+    handle: RunHandle[Any] = runtime.make_handle(child_id, workflow, parent)
     return handle
 
 

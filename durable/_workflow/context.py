@@ -9,29 +9,33 @@ coroutine. Tasks spawned inside a run (``asyncio.gather``, task groups) inherit 
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, Protocol, TypeVar
 from uuid import UUID
 
 import anyio
 from structlog.contextvars import bind_contextvars, reset_contextvars
 
 from durable._foundation.telemetry import bind_cursor
+from durable._store.record_writer import PendingRecord
 from durable.errors import DurableCallInStep, NonDeterminismError
 
 if TYPE_CHECKING:
-    from durable._worker.execution import Execution
+    from durable._runs.runtime import Runtime
+
+T = TypeVar("T")
 
 __all__ = [
     "Call",
     "CurrentRun",
     "CurrentStep",
+    "ExecutionPort",
     "ParkRequest",
-    "PendingRecord",
     "Record",
     "RunContext",
+    "Suspended",
     "current",
     "current_run",
     "current_step",
@@ -41,6 +45,49 @@ __all__ = [
     "running_step_key",
     "workflow_context",
 ]
+
+
+class Suspended(BaseException):
+    """The run parked (sleeping or waiting); this execution ends without finishing it.
+
+    A BaseException so that ``except Exception`` in workflow code cannot swallow it.
+    """
+
+
+class ExecutionPort(Protocol):
+    """What durable calls need from the execution running their workflow: the worker's
+    ``Execution`` implements it, and so does the replayer's database-free counterpart."""
+
+    @property
+    def runtime(self) -> Runtime: ...
+
+    def clock(self) -> float:
+        """The database clock, as an epoch timestamp."""
+        ...
+
+    async def record(self, ctx: RunContext, **fields: Any) -> bool:
+        """Write one call's outcome (with the values pending before it); False: lease lost."""
+        ...
+
+    async def guarded(self, ctx: RunContext, call: Awaitable[T]) -> T:
+        """Await a store call, turning infrastructure faults into a lost execution."""
+        ...
+
+    async def flush(self, ctx: RunContext) -> None:
+        """Write the values recorded by synchronous calls, if any."""
+        ...
+
+    async def finish_call(self, ctx: RunContext, call: Call) -> None:
+        """Mark a durable call done (no longer in flight)."""
+        ...
+
+    async def wait_until(self, ctx: RunContext, call: Call, epoch: float | None) -> None:
+        """Wait in-process until ``epoch`` when it is near, else park the run."""
+        ...
+
+    async def park(self, ctx: RunContext, call: Call, request: ParkRequest) -> NoReturn:
+        """Park the run (always raises ``Suspended``)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,17 +110,6 @@ class Call:
     seq: int
     record: Record | None
     done: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class PendingRecord:
-    """A value recorded by a synchronous call, not yet written."""
-
-    key: str
-    seq: int
-    kind: str
-    name: str
-    output_json: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +180,7 @@ class RunContext:
     workflow: str
     version: int
     attempt: int
-    execution: Execution
+    execution: ExecutionPort
     records: dict[str, Record] = field(default_factory=dict)
     by_seq: dict[int, Record] = field(default_factory=dict)
     counters: dict[str, int] = field(default_factory=dict)
@@ -224,9 +260,12 @@ class RunContext:
         if self.fatal is not None:
             raise self.fatal
         if self.parked.is_set():
-            from durable._worker.execution import Suspended
-
             raise Suspended
+
+    @property
+    def span_run(self) -> tuple[str, UUID, int, str]:
+        """(workflow, run id, attempt, worker id): what a step's span names."""
+        return self.workflow, self.run_id, self.attempt, self.execution.runtime.worker_id
 
     def info(self) -> CurrentRun:
         return CurrentRun(

@@ -22,8 +22,11 @@ from durable._foundation.cron import check_scheduled_workflow
 from durable._foundation.limits import check_text
 from durable._foundation.validate import exception_types, real, seconds, whole
 from durable._foundation.validate import name as check_name
+from durable._runs.current import running_client
 from durable._runs.registry import default_registry
 from durable._workflow import context as _context
+from durable._workflow.children import run_child
+from durable._workflow.replay import run_step
 
 if TYPE_CHECKING:
     from durable._client.handles import RunHandle
@@ -127,7 +130,6 @@ class Step(Generic[P, R]):
         ctx = _context.workflow_context()
         if ctx is None:  # outside a workflow, or inside a step's body: a plain call
             return _as_coroutine(self.fn(*args, **kwargs))
-        from durable._workflow.replay import run_step
 
         return run_step(ctx, self, args, kwargs)
 
@@ -189,7 +191,6 @@ class Workflow(Generic[P, R]):
         if ctx is None:
             return _as_coroutine(self.fn(*args, **kwargs))
         _context.refuse_in_step(f"child workflow {self.name}")
-        from durable._workflow.children import run_child
 
         child: Coroutine[Any, Any, R] = run_child(ctx, self, args, kwargs, wait=True)
         return child
@@ -202,16 +203,13 @@ class Workflow(Generic[P, R]):
         ctx = _context.current()
         if ctx is not None:
             _context.refuse_in_step(f"{self.name}.start()")
-            from durable._workflow.children import run_child
 
             handle: RunHandle[R] = await run_child(ctx, self, args, kwargs, wait=False)
             return handle
-        from durable._engine import running_engine
-
-        engine = running_engine()
-        return await engine._start_run(
+        started: RunHandle[R] = await running_client()._start_run(
             self, self.name, self.version, args, dict(kwargs), queue=self.queue
         )
+        return started
 
     def __repr__(self) -> str:
         return f"<durable workflow {self.name!r} v{self.version}>"

@@ -17,10 +17,10 @@ from uuid import UUID
 
 from durable._foundation.codec import to_json
 from durable._foundation.views import RunStatus
+from durable._runs.deliveries import SignalDelivery, SignalKind
 from durable._runs.operations import cancel_run, get_event, send_signal
 from durable._workflow.context import Call, RunContext
 from durable._workflow.replay import tracked, write
-from durable._workflow.signals import SignalDelivery, SignalKind
 from durable.errors import RunNotFound
 
 if TYPE_CHECKING:

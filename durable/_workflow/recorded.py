@@ -16,7 +16,8 @@ from typing import Any
 
 from durable._foundation.codec import to_json
 from durable._foundation.limits import check_text
-from durable._workflow.context import PendingRecord, RunContext, current, require, running_step_key
+from durable._store.record_writer import PendingRecord
+from durable._workflow.context import RunContext, current, require, running_step_key
 
 __all__ = ["now", "patched", "random", "uuid4"]
 

@@ -79,7 +79,7 @@ async def _step(
         try:
             info = CurrentStep(ctx.run_id, ctx.workflow, step.name, key, attempt)
             with (
-                ctx.execution.runtime.telemetry.step_attempt(ctx, step.name, key, attempt),
+                ctx.execution.runtime.telemetry.step_attempt(ctx.span_run, step.name, key, attempt),
                 in_step(info),
             ):
                 value = await _attempt(step, key, _timeout(ctx, step), args, kwargs)

@@ -12,7 +12,8 @@ from datetime import datetime, timedelta
 from durable._foundation.codec import to_json
 from durable._foundation.durations import to_seconds
 from durable._foundation.telemetry import EVENT_SLEEP, add_event
-from durable._workflow.context import Call, ParkRequest, PendingRecord, RunContext, require
+from durable._store.record_writer import PendingRecord
+from durable._workflow.context import Call, ParkRequest, RunContext, require
 from durable._workflow.replay import epoch, tracked
 
 __all__ = ["pause", "sleep", "sleep_until"]

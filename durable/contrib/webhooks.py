@@ -32,7 +32,7 @@ from uuid import UUID
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from durable._workflow.signals import SignalDelivery, SignalKind
+from durable._runs.deliveries import SignalDelivery, SignalKind
 from durable.errors import PayloadTooLarge, SerializationError
 
 if TYPE_CHECKING:

@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from durable.dashboard import _security
-from durable.dashboard._app import DashboardConfig, config_of, problem
+from durable.dashboard._base import DashboardConfig, config_of, problem
 from durable.errors import DurableError
 
 __all__ = ["ROUTES"]

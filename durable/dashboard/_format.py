@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from durable._cli.format import duration
+from durable._foundation.durations import format_duration as duration
 from durable._foundation.views import AttemptInfo, StepInfo
 from durable._workflow.children import child_run_id
 from durable.dashboard._queries import Bucket

@@ -18,7 +18,7 @@ from durable._foundation.durations import to_seconds
 from durable._foundation.views import RunStatus
 from durable._store.run_lookup import find_runs, run_waits
 from durable.dashboard import _format, _queries
-from durable.dashboard._app import SECURITY_HEADERS, config_of, problem, render
+from durable.dashboard._base import SECURITY_HEADERS, config_of, problem, render
 from durable.dashboard._live import stream
 from durable.errors import RunNotFound
 

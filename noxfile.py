@@ -57,11 +57,12 @@ def soak(session: nox.Session) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff lint and format check."""
+    """ruff lint and format check, and the layer contracts (import-linter)."""
     _sync(session)
     paths = [path for path in LINT_PATHS if Path(path).exists()]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
+    session.run("lint-imports")
 
 
 @nox.session

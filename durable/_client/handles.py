@@ -103,8 +103,8 @@ class RunHandle(Generic[R]):
                     row = await runtime.store.run_outcome(self.run_id)
                     if row is None:
                         raise RunNotFound(self.run_id)
-                    if RunStatus(row["status"]).finished:
-                        return self._outcome(row["status"], row["output"], row["error"])
+                    if RunStatus(row.status).finished:
+                        return self._outcome(row.status, row.output, row.error)
                     await _next_change(changed, poll)
                     if changed.outcome is not None:
                         return self._outcome(*changed.outcome)
@@ -131,7 +131,7 @@ class RunHandle(Generic[R]):
         row = await self.client.runtime.store.run_outcome(self.run_id)
         if row is None:
             raise RunNotFound(self.run_id)
-        return RunStatus(row["status"])
+        return RunStatus(row.status)
 
     async def cancel(self) -> bool:
         """Cancel the run and its unfinished children (see ``Engine.cancel``); inside a

@@ -8,8 +8,6 @@ key) include every other worker's claims. Unmanaged queues keep the one-statemen
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -20,7 +18,7 @@ from durable._foundation.validate import queue_limits
 if TYPE_CHECKING:
     from durable._runs.runtime import Runtime
 
-__all__ = ["QueueConfig", "Queues", "choose_runs"]
+__all__ = ["QueueConfig", "Queues"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,26 +85,3 @@ class Queues:
             )
             for row in rows
         ]
-
-
-def choose_runs(
-    config: Any, load: Any, room: int, candidates: Sequence[Any], running: dict[str, int]
-) -> list[Any]:
-    """Pick runs to claim, in order, within the queue's rate and per-key limits."""
-    busy: Counter[str] = Counter(running)
-    rate_room = None if config["rate_limit"] is None else config["rate_limit"] - load["recent"]
-    chosen: list[Any] = []
-    for candidate in candidates:
-        if len(chosen) >= room:
-            break
-        key = candidate["concurrency_key"]
-        if key is not None and busy[key] >= config["key_concurrency"]:
-            continue
-        if candidate["first_claim"] and rate_room is not None:
-            if rate_room <= 0:
-                continue
-            rate_room -= 1
-        if key is not None:
-            busy[key] += 1
-        chosen.append(candidate)
-    return chosen

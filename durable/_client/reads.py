@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -22,10 +21,7 @@ from durable._foundation.views import (
     RunStatus,
     RunSummary,
     decode_cursor,
-    detail_from_rows,
     encode_cursor,
-    signal_infos,
-    summary_from_row,
 )
 from durable._runs.scoping import check_resource_id
 from durable._workflow.decorators import Workflow
@@ -50,12 +46,10 @@ class ClientReads:
         events and signals (read in one snapshot).
         With ``resource_id``, a run of another resource raises ``RunNotFound``."""
         scope = check_resource_id(resource_id)
-        store = self.runtime.store
-        run, steps, events, children, signals = await store.run_history(UUID(str(run_id)))
-        if run is None or (scope is not None and run["resource_id"] != scope):
+        detail = await self.runtime.store.run_detail(UUID(str(run_id)))
+        if detail is None or (scope is not None and detail.resource_id != scope):
             raise RunNotFound(run_id)
-        detail = detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
-        return dataclasses.replace(detail, signals=signal_infos(signals))  # type: ignore[arg-type]
+        return detail
 
     async def export_run(self, run_id: UUID | str) -> History:
         """The run's history (input, every record, signals, events, children, outcome) in
@@ -87,17 +81,17 @@ class ClientReads:
         if order not in ("asc", "desc"):
             raise ValueError(f'order must be "asc" or "desc", not {order!r}')
         limit = check_page_size(limit)
-        rows = await self.runtime.store.list_runs(
+        rows = await self.runtime.store.list_run_summaries(
             **_filters(workflow, status, tag, since, until, parent, queue, resource_id),
             after=None if cursor is None else decode_cursor(check_cursor_text(cursor)),
             limit=limit + 1,
             ascending=order == "asc",
         )
-        items = [summary_from_row(r) for r in rows[:limit]]  # type: ignore[arg-type]
+        items = rows[:limit]
         if len(rows) <= limit:
             return Page(items=items, next_cursor=None)
         last = rows[limit - 1]
-        return Page(items=items, next_cursor=encode_cursor(last["created_at"], last["id"]))
+        return Page(items=items, next_cursor=encode_cursor(last.created_at, last.run_id))
 
     async def count_runs(
         self,

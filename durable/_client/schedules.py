@@ -11,14 +11,13 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
-import asyncpg
-
 from durable._foundation.codec import decode_json, encode_start_input
 from durable._foundation.cron import CatchUp, CronSpec, Overlap, check_policies
 from durable._foundation.durations import to_seconds
 from durable._foundation.limits import check_payload, unstorable_text
 from durable._foundation.views import RunStatus
 from durable._runs.starting import StartRequest, start_run
+from durable._store.rows import ScheduleRow
 from durable.errors import InvalidSchedule, ScheduleNotFound
 
 if TYPE_CHECKING:
@@ -62,25 +61,25 @@ class ScheduleInfo:
     """A tick held back by ``buffer_one`` until the running run finishes."""
 
 
-def _info(row: asyncpg.Record) -> ScheduleInfo:
-    last = row["last_status"]
+def _info(row: ScheduleRow) -> ScheduleInfo:
+    last = row.last_status
     return ScheduleInfo(
-        name=row["name"],
-        workflow=row["workflow_name"],
-        cron=row["cron"],
-        timezone=row["timezone"],
-        input=decode_json(row["input"]),
-        next_fire_at=row["next_fire_at"],
-        last_fired_at=row["last_fired_at"],
-        last_run_id=row["last_run_id"],
+        name=row.name,
+        workflow=row.workflow_name,
+        cron=row.cron,
+        timezone=row.timezone,
+        input=decode_json(row.input),
+        next_fire_at=row.next_fire_at,
+        last_fired_at=row.last_fired_at,
+        last_run_id=row.last_run_id,
         last_status=RunStatus(last) if last is not None else None,
-        overlap=row["overlap"],
-        catch_up=row["catch_up"],
-        max_catch_up=row["max_catch_up"],
-        jitter=row["jitter_seconds"],
-        paused=row["paused"],
-        source=row["source"],
-        buffered_at=row["buffered_at"],
+        overlap=row.overlap,
+        catch_up=row.catch_up,
+        max_catch_up=row.max_catch_up,
+        jitter=row.jitter_seconds,
+        paused=row.paused,
+        source=row.source,
+        buffered_at=row.buffered_at,
     )
 
 
@@ -206,11 +205,11 @@ class Schedules:
         row = await self._runtime.store.get_schedule(name)
         if row is None:
             raise ScheduleNotFound(name)
-        if row["workflow_name"] == RETENTION_SCHEDULE:
+        if row.workflow_name == RETENTION_SCHEDULE:
             raise InvalidSchedule("the retention schedule starts no run; use engine.prune()")
-        wf, wf_name, version, queue, timeout = await self._engine._resolve(row["workflow_name"])
+        wf, wf_name, version, queue, timeout = await self._engine._resolve(row.workflow_name)
         request = tick_request(
-            self._runtime, (wf_name, version, queue, timeout), name, row["input"],
+            self._runtime, (wf_name, version, queue, timeout), name, row.input,
             run_id=uuid4(), idempotency_key=None, delay=None,
         )  # fmt: skip
         run_id, _ = await start_run(self._runtime, request)

@@ -16,6 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from durable._store.pool import ConnectionPool
+from durable._store.rows import ScheduleRow
 from durable.sql import query
 
 __all__ = ["OperationStatements"]
@@ -58,11 +59,12 @@ class OperationStatements:
             max_catch_up, jitter_seconds, paused, source,
         )  # fmt: skip
 
-    async def get_schedule(self, name: str) -> Row | None:
-        return await self.pool.fetchrow(query("schedule_get"), name)
+    async def get_schedule(self, name: str) -> ScheduleRow | None:
+        row = await self.pool.fetchrow(query("schedule_get"), name)
+        return None if row is None else ScheduleRow.of(row)
 
-    async def list_schedules(self) -> list[Row]:
-        return await self.pool.fetch(query("schedule_list"))
+    async def list_schedules(self) -> list[ScheduleRow]:
+        return [ScheduleRow.of(row) for row in await self.pool.fetch(query("schedule_list"))]
 
     async def set_schedule_paused(
         self, name: str, paused: bool, next_fire_at: datetime | None
@@ -79,8 +81,9 @@ class OperationStatements:
         rows = await self.pool.fetch(query("schedule_drop_decorated"), list(workflows))
         return [row["name"] for row in rows]
 
-    async def due_schedules(self, workflows: Sequence[str]) -> list[Row]:
-        return await self.pool.fetch(query("schedules_due"), list(workflows))
+    async def due_schedules(self, workflows: Sequence[str]) -> list[ScheduleRow]:
+        rows = await self.pool.fetch(query("schedules_due"), list(workflows))
+        return [ScheduleRow.of(row) for row in rows]
 
     async def next_schedule_wake(self, workflows: Sequence[str]) -> float | None:
         """Seconds until the next tick of these workflows' schedules (None: none)."""

@@ -9,6 +9,7 @@ import asyncpg
 
 from durable._foundation.validate import queue_limits
 from durable._store.pool import ConnectionPool
+from durable._store.rows import ClaimedRun
 from durable.sql import query
 
 __all__ = ["QueueStatements"]
@@ -52,7 +53,7 @@ class QueueStatements:
         versions: Sequence[int],
         choose: Chooser,
         max_attempts: int = 10,
-    ) -> list[asyncpg.Record]:
+    ) -> list[ClaimedRun]:
         """Claim due runs of a managed queue under its row lock; ``choose`` picks them
         from (config, load, room, candidates, running per key)."""
         async with self.pool.acquire() as conn, conn.transaction():
@@ -86,7 +87,7 @@ class QueueStatements:
             firsts = [c["id"] for c in chosen if c["first_claim"]]
             if config["rate_limit"] is not None and firsts:
                 await conn.execute(query("record_queue_starts"), queue, period, firsts)
-        return list(claimed)
+        return [ClaimedRun.of(row) for row in claimed]
 
 
 def _check_stored(queue: str, config: asyncpg.Record) -> None:

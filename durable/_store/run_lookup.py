@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from durable._foundation.views import RunSummary, summary_from_row
+from durable._foundation.views import RunSummary
+from durable._store.read_models import summary_from_row
 from durable._store.store import Store
 from durable.errors import RunNotFound
 from durable.sql import query

@@ -7,6 +7,7 @@ planning. JSON crosses the wire as text: the codec produces it, and pydantic par
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Hashable, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,21 +17,23 @@ import asyncpg
 
 from durable._foundation.faults import INFRASTRUCTURE_ERRORS
 from durable._foundation.metrics import QueueReadiness
+from durable._foundation.views import RunDetail, RunSummary
 from durable._store.operation_statements import OperationStatements
 from durable._store.pool import ConnectionPool
 from durable._store.queue_statements import QueueStatements
+from durable._store.read_models import detail_from_rows, signal_infos, summary_from_row
 from durable._store.record_writer import UNSTORABLE_ERRORS, Finish, PendingRecord, StepWrite
+from durable._store.rows import ClaimedRun, RunOutcome
 from durable._store.signal_statements import SignalStatements
 from durable.sql import query
 
-__all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Claimed", "Store"]
+__all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Store"]
 
 # Infrastructure failing, raised by a store call (see _faults): worth retrying later,
 # never a run's own failure. Both names are the one classification.
 TRANSIENT_ERRORS = LOOP_ERRORS = INFRASTRUCTURE_ERRORS
 
 Row = asyncpg.Record
-Claimed = asyncpg.Record
 
 
 class Store(QueueStatements, OperationStatements, SignalStatements):
@@ -149,13 +152,14 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
         names: Sequence[str],
         versions: Sequence[int],
         max_attempts: int = 10,
-    ) -> list[Claimed]:
+    ) -> list[ClaimedRun]:
         """Claim due runs; one whose last ``max_attempts`` executions lost their lease for
         nothing comes back with ``exhausted`` set and no records."""
-        return await self.pool.fetch(
+        rows = await self.pool.fetch(
             query("claim_runs"), worker_id, lease, limit, list(queues), list(names),
             list(versions), max_attempts,
         )  # fmt: skip
+        return [ClaimedRun.of(row) for row in rows]
 
     async def next_wake(self) -> float | None:
         """Seconds until the next timer, lease expiry or delayed start, if any."""
@@ -239,8 +243,9 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
 
     # -- reading -------------------------------------------------------------------------
 
-    async def run_outcome(self, run_id: UUID) -> Row | None:
-        return await self.pool.fetchrow(query("run_outcome"), run_id)
+    async def run_outcome(self, run_id: UUID) -> RunOutcome | None:
+        row = await self.pool.fetchrow(query("run_outcome"), run_id)
+        return None if row is None else RunOutcome.of(row)
 
     async def get_run(self, run_id: UUID) -> tuple[Row | None, list[Row], list[Row], list[UUID]]:
         """The run row with its steps, events and child ids, read in one snapshot."""
@@ -266,6 +271,18 @@ class Store(QueueStatements, OperationStatements, SignalStatements):
             children = [r["id"] for r in await conn.fetch(query("run_children"), run_id)]
             signals = await conn.fetch(query("run_signals"), run_id)
         return run, steps, events, children, signals
+
+    async def run_detail(self, run_id: UUID) -> RunDetail | None:
+        """Everything recorded about a run, read in one snapshot (None: no such run)."""
+        run, steps, events, children, signals = await self.run_history(run_id)
+        if run is None:
+            return None
+        detail = detail_from_rows(run, steps, events, children)  # type: ignore[arg-type]
+        return dataclasses.replace(detail, signals=signal_infos(signals))  # type: ignore[arg-type]
+
+    async def list_run_summaries(self, **filters: Any) -> list[RunSummary]:
+        """``list_runs`` as the summaries ``client.list_runs`` pages through."""
+        return [summary_from_row(row) for row in await self.list_runs(**filters)]  # type: ignore[arg-type]
 
     async def list_runs(
         self,

@@ -17,7 +17,8 @@ from durable._foundation.limits import check_payload
 from durable._foundation.telemetry import ExecutingRun
 from durable._runs.runtime import Runtime
 from durable._store.record_writer import Finish, StepWrite
-from durable._store.store import UNSTORABLE_ERRORS, Claimed
+from durable._store.rows import ClaimedRun
+from durable._store.store import UNSTORABLE_ERRORS
 from durable._workflow import context as _context
 from durable._workflow.context import Call, ParkRequest, Record, RunContext, Suspended
 from durable._workflow.decorators import Workflow
@@ -39,11 +40,11 @@ T = TypeVar("T")
 class Execution:
     """Runs one claimed run to its end, its next park, or the loss of its lease."""
 
-    def __init__(self, runtime: Runtime, row: Claimed, workflow: Workflow[Any, Any]) -> None:
+    def __init__(self, runtime: Runtime, row: ClaimedRun, workflow: Workflow[Any, Any]) -> None:
         self.runtime = runtime
         self.workflow = workflow
-        self.run_id: UUID = row["id"]
-        self.attempt: int = row["attempt"]
+        self.run_id: UUID = row.id
+        self.attempt: int = row.attempt
         self.row = row
         self.scope = anyio.CancelScope()
         self.parked = False
@@ -55,8 +56,8 @@ class Execution:
     def _traced(self) -> ExecutingRun:
         row = self.row
         return ExecutingRun(
-            self.workflow.name, self.workflow.version, self.run_id, self.attempt, row["queue"],
-            self.runtime.worker_id, row["traceparent"], row["tracestate"],
+            self.workflow.name, self.workflow.version, self.run_id, self.attempt, row.queue,
+            self.runtime.worker_id, row.traceparent, row.tracestate,
         )  # fmt: skip
 
     def _interrupted(self) -> bool:
@@ -65,15 +66,15 @@ class Execution:
     async def run(self) -> None:
         """Execute the workflow body with this run's records; never raises."""
         ctx = RunContext.load(
-            _records(self.row["records"]),
+            _records(self.row.records),
             run_id=self.run_id,
             workflow=self.workflow.name,
             version=self.workflow.version,
             attempt=self.attempt,
             execution=self,
-            depth=self.row["depth"],
-            traceparent=self.row["traceparent"],
-            tracestate=self.row["tracestate"],
+            depth=self.row.depth,
+            traceparent=self.row.traceparent,
+            tracestate=self.row.tracestate,
         )
         ctx.step_timeout, ctx.step_retries = self.runtime.settings.step_defaults(
             self.workflow.step_timeout, self.workflow.step_retries
@@ -91,13 +92,13 @@ class Execution:
             _context.leave(token)
 
     async def _run_body(self, ctx: RunContext) -> None:
-        if self.row["exhausted"]:  # a poison run: failing it beats crash-looping workers
-            lost = self.row["lost_executions"]
+        if self.row.exhausted:  # a poison run: failing it beats crash-looping workers
+            lost = self.row.lost_executions
             _log.error("run %s: %d executions in a row lost their lease", self.run_id, lost)
             await self._finish_failed(RunAttemptsExhausted(self.run_id, lost))
             return
         try:
-            args, kwargs = self.workflow.signature.decode_args(self.row["input"])
+            args, kwargs = self.workflow.signature.decode_args(self.row.input)
             result = await self._with_deadline(lambda: self.workflow.fn(*args, **kwargs))
             output = self.workflow.signature.encode_result(result)
             check_payload(
@@ -120,7 +121,7 @@ class Execution:
     async def _with_deadline(self, body: Callable[[], Awaitable[Any]]) -> Any:
         """Await the workflow body, cancelled at the run's deadline (the running step sees
         the cancellation); a run claimed past its deadline runs no code at all."""
-        deadline = self.row["deadline_at"]
+        deadline = self.row.deadline_at
         if deadline is None:
             return await body()
         remaining = deadline.timestamp() - self.clock()
@@ -193,7 +194,7 @@ class Execution:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")
         # Committed: waiters in this process take the outcome without reading the row.
         self.runtime.listener.finished_here(self.run_id, (status, output, error))
-        started_at = self.row.get("started_at")
+        started_at = self.row.started_at
         elapsed = None if started_at is None else self.clock() - started_at.timestamp()
         self.runtime.telemetry.run_finished(self.workflow.name, status, elapsed)
 

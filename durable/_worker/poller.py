@@ -20,12 +20,12 @@ from uuid import UUID
 import anyio
 from anyio.abc import TaskGroup
 
-from durable._client.queues import choose_runs
 from durable._foundation.faults import INFRASTRUCTURE_ERRORS, Backoff, report_loop_failure
 from durable._runs.runtime import Runtime
 from durable._store.listener import Signal
-from durable._store.store import Claimed
+from durable._store.rows import ClaimedRun
 from durable._worker.execution import Execution
+from durable._worker.queue_choice import choose_runs
 
 __all__ = ["Poller"]
 
@@ -187,7 +187,7 @@ class Poller:
         self._maybe_more = claimed == limit
         return claimed
 
-    async def _claim_managed(self, queue: str, room: int) -> list[Claimed]:
+    async def _claim_managed(self, queue: str, room: int) -> list[ClaimedRun]:
         """Claim from one managed queue. Its stored limits may be unusable (a row written
         by hand, an older version): skip the queue, say so once, serve the others."""
         try:
@@ -210,18 +210,18 @@ class Poller:
             _log.warning("queue %r is claimed from again", queue)
         return rows
 
-    def _start_all(self, tg: TaskGroup, rows: list[Claimed]) -> int:
+    def _start_all(self, tg: TaskGroup, rows: list[ClaimedRun]) -> int:
         for row in rows:
             try:
                 self._start(tg, row)
             except Exception:  # a bug: the run is left to its lease, the worker goes on
-                _log.exception("could not start an execution of run %s", row["id"])
+                _log.exception("could not start an execution of run %s", row.id)
         return len(rows)
 
-    def _start(self, tg: TaskGroup, row: Claimed) -> None:
-        workflow = self.runtime.registry.get(row["workflow_name"], row["workflow_version"])
+    def _start(self, tg: TaskGroup, row: ClaimedRun) -> None:
+        workflow = self.runtime.registry.get(row.workflow_name, row.workflow_version)
         if workflow is None:  # cannot happen: the claim filters on registered pairs
-            raise RuntimeError(f"claimed a run of unregistered workflow {row['workflow_name']}")
+            raise RuntimeError(f"claimed a run of unregistered workflow {row.workflow_name}")
         execution = Execution(self.runtime, row, workflow)
         self.active[execution.run_id] = execution
         tg.start_soon(self._execute, execution)

@@ -34,6 +34,7 @@ from durable._foundation.faults import is_infrastructure, report_loop_failure
 from durable._foundation.views import RunStatus
 from durable._runs.starting import start_run
 from durable._store.listener import Signal
+from durable._store.rows import ScheduleRow
 from durable.errors import InvalidSchedule
 
 if TYPE_CHECKING:
@@ -132,56 +133,58 @@ class Scheduler:
             started += await self._fire(row)
         return started
 
-    async def _fire(self, row: asyncpg.Record) -> int:
-        name = row["name"]
+    async def _fire(self, row: ScheduleRow) -> int:
+        name = row.name
         try:
-            spec = CronSpec(row["cron"], row["timezone"])
+            spec = CronSpec(row.cron, row.timezone)
         except InvalidSchedule as exc:
             _log.error("schedule %r is invalid (%s); pausing it", name, exc)
             await self.runtime.store.set_schedule_paused(name, True, None)
             return 0
-        last = row["last_status"]
+        last, now = row.last_status, row.now
+        if now is None:
+            raise RuntimeError(f"schedule {name!r} was read without the database clock")
         plan = plan_ticks(
-            spec, now=row["now"], next_fire_at=row["next_fire_at"],
-            buffered_at=row["buffered_at"],
+            spec, now=now, next_fire_at=row.next_fire_at,
+            buffered_at=row.buffered_at,
             busy=last is not None and not RunStatus(last).finished,
-            overlap=row["overlap"], catch_up=row["catch_up"], max_catch_up=row["max_catch_up"],
+            overlap=row.overlap, catch_up=row.catch_up, max_catch_up=row.max_catch_up,
         )  # fmt: skip
         runs = [(tick, uuid4()) for tick in plan.starts]
         store = self.runtime.store
         async with store.transaction() as conn:
             won = await store.advance_schedule(
-                conn, name, old_next=row["next_fire_at"], old_buffered=row["buffered_at"],
+                conn, name, old_next=row.next_fire_at, old_buffered=row.buffered_at,
                 new_next=plan.next_fire_at, new_buffered=plan.buffered_at,
                 fired_at=runs[-1][0] if runs else None, run_id=runs[-1][1] if runs else None,
             )  # fmt: skip
             if not won or not runs:
                 return 0
-            if row["workflow_name"] != RETENTION_SCHEDULE:
+            if row.workflow_name != RETENTION_SCHEDULE:
                 await self._insert(conn, row, runs)
-        if row["workflow_name"] == RETENTION_SCHEDULE:
-            await self._prune(row["input"])  # after the commit: a long prune holds no lock
+        if row.workflow_name == RETENTION_SCHEDULE:
+            await self._prune(row.input)  # after the commit: a long prune holds no lock
             return 0
         if plan.skipped:
             _log.info("schedule %r skipped %d tick(s) (policy)", name, plan.skipped)
         return len(runs)
 
     async def _insert(
-        self, conn: asyncpg.Connection, row: asyncpg.Record, runs: list[tuple[datetime, UUID]]
+        self, conn: asyncpg.Connection, row: ScheduleRow, runs: list[tuple[datetime, UUID]]
     ) -> None:
-        wf = self.runtime.registry.get(row["workflow_name"])
+        wf = self.runtime.registry.get(row.workflow_name)
         assert wf is not None  # due_schedules only returns workflows this worker serves
         target = (wf.name, wf.version, wf.queue, wf.timeout)
-        jitter = row["jitter_seconds"]
+        jitter = row.jitter_seconds
         for tick, run_id in runs:
             request = tick_request(
-                self.runtime, target, row["name"], row["input"], run_id=run_id,
-                idempotency_key=f"schedule:{row['name']}:{tick.isoformat()}",
+                self.runtime, target, row.name, row.input, run_id=run_id,
+                idempotency_key=f"schedule:{row.name}:{tick.isoformat()}",
                 delay=random.uniform(0, jitter) if jitter > 0 else None,
             )  # fmt: skip
             new_id, _ = await start_run(self.runtime, request, conn=conn)
             if new_id != run_id and run_id == runs[-1][1]:
-                await self.runtime.store.set_schedule_last_run(row["name"], new_id, conn)
+                await self.runtime.store.set_schedule_last_run(row.name, new_id, conn)
 
     async def _prune(self, input_json: str) -> None:
         kwargs = (decode_json(input_json) or {}).get("kwargs", {})

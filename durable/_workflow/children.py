@@ -107,13 +107,13 @@ async def _settle(
     (database-clock epoch) passed; else park until either (its completion wakes this run)."""
     execution = ctx.execution
     outcome = await execution.guarded(ctx, execution.runtime.store.run_outcome(child_id))
-    if outcome is not None and outcome["status"] in _FINISHED:
-        status = "completed" if outcome["status"] == "completed" else "failed"
+    if outcome is not None and outcome.status in _FINISHED:
+        status = "completed" if outcome.status == "completed" else "failed"
         await write(ctx, key=call.key, seq=call.seq, kind=kind, name=workflow.name,
-                    status=status, output_json=outcome["output"],
-                    error_json=outcome["error"])  # fmt: skip
-        output = json.loads(outcome["output"]) if outcome["output"] else None
-        return _outcome(workflow, child_id, status, output, decode_error(outcome["error"]))
+                    status=status, output_json=outcome.output,
+                    error_json=outcome.error)  # fmt: skip
+        output = json.loads(outcome.output) if outcome.output else None
+        return _outcome(workflow, child_id, status, output, decode_error(outcome.error))
     if deadline is not None and execution.clock() >= deadline:
         error = _timed_out(child_id, call.key)
         await write(ctx, key=call.key, seq=call.seq, kind=kind, name=workflow.name,

@@ -60,7 +60,7 @@ async def status(ctx: RunContext, handle: RunHandle[Any]) -> RunStatus:
         row = await store.run_outcome(handle.run_id)
         if row is None:
             raise RunNotFound(handle.run_id)
-        return str(row["status"])
+        return str(row.status)
 
     return RunStatus(await _recorded(ctx, "status", _name(handle), read))
 

@@ -43,7 +43,7 @@ async def _claimed_runs(store: Store, count: int) -> list[tuple[uuid.UUID, int]]
         )  # fmt: skip
     rows = await store.claim("w1", 30.0, count, ["default"], ["wf"], [1])
     assert len(rows) == count
-    return [(row["id"], row["attempt"]) for row in rows]
+    return [(row.id, row.attempt) for row in rows]
 
 
 def _write(run: tuple[uuid.UUID, int], key: str) -> StepWrite:

@@ -38,7 +38,7 @@ async def _claimed(store: Store) -> tuple[uuid.UUID, int]:
         tracestate=None,
     )  # fmt: skip
     [row] = await store.claim("w1", 30.0, 1, ["default"], ["wf"], [1])
-    return row["id"], row["attempt"]
+    return row.id, row.attempt
 
 
 def _failed(run: tuple[uuid.UUID, int], attempt: int, key: str = KEY) -> StepWrite:
@@ -98,6 +98,6 @@ async def test_the_claim_carries_no_earlier_attempts(store: Store) -> None:
     assert await store.record_step(_failed(run, 2))
     await store.release("w1", [run[0]])
     [row] = await store.claim("w1", 30.0, 1, ["default"], ["wf"], [1])
-    [record] = json.loads(row["records"])
+    [record] = json.loads(row.records)
     assert record["attempt"] == 2
     assert "earlier_attempts" not in record

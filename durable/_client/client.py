@@ -49,6 +49,7 @@ from durable._runs.scoping import check_resource_id, encode_metadata, require_in
 from durable._runs.starting import StartRequest, encode_input, start_run
 from durable._store.embedded import EmbeddedPostgres, resolve_database_url
 from durable._store.listener import Listener
+from durable._store.listener_share import acquire_listener, release_listener
 from durable._store.migrations import migrate
 from durable._store.pool import BorrowedPool, ConnectionPool
 from durable._store.store import Store
@@ -113,6 +114,8 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         self._pool: ConnectionPool | None = None
         self._tg: TaskGroup | None = None
         self._runtime: Runtime | None = None
+        self._listener: Listener | None = None
+        self._listener_shared = False
 
     @classmethod
     def from_pool(cls, pool: asyncpg.Pool, **options: Any) -> Self:
@@ -149,7 +152,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
 
     async def _open(self) -> None:
         pool, listener, where = await self._connect()
-        self._pool = pool
+        self._pool, self._listener = pool, listener
         async with pool.acquire() as conn:
             applied = await migrate(conn)
         if applied:
@@ -182,13 +185,19 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         except ValueError as exc:  # a malformed URL: the driver may quote pieces of it
             message = f"invalid database URL {redact(url)}: {scrub(str(exc), url)}"
             raise ValueError(message) from None
-        return pool, Listener(lambda: asyncpg.connect(url)), redact(url)
+        self._pool = pool  # closed by _close should the listener fail to connect
+        # One LISTEN connection per process and database, however many clients use it.
+        listener = await acquire_listener(url)
+        self._listener_shared = True
+        return pool, listener, redact(url)
 
     async def _close(self) -> None:
         with anyio.CancelScope(shield=True):
             if self._runtime is not None:
                 await self._runtime.writer.close()
-                await self._runtime.listener.close()
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                await (release_listener(listener) if self._listener_shared else listener.close())
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
             await self._tg.__aexit__(None, None, None)

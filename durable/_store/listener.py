@@ -1,4 +1,8 @@
-"""One LISTEN connection per engine: wakes the worker and result waiters.
+"""The LISTEN connection: wakes workers and result waiters.
+
+Engines of one process share it per database (``_listener_share``): each adds its
+callbacks and removes them when it closes, and each runs ``run()``, of which one at a time
+keeps the connection up (the others wait their turn, so it outlives any one engine).
 
 Notifications are hints, never the source of truth (anyone who can connect can NOTIFY):
 every waiter re-reads the database when woken and also polls on a fallback interval, so a
@@ -74,15 +78,21 @@ class Listener:
         self._watchers: dict[UUID, weakref.WeakSet[Signal]] = {}
         self._lost = anyio.Event()
         self._closed = False
+        self._opening = anyio.Lock()
+        self._driving = anyio.Lock()
         self.connected = False
 
-    def on_wake(self, callback: Callable[[str], None]) -> None:
-        """Call ``callback(queue)`` when runs of ``queue`` become due (and after reconnects)."""
+    def on_wake(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(queue)`` when runs of ``queue`` become due (and after reconnects);
+        returns what removes the callback."""
         self._wake_callbacks.append(callback)
+        return lambda: _discard(self._wake_callbacks, callback)
 
-    def on_run(self, callback: Callable[[UUID, str], None]) -> None:
-        """Call ``callback(run_id, what)`` on every run notification (status or progress)."""
+    def on_run(self, callback: Callable[[UUID, str], None]) -> Callable[[], None]:
+        """Call ``callback(run_id, what)`` on every run notification (status or progress);
+        returns what removes the callback."""
         self._run_callbacks.append(callback)
+        return lambda: _discard(self._run_callbacks, callback)
 
     def subscribe(self, run_id: UUID) -> Signal:
         """A Signal set whenever ``run_id`` changes (and after reconnects), for as long as
@@ -112,16 +122,22 @@ class Listener:
             signal.set(outcome[0])
 
     async def start(self) -> None:
-        """Connect once, so that a bad database URL fails the engine's start."""
-        await self._open()
+        """Connect unless connected, so that a bad database URL fails the engine's start."""
+        await self._open_if_closed()
 
     async def run(self) -> None:
-        """Keep the connection up until close(); reconnect with backoff when it drops."""
+        """Keep the connection up until close(); reconnect with backoff when it drops.
+        Callers sharing the listener take turns: a cancelled one hands over to the next."""
+        async with self._driving:
+            await self._keep_connected()
+
+    async def _keep_connected(self) -> None:
         delay = 0.1
         while not self._closed:
             if self._conn is None:
                 try:
-                    await self._open()
+                    if not await self._open_if_closed():
+                        continue  # a starting engine opened it meanwhile
                 except Exception as exc:  # whatever it is, the listener keeps trying
                     _log.warning("listener reconnect failed (%s); retrying in %.1fs", exc, delay)
                     await anyio.sleep(delay)
@@ -138,6 +154,15 @@ class Listener:
         self._closed = True
         self._lost.set()
         await self._drop()
+
+    async def _open_if_closed(self) -> bool:
+        """Open the connection unless it is open; True if this call opened it. Locked, so
+        engines sharing the listener never open two connections."""
+        async with self._opening:
+            if self._conn is not None:
+                return False
+            await self._open()
+            return True
 
     async def _open(self) -> None:
         conn = await self._connect()
@@ -191,3 +216,11 @@ class Listener:
         for watchers in list(self._watchers.values()):
             for signal in list(watchers):
                 signal.set()
+
+
+def _discard(callbacks: list[Any], callback: Any) -> None:
+    # By identity: two engines may register equal bound methods of distinct objects.
+    for i, registered in enumerate(callbacks):
+        if registered is callback:
+            del callbacks[i]
+            return

@@ -8,7 +8,7 @@ LISTEN connection. ``Engine`` is a client with one such worker.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
@@ -90,6 +90,8 @@ class Worker:
         self._runtime: Runtime | None = None
         self._own_runtime = False
         self._tg: TaskGroup | None = None
+        self._unlisten: list[Callable[[], None]] = []
+        """Removes this worker's callbacks from the listener it shares with others."""
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -124,16 +126,18 @@ class Worker:
         await self._tg.__aenter__()
         listener = runtime.listener
         self.poller = Poller(runtime)
-        listener.on_wake(self.poller.wake)
-        listener.on_run(self.poller.on_run)
+        self._unlisten += [listener.on_wake(self.poller.wake), listener.on_run(self.poller.on_run)]
         await self.poller.register()
         self._tg.start_soon(self.poller.run, self._tg)
         self.scheduler = Scheduler(runtime)
-        listener.on_wake(self.scheduler.wake)
+        self._unlisten.append(listener.on_wake(self.scheduler.wake))
         await self.scheduler.register()
         self._tg.start_soon(self.scheduler.run)
 
     async def _stop(self) -> None:
+        for remove in self._unlisten:
+            remove()
+        self._unlisten.clear()
         with anyio.CancelScope(shield=True):
             if self.poller is not None:
                 await self.poller.stop()

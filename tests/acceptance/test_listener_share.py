@@ -10,6 +10,7 @@ import pytest
 from durable import Engine, step, workflow
 from durable._store.listener_share import shared_listeners
 from tests.acceptance.conftest import EngineFactory
+from tests.acceptance.support import wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -64,7 +65,9 @@ async def test_two_engines_share_one_listen_connection(
             assert await (await first.start(echo_flow, "c")).result() == "c"
     assert shared_listeners() == 0
     with anyio.fail_after(10):  # the server ends the backend once the client closed it
-        while await _listening(db):
+        while True:
+            if not await _listening(db):
+                break
             await anyio.sleep(0.02)
 
 
@@ -86,17 +89,15 @@ async def test_the_listener_outlives_the_engine_that_opened_it(
         await second_in.wait()
         listener = second.runtime.listener
         first_out.set()  # the engine that opened the connection closes first
-        with anyio.fail_after(30):
-            while first.worker is not None and first.worker.running:
-                await anyio.sleep(0.02)
-            while first._listener is not None:
-                await anyio.sleep(0.02)
+        await wait_until(lambda: first._listener is None, 30, "the first engine to close")
         assert listener.connected
         [old_pid] = await _listening_pids(db)
         # The remaining engine keeps the connection up: it reconnects after a termination.
         await db.execute("SELECT pg_terminate_backend($1)", old_pid)
         with anyio.fail_after(30):
-            while not listener.connected or await _listening_pids(db) in ([], [old_pid]):
+            while True:
+                if listener.connected and await _listening_pids(db) not in ([], [old_pid]):
+                    break
                 await anyio.sleep(0.02)
         assert len(await _listening_pids(db)) == 1
         # The remaining engine's worker still hears wakes through the shared connection.

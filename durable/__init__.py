@@ -23,6 +23,7 @@ from durable._foundation.views import (
     SignalInfo,
     StepInfo,
 )
+from durable._run_workers import run_workers
 from durable._worker.worker import Worker
 from durable._workflow.children import ChildLimitExceeded
 from durable._workflow.context import CurrentRun, CurrentStep, current_run, current_step
@@ -117,6 +118,7 @@ __all__ = [
     "pause",
     "poll",
     "random",
+    "run_workers",
     "set_event",
     "set_progress",
     "sleep",

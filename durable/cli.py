@@ -29,7 +29,6 @@ import argparse
 import dataclasses
 import importlib
 import os
-import signal
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -58,6 +57,7 @@ from durable._cli.runs import (
     watch_command,
     workflows_command,
 )
+from durable._cli.worker import add_worker_arguments, announce, processes_of, supervise
 from durable._engine import Engine
 from durable._foundation.dsn import redact, scrub
 from durable._foundation.history import InvalidHistory
@@ -65,6 +65,7 @@ from durable._foundation.validate import (
     parse_json_argument,
 )
 from durable._foundation.views import RunStatus
+from durable._run_workers import serve
 from durable._runs.deliveries import SignalKind
 from durable._store.embedded import (
     EmbeddedPostgres,
@@ -114,11 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     worker = commands.add_parser("worker", parents=[common], help="run a worker")
-    worker.add_argument("--app", required=True, metavar="MODULE[:ATTR]",
-                        help="an Engine, a workflow or a list of them; a bare module serves "
-                        "every workflow it registers")  # fmt: skip
-    worker.add_argument("--queues", metavar="Q1,Q2", help="queues to serve (default: all)")
-    worker.add_argument("--concurrency", type=args_.positive, metavar="N", help="runs at once")
+    add_worker_arguments(worker)
     migrate_cmd = commands.add_parser("migrate", parents=[common], help="apply migrations")
     migrate_cmd.add_argument("--dry-run", action="store_true", help="print the pending SQL")
     _runs_parser(commands.add_parser("runs", parents=[common], help="inspect and act on runs"),
@@ -210,6 +207,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         url = resolve_database_url(getattr(args, "database_url", None))
+        if args.command == "worker" and processes_of(args) > 1:
+            return supervise(args, _checked_worker_engine(args, url), main)
         return anyio.run(_dispatch, args, url)
     except CommandFailed as exc:
         return _fail(f"durable: {exc}", exc.code, url)
@@ -326,22 +325,18 @@ def _worker_engine(app: Any, args: argparse.Namespace, url: str | None) -> Engin
     return Engine(url, workflows=workflows, queues=queues, **options)
 
 
-async def _worker(args: argparse.Namespace, url: str | None) -> int:
+def _checked_worker_engine(args: argparse.Namespace, url: str | None) -> Engine:
     engine = _worker_engine(_load_app(args.app), args, url)
     if len(engine.registry) == 0:
         raise CommandFailed(f"--app {args.app} registers no workflow: nothing to run", USAGE)
-    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
-        async with engine:
-            names = ", ".join(sorted({wf.name for wf in engine.registry}))
-            print(
-                f"durable worker {engine.runtime.worker_id} serving {names} on queues "
-                f"{', '.join(engine.settings.queues)} (concurrency "
-                f"{engine.settings.concurrency}); Ctrl-C or SIGTERM stops it",
-                flush=True,
-            )
-            async for received in signals:
-                print(f"received {signal.Signals(received).name}; shutting down", flush=True)
-                break
+    return engine
+
+
+async def _worker(args: argparse.Namespace, url: str | None) -> int:
+    def stopping(reason: str) -> None:
+        print(f"{reason}; shutting down", flush=True)
+
+    await serve(_checked_worker_engine(args, url), announce, stopping)
     return OK
 
 

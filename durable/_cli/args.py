@@ -17,7 +17,7 @@ from durable._foundation.validate import (
 )
 from durable._foundation.views import decode_cursor
 
-__all__ = ["cursor", "key", "moment", "name", "page_size", "positive", "run_id"]
+__all__ = ["cursor", "key", "moment", "name", "page_size", "positive", "run_id", "seconds"]
 
 
 def positive(text: str) -> int:
@@ -28,6 +28,17 @@ def positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text[:80]!r}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration that is not negative: seconds, or a string like ``90s`` or ``2m``."""
+    try:
+        value = to_seconds(text) if not text.replace(".", "", 1).isdigit() else float(text)
+    except (ValueError, TypeError, OverflowError):
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a duration such as 60 or 2m, got {text[:80]!r}")
     return value
 
 

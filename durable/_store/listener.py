@@ -1,6 +1,6 @@
 """The LISTEN connection: wakes workers and result waiters.
 
-Engines of one process share it per database (``_listener_share``): each adds its
+Engines of one process share it per database (``listener_share``): each adds its
 callbacks and removes them when it closes, and each runs ``run()``, of which one at a time
 keeps the connection up (the others wait their turn, so it outlives any one engine).
 

@@ -50,11 +50,16 @@ class WorkerProcesses:
         self, module: str, database_url: str, env: dict[str, str]
     ) -> subprocess.Popen[bytes]:
         """Start ``python -m module database_url`` with ``env``, its output to a log."""
+        return self.spawn_argv(["-m", module, database_url], env)
+
+    def spawn_argv(self, argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """Start ``python *argv`` with ``env``, its output to a log."""
         full_env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-        log = self.log_dir / f"{module.rsplit('.', 1)[-1]}-{len(self.started)}.log"
+        name = argv[1].rsplit(".", 1)[-1] if argv[0] == "-m" else "python"
+        log = self.log_dir / f"{name}-{len(self.started)}.log"
         with log.open("wb") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", module, database_url],
+                [sys.executable, *argv],
                 cwd=REPO_ROOT,
                 env=full_env,
                 stdout=out,

@@ -307,17 +307,21 @@ async def test_schedules_list_pause_resume_trigger_delete(
 # -- worker ---------------------------------------------------------------------------------
 
 
-async def _serve_until_sigterm(database_url: str, app: str, make_engine: EngineFactory) -> None:
+async def _serve_until_sigterm(
+    database_url: str, app: str, make_engine: EngineFactory, processes: int
+) -> None:
     command = [sys.executable, "-m", "durable", "worker", "--app", app, "--concurrency", "2",
-               "--database-url", database_url]  # fmt: skip
+               "--database-url", database_url, "--processes", str(processes)]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if "DATABASE_URL" not in k}
     process = await anyio.open_process(command, cwd=ROOT, env=env)
     try:
         assert process.stdout is not None
         banner = b""
-        with anyio.fail_after(30):
-            while b"serving" not in banner:
+        with anyio.fail_after(60):
+            while banner.count(b" serving ") < processes:
                 banner += await process.stdout.receive()
+        if processes > 1:
+            assert f"running {processes} worker processes".encode() in banner
         assert b"tests.cli_app.double" in banner
         assert b"concurrency 2" in banner
         async with make_engine(worker=False) as client:
@@ -335,17 +339,23 @@ async def _serve_until_sigterm(database_url: str, app: str, make_engine: EngineF
 async def test_worker_serves_a_list_of_workflows_until_sigterm(
     database_url: str, make_engine: EngineFactory
 ) -> None:
-    await _serve_until_sigterm(database_url, "tests.acceptance.cli_app:WORKFLOWS", make_engine)
+    await _serve_until_sigterm(
+        database_url, "tests.acceptance.cli_app:WORKFLOWS", make_engine, processes=1
+    )
 
 
 async def test_worker_serves_an_app_engine(database_url: str, make_engine: EngineFactory) -> None:
-    await _serve_until_sigterm(database_url, "tests.acceptance.cli_app:engine", make_engine)
+    await _serve_until_sigterm(
+        database_url, "tests.acceptance.cli_app:engine", make_engine, processes=2
+    )
 
 
 async def test_worker_serves_an_app_engine_built_as_a_client(
     database_url: str, make_engine: EngineFactory
 ) -> None:
-    await _serve_until_sigterm(database_url, "tests.acceptance.cli_app:client", make_engine)
+    await _serve_until_sigterm(
+        database_url, "tests.acceptance.cli_app:client", make_engine, processes=2
+    )
 
 
 async def test_worker_usage_errors(database_url: str) -> None:
@@ -362,3 +372,15 @@ async def test_worker_usage_errors(database_url: str) -> None:
                      "0")  # fmt: skip
     assert zero.returncode == 2
     assert "expected a positive integer" in zero.stderr
+    app = ("--app", "tests.acceptance.cli_app:WORKFLOWS")
+    no_processes = await cli(database_url, "worker", *app, "--processes", "0")
+    assert no_processes.returncode == 2
+    assert "expected a positive integer" in no_processes.stderr
+    bad_timeout = await cli(database_url, "worker", *app, "--stop-timeout", "-1")
+    assert bad_timeout.returncode == 2
+    assert "expected a duration such as 60 or 2m" in bad_timeout.stderr
+    # With several processes a bad --app fails once, in the supervisor, before any child.
+    many = await cli(database_url, "worker", "--app", "no_such_module_xyz", "--processes", "3")
+    assert many.returncode == 2
+    assert many.stderr.count("cannot import --app module") == 1
+    assert "worker processes" not in many.stdout

@@ -2,7 +2,7 @@
 
 Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url URL]
 [--output PATH]``. Scenario names: floor, step, throughput, drain, pickup, replay,
-replayer, dashboard, pgqueuer, parked. The floor always runs first: every figure is also
+replayer, dashboard, pgqueuer, scaling, parked. The floor always runs first: every figure is also
 given in raw commits.
 """
 
@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import scenarios_latency, scenarios_load
+from bench import scaling, scenarios_latency, scenarios_load
 from bench.agents import Harness
 from bench.databases import ENV_VAR, Databases, databases
 from bench.harness import Bench
@@ -38,6 +38,7 @@ SCENARIOS: dict[str, Scenario] = {
     "replayer": scenarios_latency.replayer,
     "dashboard": scenarios_latency.dashboard,
     "pgqueuer": scenarios_load.pgqueuer,
+    "scaling": scaling.scaling,
     "parked": scenarios_load.parked,  # last: it leaves 10,000 DBOS coroutines asleep
 }
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "latest.json"

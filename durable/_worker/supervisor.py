@@ -116,11 +116,9 @@ class Supervisor:
             self._escalate()
             waitables: list[Any] = [p.sentinel for p in self._processes()]
             multiprocessing.connection.wait([*waitables, wake], self._next_timeout())
-            try:
+            with contextlib.suppress(BlockingIOError):  # drained: nothing more to read
                 while wake.recv(512):
                     pass
-            except BlockingIOError:
-                pass
 
     def _processes(self) -> list[BaseProcess]:
         return [s.process for s in self._slots if s.process is not None]
@@ -141,7 +139,14 @@ class Supervisor:
         now = time.monotonic()
         for slot in self._slots:
             if slot.process is None and slot.restart_at is not None and slot.restart_at <= now:
-                self._start(slot)
+                try:
+                    self._start(slot)
+                except OSError as exc:  # out of fds or memory: the supervisor's own failure
+                    _log.error("cannot start a worker process (%s); stopping", exc)
+                    slot.restart_at = None
+                    self.exit_status = 1
+                    self._begin_stop(signal.SIGTERM)
+                    return
 
     def _start(self, slot: _Slot) -> None:
         process = self._context.Process(

@@ -5,6 +5,8 @@ databases; without it the embedded PostgreSQL of ``durable._store.embedded`` is 
 system gets its own database on that one server (``bench_durable``, ``bench_dbos``,
 ``bench_pgq``), created fresh at the start and dropped at the end, so no system sees the
 other's tables, and every figure comes from the same server and disk.
+``DURABLE_BENCH_DB_PREFIX`` replaces ``bench`` in those names, so two benchmark runs can
+share one server without dropping each other's databases.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from durable._store.embedded import EmbeddedPostgres
 __all__ = ["ENV_VAR", "Databases", "databases", "rss_bytes", "with_database"]
 
 ENV_VAR = "DURABLE_BENCH_DATABASE_URL"
+PREFIX_VAR = "DURABLE_BENCH_DB_PREFIX"
 SYSTEMS = ("durable", "dbos", "pgq")
 
 
@@ -70,7 +73,8 @@ async def databases(url: str | None) -> AsyncIterator[Databases]:
     embedded = EmbeddedPostgres() if url is None else None
     admin = await embedded.start() if embedded is not None else url
     assert admin is not None
-    names = [f"bench_{system}" for system in SYSTEMS]
+    prefix = os.environ.get(PREFIX_VAR) or "bench"
+    names = [f"{prefix}_{system}" for system in SYSTEMS]
     try:
         await _recreate(admin, names, create=True)
         yield Databases(

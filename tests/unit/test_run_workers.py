@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from durable import Engine, run_workers, step, workflow
-from durable._supervisor import USAGE_EXIT, Supervisor
+from durable._worker.supervisor import USAGE_EXIT, Supervisor
 
 
 @step(name="run_workers.noop_step")

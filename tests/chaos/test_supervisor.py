@@ -144,3 +144,30 @@ async def test_sigterm_drains_every_child_and_loses_no_run(
         run_ids,
     )
     assert records == 24
+
+
+def _gone(pid: int) -> bool:
+    """True once ``pid`` exited (a zombie waiting for its new parent counts as exited)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return True
+    return "\nState:\tZ" in status
+
+
+async def test_children_stop_by_themselves_when_the_supervisor_is_killed(
+    database_url: str, workers: WorkerProcesses, tmp_path: Path
+) -> None:
+    marks = tmp_path / "marks.log"
+    supervisor = _spawn(
+        workers, ["-m", "tests.chaos.supervised_app", "2"], database_url, marks, slow=0
+    )
+    pids = await _serving_pids(workers, supervisor, 2)
+    workers.kill(supervisor)  # SIGKILL: no forwarded signal, the children are orphans
+    with anyio.fail_after(60):
+        while True:
+            if all(_gone(pid) for pid in pids):
+                break
+            await anyio.sleep(0.05)
+    log = _log_of(workers, supervisor).decode()
+    assert log.count("the supervisor is gone; draining in-flight runs") == 2, log

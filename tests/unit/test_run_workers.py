@@ -48,6 +48,10 @@ def _usage_error() -> int:
         (_not_an_engine, {"processes": 2}, TypeError, "must return an Engine, not str"),
         (_client_only, {"processes": 2}, ValueError, "Engine(worker=False): it has no worker"),
         (_nothing_to_serve, {"processes": 2}, ValueError, "registers no workflow"),
+        ("no_such_module_xyz:engine", {"processes": 2}, ValueError, "cannot load app"),
+        ("tests.unit.test_run_workers", {"processes": 2}, ValueError, "must be 'module:attr'"),
+        ("tests.unit.test_run_workers:USAGE_EXIT", {}, TypeError, "neither an Engine nor"),
+        ("tests.unit.test_run_workers:_client_only", {}, ValueError, "it has no worker"),
     ],
 )
 def test_bad_input_is_refused_before_any_process_starts(

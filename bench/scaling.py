@@ -49,7 +49,7 @@ async def scaling(h: Harness) -> list[Figure]:
     for processes in PROCESSES:
         figure = Figure(
             "scaling", f"{n:,} queued 1-step, {processes} proc", "durable", per=n,
-            note=f"{processes} worker processes on {cpus} CPUs",
+            note=f"{processes} worker process{'es' if processes > 1 else ''} on {cpus} CPUs",
         )  # fmt: skip
         for rep in range(h.bench.reps):
             log(f"scaling: {processes} worker processes, rep {rep + 1}/{h.bench.reps}")

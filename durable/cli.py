@@ -3,7 +3,7 @@
 ::
 
     durable worker --app myapp.workflows:engine [--queues default,emails] [--concurrency 8]
-    durable migrate [--dry-run]
+    durable migrate [--dry-run] [--partitioned [--partition-period 1d]]
     durable runs list [--status failed --since 12h --workflow checkout --tag tenant:acme]
     durable runs show RUN_ID
     durable runs cancel|retry|pause|resume|watch|fast-forward RUN_ID   (or an id prefix)
@@ -39,6 +39,7 @@ import asyncpg
 from durable._cli import args as args_
 from durable._cli import format as fmt
 from durable._cli.dashboard import add_dashboard_parser, dashboard_command
+from durable._cli.history import add_partition_arguments, apply_partitioned_layout
 from durable._cli.replay import (
     add_export_arguments,
     add_replay_parser,
@@ -118,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
     add_worker_arguments(worker)
     migrate_cmd = commands.add_parser("migrate", parents=[common], help="apply migrations")
     migrate_cmd.add_argument("--dry-run", action="store_true", help="print the pending SQL")
+    add_partition_arguments(migrate_cmd)
     _runs_parser(commands.add_parser("runs", parents=[common], help="inspect and act on runs"),
                  common)  # fmt: skip
     _schedules_parser(
@@ -351,12 +353,15 @@ async def _migrate(args: argparse.Namespace, url: str | None) -> int:
             if args.dry_run:
                 return _print_pending(await pending_migrations(conn))
             applied = await migrate(conn)
+            layout = await apply_partitioned_layout(conn, args)
         finally:
             await conn.close()
     finally:
         if embedded is not None:
             await embedded.stop()
     print(f"applied migrations {applied}" if applied else "the database is up to date")
+    if layout:
+        print(layout)
     return OK
 
 

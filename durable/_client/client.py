@@ -9,7 +9,6 @@ own transaction, so it exists only if that transaction commits.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -29,6 +28,7 @@ from durable._client.queues import Queues
 from durable._client.reads import ClientReads
 from durable._client.schedules import Schedules
 from durable._foundation.dsn import redact, scrub
+from durable._foundation.run_ids import new_run_id
 from durable._foundation.telemetry import Telemetry
 from durable._foundation.validate import (
     check_delay,
@@ -341,7 +341,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         connection: asyncpg.Connection | None = None,
     ) -> RunHandle[Any]:
         check_name("workflow", name)
-        run_id = uuid.uuid4() if run_id is None else check_run_id("run_id", run_id)
+        run_id = new_run_id() if run_id is None else check_run_id("run_id", run_id)
         idempotency_key = check_optional_key("idempotency_key", idempotency_key)
         concurrency_key = check_optional_key("concurrency_key", concurrency_key)
         queue, priority = check_name("queue", queue), check_priority(priority)

@@ -11,16 +11,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import anyio
 import asyncpg
 
 from durable._client.handles import RunHandle
 from durable._foundation.durations import to_seconds
+from durable._foundation.run_ids import new_run_id
 from durable._foundation.views import RunStatus
 from durable._runs.deliveries import SignalDelivery
 from durable._runs.operations import send_signal
+from durable._runs.partitions import drop_expired_partitions
 from durable._runs.retry_signals import SignalFix, signal_fix
 from durable._workflow.run_retries import retry_tree
 from durable.errors import RunNotFound
@@ -147,7 +149,7 @@ async def fork_run(client: Client, run_id: UUID, from_step: str | None) -> RunHa
         raise ValueError(
             f"run {run_id} has no record at cursor key {from_step!r}; recorded keys: {known}"
         )
-    new_id = uuid4()
+    new_id = new_run_id()
     name, version = run["workflow_name"], run["workflow_version"]
     with runtime.telemetry.start_workflow(name, version, run["queue"], new_id) as started:
         copied = await runtime.store.fork_run(
@@ -223,15 +225,20 @@ async def prune_runs(
 ) -> int:
     """Delete finished top-level runs older than ``older_than`` seconds with their child
     runs, steps, signals and events; unfinished runs are never touched. Returns the
-    number of runs deleted."""
+    number of runs deleted. In the partitioned layout, whole partitions go first (see
+    ``_history_partitions``) and the runs of the partitions left wait for theirs."""
     chosen = [RunStatus(s).value for s in statuses]
     if not chosen or any(s not in FINISHED for s in chosen):
         raise ValueError(f"prune only deletes finished runs {FINISHED}, not {list(statuses)}")
     if older_than < 0:
         raise ValueError(f"older_than must be >= 0, not {older_than}")
-    total, after = 0, None
+    total, after, skip = 0, None, []
+    if set(chosen) == set(FINISHED):  # a partition holds runs of every final status
+        partitions = await drop_expired_partitions(runtime, older_than)
+        if partitions is not None:
+            total, skip = partitions.runs_deleted, partitions.live_ranges
     while True:
-        row = await runtime.store.prune_batch(older_than, chosen, after, _PRUNE_BATCH)
+        row = await runtime.store.prune_batch(older_than, chosen, after, _PRUNE_BATCH, skip)
         total += int(row["deleted"])
         if row["scanned"] < _PRUNE_BATCH:
             return total

@@ -9,12 +9,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from durable._foundation.codec import decode_json, encode_start_input
 from durable._foundation.cron import CatchUp, CronSpec, Overlap, check_policies
 from durable._foundation.durations import to_seconds
 from durable._foundation.limits import check_payload, unstorable_text
+from durable._foundation.run_ids import new_run_id
 from durable._foundation.views import RunStatus
 from durable._runs.starting import StartRequest, start_run
 from durable._store.rows import ScheduleRow
@@ -210,7 +211,7 @@ class Schedules:
         wf, wf_name, version, queue, timeout = await self._engine._resolve(row.workflow_name)
         request = tick_request(
             self._runtime, (wf_name, version, queue, timeout), name, row.input,
-            run_id=uuid4(), idempotency_key=None, delay=None,
+            run_id=new_run_id(), idempotency_key=None, delay=None,
         )  # fmt: skip
         run_id, _ = await start_run(self._runtime, request)
         await self._runtime.store.set_schedule_last_run(name, run_id)

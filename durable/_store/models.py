@@ -34,6 +34,7 @@ __all__ = [
     "SCHEMA",
     "Clock",
     "Event",
+    "Partitioning",
     "Queue",
     "QueueStart",
     "Run",
@@ -356,6 +357,24 @@ class QueueStart(_Base, table=True):
         sa_column=Column(DateTime(timezone=True), primary_key=True, server_default=_NOW)
     )
     run_id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+
+
+class Partitioning(_Base, table=True):
+    """Present (one row) when ``durable.steps`` is partitioned by run id, one period each."""
+
+    __tablename__ = "partitioning"
+    __table_args__ = (
+        CheckConstraint("id", name="partitioning_id_check"),
+        CheckConstraint("period_seconds >= 60", name="partitioning_period_seconds_check"),
+        CheckConstraint("ahead >= 1", name="partitioning_ahead_check"),
+    )
+    id: bool = Field(sa_column=Column(Boolean, primary_key=True, server_default=text("true")))
+    period_seconds: float = _col(Double, nullable=False)
+    ahead: int = _col(Integer, nullable=False, default="3")
+    created_at: datetime = Field(
+        default=None,
+        sa_column=Column(DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    )
 
 
 class SchemaMigration(_Base, table=True):

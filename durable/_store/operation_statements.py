@@ -184,11 +184,14 @@ class OperationStatements:
         statuses: Sequence[str],
         after: tuple[datetime, UUID] | None,
         limit: int,
+        skip: Sequence[tuple[UUID, UUID]] = (),
     ) -> Row:
-        """Delete one batch of old finished run trees: (deleted, scanned, last_at, last_id)."""
+        """Delete one batch of old finished run trees: (deleted, scanned, last_at, last_id).
+        Runs with an id in one of the ``skip`` ranges [lo, hi) are left alone."""
         after_at, after_id = after if after else (None, None)
+        los, his = [lo for lo, _ in skip], [hi for _, hi in skip]
         row = await self.pool.fetchrow(
-            query("prune_runs"), older_than, list(statuses), after_at, after_id, limit
+            query("prune_runs"), older_than, list(statuses), after_at, after_id, limit, los, his
         )
         assert row is not None  # an aggregate SELECT always returns one row
         return row

@@ -19,6 +19,7 @@ from durable._foundation.faults import INFRASTRUCTURE_ERRORS
 from durable._foundation.metrics import QueueReadiness
 from durable._foundation.views import RunDetail, RunSummary
 from durable._store.operation_statements import OperationStatements
+from durable._store.partition_statements import PartitionStatements
 from durable._store.pool import ConnectionPool
 from durable._store.queue_statements import QueueStatements
 from durable._store.read_models import detail_from_rows, signal_infos, summary_from_row
@@ -36,7 +37,7 @@ TRANSIENT_ERRORS = LOOP_ERRORS = INFRASTRUCTURE_ERRORS
 Row = asyncpg.Record
 
 
-class Store(QueueStatements, OperationStatements, SignalStatements):
+class Store(QueueStatements, OperationStatements, SignalStatements, PartitionStatements):
     """Typed access to the ``durable`` schema through an asyncpg pool."""
 
     def __init__(self, pool: ConnectionPool) -> None:

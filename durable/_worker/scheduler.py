@@ -18,7 +18,7 @@ import logging
 import random
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import asyncpg
 
@@ -31,6 +31,7 @@ from durable._client.schedules import (
 from durable._foundation.codec import decode_json, to_json
 from durable._foundation.cron import CronSpec, plan_ticks
 from durable._foundation.faults import is_infrastructure, report_loop_failure
+from durable._foundation.run_ids import new_run_id
 from durable._foundation.views import RunStatus
 from durable._runs.starting import start_run
 from durable._store.listener import Signal
@@ -150,7 +151,7 @@ class Scheduler:
             busy=last is not None and not RunStatus(last).finished,
             overlap=row.overlap, catch_up=row.catch_up, max_catch_up=row.max_catch_up,
         )  # fmt: skip
-        runs = [(tick, uuid4()) for tick in plan.starts]
+        runs = [(tick, new_run_id()) for tick in plan.starts]
         store = self.runtime.store
         async with store.transaction() as conn:
             won = await store.advance_schedule(

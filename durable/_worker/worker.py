@@ -18,6 +18,7 @@ import anyio
 from anyio.abc import TaskGroup
 
 from durable._foundation.validate import names, real, seconds, seconds_or_none
+from durable._runs.partitions import keep_partitions_ahead
 from durable._runs.registry import Registry
 from durable._runs.runtime import Runtime, Settings
 from durable._worker.execution import Execution
@@ -133,6 +134,7 @@ class Worker:
         self._unlisten.append(listener.on_wake(self.scheduler.wake))
         await self.scheduler.register()
         self._tg.start_soon(self.scheduler.run)
+        self._tg.start_soon(keep_partitions_ahead, runtime)
 
     async def _stop(self) -> None:
         for remove in self._unlisten:

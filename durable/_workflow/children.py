@@ -15,6 +15,7 @@ from collections.abc import Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
 from durable._foundation.codec import decode_error, encode_error, error_info, to_json
+from durable._foundation.run_ids import child_id_of
 from durable._foundation.telemetry import EVENT_CHILD_START
 from durable._runs.starting import StartRequest, encode_input, start_run
 from durable._workflow.context import Call, ParkRequest, RunContext
@@ -41,7 +42,7 @@ class ChildLimitExceeded(DurableError):
 
 def child_run_id(parent: uuid.UUID, cursor_key: str) -> uuid.UUID:
     """The id of the child started at ``cursor_key`` of ``parent``: the same on every replay."""
-    return uuid.uuid5(parent, cursor_key)
+    return child_id_of(parent, cursor_key)
 
 
 def run_child(

@@ -1134,13 +1134,16 @@ FROM target;
 -- seconds ago, oldest first after the keyset position ($3, $4), with their child runs and
 -- steps (deleted here: steps have no foreign key); signals and events go by ON DELETE CASCADE. A run whose tree still
 -- holds an unfinished run is kept whole. Returns how many runs were deleted, how many
--- candidates were looked at, and the position to continue from.
+-- candidates were looked at, and the position to continue from. Runs whose id lies in one
+-- of the ranges [$6[i], $7[i]) are skipped: the partitioned layout drops those whole.
 WITH RECURSIVE roots AS (
     SELECT id, finished_at FROM durable.runs
     WHERE parent_run_id IS NULL AND status IN ('completed', 'failed', 'cancelled')
       AND status = ANY($2::text[])
       AND finished_at < durable.now() - make_interval(secs => $1::float8)
       AND ($3::timestamptz IS NULL OR (finished_at, id) > ($3, $4::uuid))
+      AND NOT EXISTS (
+        SELECT 1 FROM unnest($6::uuid[], $7::uuid[]) AS p(lo, hi) WHERE id >= lo AND id < hi)
     ORDER BY finished_at, id
     LIMIT $5
 ), tree AS (
@@ -1245,3 +1248,34 @@ SELECT coalesce(live.queue, q.name) AS name, coalesce(live.depth, 0) AS depth, l
     q.name IS NOT NULL AS managed
 FROM live FULL JOIN durable.queues AS q ON q.name = live.queue
 ORDER BY 1;
+
+-- ---------------------------------------------------------------------------------------
+-- The partitioned history layout (migration 0011; durable._history_partitions).
+
+-- name: history_layout
+-- The partition period and how many periods ahead to keep (no row: not partitioned).
+SELECT period_seconds, ahead FROM durable.partitioning;
+
+-- name: partition_history
+-- Switch an empty database to the partitioned layout: period $1 seconds, $2 periods ahead.
+-- True when it switched now, false when it already was partitioned.
+SELECT durable.partition_history($1::float8, $2::int);
+
+-- name: ensure_history_partitions
+-- Create the missing partitions of the periods from one before now() to $1 periods ahead
+-- (the real clock: run ids carry the application's real time, not durable.now()).
+SELECT durable.ensure_history_partitions(
+    now() - make_interval(secs => period_seconds),
+    now() + make_interval(secs => period_seconds * $1::int))
+FROM durable.partitioning;
+
+-- name: history_partitions
+-- The time partitions of durable.steps whose period ended more than $1 seconds ago
+-- (by durable.now()), oldest first; all of them with $1 NULL.
+SELECT name, lo, hi, starts_at, ends_at FROM durable.history_partitions()
+WHERE $1::float8 IS NULL OR ends_at <= durable.now() - make_interval(secs => $1::float8);
+
+-- name: drop_history_partition
+-- Drop partition $1 with its runs when all of them finished more than $2 seconds ago;
+-- the runs deleted, or NULL when the partition is kept (see durable.drop_history_partition).
+SELECT durable.drop_history_partition($1, durable.now() - make_interval(secs => $2::float8));

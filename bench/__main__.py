@@ -1,9 +1,9 @@
 """``python -m bench``: run the benchmark scenarios, print the table, write the JSON.
 
 Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url URL]
-[--output PATH]``. Scenario names: floor, step, throughput, drain, pickup, replay,
-replayer, dashboard, pgqueuer, scaling, parked. The floor always runs first: every figure is also
-given in raw commits.
+[--output PATH] [--prune-runs N]``. Scenario names: floor, step, throughput, drain, pickup,
+replay, replayer, dashboard, pgqueuer, scaling, prune, commits, parked. The floor always
+runs first: every figure is also given in raw commits.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import scaling, scenarios_latency, scenarios_load
+from bench import history, scaling, scenarios_latency, scenarios_load
 from bench.agents import Harness
 from bench.databases import ENV_VAR, Databases, databases
 from bench.harness import Bench
@@ -39,6 +39,8 @@ SCENARIOS: dict[str, Scenario] = {
     "dashboard": scenarios_latency.dashboard,
     "pgqueuer": scenarios_load.pgqueuer,
     "scaling": scaling.scaling,
+    "prune": history.prune,
+    "commits": history.commits,
     "parked": scenarios_load.parked,  # last: it leaves 10,000 DBOS coroutines asleep
 }
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "latest.json"
@@ -55,6 +57,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         help=f"run only these scenarios (repeat or comma-separate): {', '.join(SCENARIOS)}",
     )
     parser.add_argument("--reps", type=int, default=None, help="reps per system (default 3)")
+    parser.add_argument("--prune-runs", type=int, default=None, metavar="N",
+                        help="finished runs the prune scenario prunes (default 1,000,000; "
+                        "20,000 with --quick)")  # fmt: skip
     parser.add_argument(
         "--database-url", default=None, help=f"server to use (default ${ENV_VAR}, else embedded)"
     )
@@ -112,7 +117,10 @@ async def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     figures: list[Figure] = []
     async with databases(args.database_url) as dbs:
-        bench = Bench(dbs.durable, dbs.dbos, dbs.pgq, reps=args.reps, quick=args.quick)
+        bench = Bench(
+            dbs.durable, dbs.dbos, dbs.pgq, reps=args.reps, quick=args.quick,
+            prune_runs=args.prune_runs,
+        )  # fmt: skip
         harness = Harness(bench)
         try:
             for name in args.selected:

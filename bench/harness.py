@@ -27,6 +27,7 @@ SIZES: dict[str, tuple[int, int]] = {
     "parked": (10_000, 1_000),  # sleeping runs
     "finished": (100_000, 10_000),  # finished runs beside them
     "pgqueuer": (5000, 1000),  # plain jobs per sample
+    "prune": (1_000_000, 20_000),  # finished runs pruned (--prune-runs)
 }
 """name -> (full run, --quick run)."""
 
@@ -40,8 +41,12 @@ class Bench:
     pgq_url: str
     reps: int
     quick: bool
+    prune_runs: int | None = None
+    """``--prune-runs``: the size of the prune scenario, whatever ``quick`` says."""
 
     def n(self, name: str) -> int:
+        if name == "prune" and self.prune_runs:
+            return self.prune_runs
         full, quick = SIZES[name]
         return quick if self.quick else full
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 __all__ = ["Figure", "render_table", "write_json"]
 
-Kind = Literal["time", "bytes"]
+Kind = Literal["time", "bytes", "count"]
 
 
 @dataclass
@@ -86,6 +86,8 @@ def x_commit(fig: Figure, commit: float | None) -> float | None:
 def _fmt_value(value: float, kind: Kind) -> str:
     if kind == "bytes":
         return f"{value / 1024:,.1f} KiB"
+    if kind == "count":
+        return f"{value:,.2f}"
     ms = value * 1000
     if ms >= 100:
         return f"{ms:,.0f} ms"

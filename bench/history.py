@@ -21,8 +21,8 @@ from bench.databases import with_database
 from bench.harness import log
 from bench.report import Figure
 from durable import Engine, step, workflow
-from durable._migrations import migrate
-from durable._store_partitions import partition_history
+from durable._store.migrations import migrate
+from durable._store.partition_statements import partition_history
 
 __all__ = ["commits", "prune"]
 

@@ -226,7 +226,7 @@ async def prune_runs(
     """Delete finished top-level runs older than ``older_than`` seconds with their child
     runs, steps, signals and events; unfinished runs are never touched. Returns the
     number of runs deleted. In the partitioned layout, whole partitions go first (see
-    ``_history_partitions``) and the runs of the partitions left wait for theirs."""
+    ``durable._runs.partitions``) and the runs of the partitions left wait for theirs."""
     chosen = [RunStatus(s).value for s in statuses]
     if not chosen or any(s not in FINISHED for s in chosen):
         raise ValueError(f"prune only deletes finished runs {FINISHED}, not {list(statuses)}")

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from durable._pool import ConnectionPool
+from durable._store.pool import ConnectionPool
 from durable.sql import query
 
 __all__ = ["HistoryLayout", "HistoryPartition", "PartitionStatements", "partition_history"]

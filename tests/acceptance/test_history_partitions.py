@@ -18,8 +18,8 @@ import pytest
 
 import durable
 from durable import step, workflow
-from durable._run_ids import new_run_id
-from durable._store_partitions import partition_history
+from durable._foundation.run_ids import new_run_id
+from durable._store.partition_statements import partition_history
 from durable.testing import Replayer
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from durable._store_partitions import partition_history
+from durable._store.partition_statements import partition_history
 
 pytestmark = pytest.mark.anyio
 

@@ -14,8 +14,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from durable._run_ids import new_run_id
-from durable._store_partitions import partition_history
+from durable._foundation.run_ids import new_run_id
+from durable._store.partition_statements import partition_history
 from durable.sql import query
 from tests.integration.test_claim_plan import (
     _UNFINISHED,

@@ -67,6 +67,8 @@ BEGIN
     IF period IS NULL THEN
         RETURN 0;
     END IF;
+    -- Every worker runs this: one at a time, so none trips over a partition another creates.
+    PERFORM pg_advisory_xact_lock(hashtext('durable.history_partitions'));
     start_at := to_timestamp(floor(extract(epoch FROM from_at) / period) * period);
     WHILE start_at < until_at LOOP
         stop_at := start_at + make_interval(secs => period);
@@ -128,6 +130,7 @@ DECLARE
     bounds record;
     deleted bigint;
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('durable.history_partitions'));
     SELECT p.lo, p.hi, p.ends_at INTO bounds FROM durable.history_partitions() AS p
     WHERE p.name = part;
     IF bounds.lo IS NULL OR bounds.ends_at > cutoff

@@ -248,3 +248,27 @@ async def test_the_row_prune_serves_runs_outside_partitions_and_skips_the_rest(
             await engine.get_run(random_id)
         assert (await engine.get_run(inside.run_id)).status == "completed"
         assert await _steps_in(partitioned, inside.run_id) == {f"durable.{later_part}"}
+
+
+async def test_the_migrate_command_switches_an_empty_database_and_checks_its_options(
+    database_url: str,
+) -> None:
+    from tests.acceptance.test_cli import cli
+
+    bad = await cli(database_url, "migrate", "--partitioned", "--partition-period", "10s")
+    assert bad.returncode == 2
+    assert "at least 1m" in bad.stderr
+    one_run = "INSERT INTO durable.runs (id, workflow_name, input) VALUES ($1, 'w', '{}')"
+    await _fetch(database_url, one_run, new_run_id())
+    refused = await cli(database_url, "migrate", "--partitioned")
+    assert refused.returncode == 1
+    assert "empty database only" in refused.stderr
+    assert await _partitions(database_url) == []  # nothing changed
+    await _fetch(database_url, "DELETE FROM durable.runs")
+    done = await cli(database_url, "migrate", "--partitioned", "--partition-period", "6h")
+    assert done.returncode == 0, done.stderr
+    assert "durable.steps is partitioned: one partition per 21600s" in done.stdout
+    again = await cli(database_url, "migrate", "--partitioned")
+    assert again.returncode == 0, again.stderr
+    assert "already partitioned" in again.stdout
+    assert len(await _partitions(database_url)) == 5  # the last period, this one, 3 ahead

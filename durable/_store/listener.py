@@ -179,7 +179,11 @@ class Listener:
             return
         if self._release is not None:
             with anyio.move_on_after(2):
-                await self._release(conn)  # the pool resets it (UNLISTEN) or drops it
+                if not conn.is_closed():  # back to its pool as it came: no callbacks of ours
+                    conn.remove_termination_listener(self._on_terminated)
+                    await conn.remove_listener(WAKE_CHANNEL, self._on_notify)
+                    await conn.remove_listener(RUN_CHANNEL, self._on_notify)
+                await self._release(conn)
         elif not conn.is_closed():
             with anyio.move_on_after(2):
                 await conn.close()

@@ -79,6 +79,8 @@ async def test_a_start_in_a_committed_transaction_runs(engine: Engine, database_
         await conn.close()
 
 
+# The LISTEN connection goes back to the pool without our callbacks on it (asyncpg warns).
+@pytest.mark.filterwarnings("error::asyncpg.InterfaceWarning")
 async def test_a_client_on_the_callers_pool_with_a_worker_of_its_own(database_url: str) -> None:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     assert pool is not None

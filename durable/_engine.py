@@ -12,7 +12,6 @@ from typing import Any
 from durable._client.client import Client
 from durable._worker.scheduler import Scheduler
 from durable._worker.worker import Worker
-from durable._workflow.decorators import Workflow
 
 __all__ = ["Engine"]
 
@@ -41,7 +40,7 @@ class Engine(Client):
         database_url: str | None = None,
         *,
         concurrency: int = 16,
-        workflows: Iterable[Workflow[Any, Any]] | None = None,
+        workflows: Iterable[object] | None = None,
         worker: bool = True,
         queues: Sequence[str] | None = None,
         tracer_provider: Any = None,

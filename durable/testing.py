@@ -48,7 +48,7 @@ from durable._foundation.durations import to_seconds
 from durable._foundation.history import History, HistoryRecord, HistorySignal, InvalidHistory
 from durable._replaying.replayer import Replayer, ReplayReport
 from durable._store.embedded import EmbeddedPostgres, resolve_database_url
-from durable._workflow.decorators import Workflow
+from durable._workflow.decorators import Workflow, workflow_list
 
 __all__ = [
     "Environment",
@@ -78,7 +78,7 @@ class Environment:
         self,
         database_url: str | None = None,
         *,
-        workflows: Iterable[Workflow[Any, Any]] | None = None,
+        workflows: Iterable[object] | None = None,
         database_prefix: str = "durable_env",
         **engine_options: Any,
     ) -> None:
@@ -86,7 +86,7 @@ class Environment:
             raise ValueError("database_prefix must be an identifier of at most 40 characters")
         self._prefix = database_prefix
         self._server_url = database_url or os.environ.get("DURABLE_TEST_DATABASE_URL")
-        self._workflows = None if workflows is None else list(workflows)
+        self._workflows = None if workflows is None else workflow_list(workflows)
         options: dict[str, Any] = {"inline_wait_seconds": 0.0, "poll_interval": 1.0}
         options.update(engine_options)
         self._options = options

@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 from uuid import UUID
 
 import anyio
@@ -23,7 +23,7 @@ from durable._runs.runtime import Runtime, Settings
 from durable._worker.execution import Execution
 from durable._worker.poller import Poller
 from durable._worker.scheduler import Scheduler
-from durable._workflow.decorators import Workflow, check_retries
+from durable._workflow.decorators import check_retries, workflow_list
 
 if TYPE_CHECKING:
     from durable._client.client import Client
@@ -51,7 +51,7 @@ class Worker:
         self,
         client: Client,
         *,
-        workflows: Iterable[Workflow[Any, Any]] | None = None,
+        workflows: Iterable[object] | None = None,
         queues: Iterable[str] | None = None,
         concurrency: int = 16,
         lease_seconds: float = 30.0,
@@ -67,7 +67,7 @@ class Worker:
         max_run_attempts: int = 10,
     ) -> None:
         self.client = client
-        self.registry = client.registry if workflows is None else Registry(workflows)
+        self.registry = client.registry if workflows is None else Registry(workflow_list(workflows))
         lease_seconds = real("lease_seconds", lease_seconds, above=True)
         self.settings: Settings = dataclasses.replace(
             client.settings,

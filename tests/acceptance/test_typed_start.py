@@ -97,7 +97,7 @@ async def test_chained_options_override_earlier_values(
 ) -> None:
     base = greet.options(queue="slow", priority=1, tags=["a"])
     chained = base.options(priority=5).options(tags=[])
-    assert base.chosen.priority == 1 and base.chosen.tags == ("a",)  # unchanged
+    assert (base.chosen.priority, base.chosen.tags) == (1, ("a",))  # unchanged
     assert (chained.chosen.queue, chained.chosen.priority, chained.chosen.tags) == ("slow", 5, ())
     assert isinstance(chained, WorkflowOptions)
     assert chained == greet.options(queue="slow", priority=5, tags=())
@@ -130,9 +130,7 @@ def test_a_bad_option_fails_at_options_time(
         greet.options(**options)
 
 
-async def test_inside_a_workflow_options_start_a_child(
-    engine: Engine, database_url: str
-) -> None:
+async def test_inside_a_workflow_options_start_a_child(engine: Engine, database_url: str) -> None:
     handle = await parent.start("default")
     child_id, greeting = await handle.result(timeout=30)
     assert greeting == "hello kid!"

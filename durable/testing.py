@@ -199,6 +199,10 @@ class Environment:
         worker = self.engine.worker
         if worker is None:
             raise RuntimeError("run_until_idle needs an engine with worker=True")
+        if worker.manual:  # worker="manual": drive it claim by claim, no settling
+            while await worker.claim_once():
+                pass
+            return
         store = self.engine.runtime.store
         while True:
             worker.wake()

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -44,8 +44,8 @@ import asyncpg
 from durable._client.handles import RunHandle
 from durable._engine import Engine
 from durable._foundation.dsn import dsn_for_database
-from durable._foundation.durations import to_seconds
 from durable._foundation.history import History, HistoryRecord, HistorySignal, InvalidHistory
+from durable._foundation.validate import seconds
 from durable._replaying.replayer import Replayer, ReplayReport
 from durable._store.embedded import EmbeddedPostgres, resolve_database_url
 from durable._workflow.decorators import Workflow, workflow_list
@@ -58,6 +58,8 @@ __all__ = [
     "InvalidHistory",
     "ReplayReport",
     "Replayer",
+    "database_now",
+    "shift_clock",
 ]
 
 R = TypeVar("R")
@@ -163,10 +165,8 @@ class Environment:
         """Move the clock forward by ``duration`` for every connection, then run everything
         that became due (timers, retry backoffs, wait timeouts, delayed starts, schedule
         ticks) until idle. Ticks missed by one jump follow the schedule's catch-up policy."""
-        seconds = to_seconds(duration)
         await self.run_until_idle(skip_timers=False)
-        await self.engine.runtime.store.shift_clock(seconds)
-        await self.engine.runtime.sync_clock()
+        await shift_clock(self.engine, duration)
         await self.fire_schedules()
         await self.run_until_idle(skip_timers=False)
 
@@ -214,7 +214,27 @@ class Environment:
 
     async def now(self) -> float:
         """The environment's clock (``durable.now()``) as epoch seconds."""
-        return (await self.engine.runtime.store.db_now()).timestamp()
+        return (await database_now(self.engine)).timestamp()
+
+
+async def shift_clock(engine: Engine, duration: float | timedelta | str, *others: Engine) -> float:
+    """Move ``durable.now()`` forward by ``duration`` for every connection to ``engine``'s
+    database, and tell ``engine`` and ``others`` (more engines on that database) at once;
+    return the total shift in seconds. Every timer compares against this clock, so a
+    sleep, a retry backoff or a wait's timeout falls due as if the time had passed.
+    Use it on a test database only: the clock never moves back.
+
+    With ``Engine(worker="manual")``, follow it with ``await engine.worker.claim_once()``
+    to run what fell due."""
+    total = await engine.runtime.store.shift_clock(seconds("duration", duration))
+    for each in (engine, *others):
+        await each.runtime.sync_clock()
+    return total
+
+
+async def database_now(engine: Engine) -> datetime:
+    """``durable.now()`` on ``engine``'s database: the clock timers and run times use."""
+    return await engine.runtime.store.db_now()
 
 
 async def _admin(server_dsn: str, statement: str) -> None:

@@ -123,22 +123,26 @@ async def test_a_parked_sleep_wakes_on_time_with_a_slow_fallback_poll(
 
 
 async def test_a_replayed_sleep_keeps_its_recorded_deadline(
-    engine: Engine, database_url: str
+    make_engine: EngineFactory, database_url: str
 ) -> None:
-    handle = await engine.start(sleep_for, "1h")
-    await support.wait_for_status(handle, "sleeping")
-    row = await run_row(database_url, handle.run_id)
-    recorded = (await engine.get_run(handle.run_id)).steps[0]
-    assert recorded.cursor_key == "sleep#0"
-    assert abs(float(recorded.output) - row["wake_at"].timestamp()) < 0.01
+    async with make_engine(*WORKFLOWS, worker="manual") as engine:
+        worker = engine.worker
+        assert worker is not None
+        handle = await engine.start(sleep_for, "1h")
+        assert await worker.claim_once() == 1
+        assert await handle.status() == RunStatus.SLEEPING
+        row = await run_row(database_url, handle.run_id)
+        recorded = (await engine.get_run(handle.run_id)).steps[0]
+        assert recorded.cursor_key == "sleep#0"
+        assert abs(float(recorded.output) - row["wake_at"].timestamp()) < 0.01
 
-    await shift_clock(engine, 3600 - 5)  # not quite there
-    engine.worker.wake()  # type: ignore[union-attr]
-    await anyio.sleep(0.2)
-    assert await handle.status() == RunStatus.SLEEPING
+        await shift_clock(engine, 3600 - 5)  # not quite there
+        assert await worker.claim_once() == 0
+        assert await handle.status() == RunStatus.SLEEPING
 
-    await shift_clock(engine, 10)
-    assert await handle.result(timeout=5) == "woke"
+        await shift_clock(engine, 10)
+        assert await worker.claim_once() == 1
+        assert await handle.result(timeout=5) == "woke"
 
 
 async def test_duration_strings_set_the_wake_time(engine: Engine, database_url: str) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 import durable
 from durable import Engine, RunStatus
+from durable.testing import Environment, shift_clock
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
 
@@ -86,6 +87,21 @@ async def test_an_automatic_worker_refuses_claim_once(engine: Engine) -> None:
     assert engine.worker is not None
     with pytest.raises(RuntimeError, match="manual"):
         await engine.worker.claim_once()
+
+
+async def test_the_testing_doc_example(server_dsn: str) -> None:
+    async with Environment(server_dsn, workflows=[nap], worker="manual") as env:
+        worker = env.engine.worker
+        assert worker is not None
+        handle = await env.start(nap)
+        assert await worker.claim_once() == 1  # ran until the sleep
+        await env.engine.pause(handle.run_id)
+        assert await shift_clock(env.engine, "2h") == 7200
+        assert await worker.claim_once() == 0  # paused: not claimed
+        assert await handle.status() == "paused"
+        await env.engine.resume(handle.run_id)
+        await env.run_until_idle()
+        assert await handle.result(timeout=5) == "after"
 
 
 def test_worker_takes_true_false_or_manual() -> None:

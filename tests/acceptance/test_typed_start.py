@@ -18,6 +18,7 @@ import pytest
 
 import durable
 from durable import Engine, RunStatus, WorkflowFailed, WorkflowOptions
+from durable.testing import Replayer
 from tests.acceptance.conftest import EngineFactory
 
 pytestmark = pytest.mark.anyio
@@ -145,3 +146,12 @@ async def test_a_child_refuses_an_idempotency_key(engine: Engine) -> None:
         await handle.result(timeout=30)
     assert failed.value.error.type.endswith("ValueError")
     assert "cannot be set on a child run" in failed.value.error.message
+
+
+def test_workflows_must_be_workflows() -> None:
+    with pytest.raises(TypeError, match="must hold @workflow functions"):
+        Engine("postgresql://unused/db", workflows=[greet, print])
+    with pytest.raises(TypeError, match="must be a list of @workflow functions"):
+        Engine("postgresql://unused/db", workflows=greet)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="must hold @workflow functions"):
+        Replayer(workflows=["tests.typed.greet"])

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from durable._codec import encode_error
-from durable._run_retries import failed_keys
+from durable._foundation.codec import encode_error
+from durable._workflow.run_retries import failed_keys
 from durable.errors import ErrorInfo, StepFailed
 
 

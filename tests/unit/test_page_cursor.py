@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from durable._views import decode_cursor, encode_cursor
+from durable._foundation.views import decode_cursor, encode_cursor
 
 
 def _raw(value: object) -> str:

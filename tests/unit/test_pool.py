@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from durable._pool import ConnectionPool
+from durable._store.pool import ConnectionPool
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from durable._record_writer import Combiner, Finish, RecordWriter, StepWrite
+from durable._store.record_writer import Combiner, Finish, RecordWriter, StepWrite
 
 pytestmark = pytest.mark.anyio
 

@@ -69,23 +69,24 @@ async def test_waits_on_step_signal_and_event_are_woken_by_notify(
         assert await handle.wait(event="stage", timeout=PROMPT)
         await support.wait_for_status(handle, "waiting")
 
-        returned: dict[str, bool] = {}
+        returned: dict[str, tuple[bool, bool]] = {}
+        sent = anyio.Event()
 
         async def wait_for(what: str, target: str) -> None:
             happened = await handle.wait(timeout=SLOW_POLL / 2, **{what: target})
-            returned[what] = happened
+            returned[what] = (happened, sent.is_set())
 
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait_for, "step", "step:compute#0")
             tg.start_soon(wait_for, "signal", "go")
             tg.start_soon(wait_for, "event", "result")
-            await anyio.sleep(0.3)
-            assert returned == {}  # nothing happened yet: all three are parked on NOTIFY
+            await anyio.sleep(0.3)  # time to park on NOTIFY (a wait not yet parked still holds)
+            sent.set()
             await handle.signal("go")
 
-        # Each wait's own timeout is half the fallback poll: returning true proves NOTIFY.
-        for what, happened in returned.items():
-            assert happened, what
+        # Each wait's own timeout is half the fallback poll: returning true proves NOTIFY,
+        # and none returned before the signal that makes all three happen was sent.
+        assert returned == {what: (True, True) for what in ("step", "signal", "event")}
 
         await support.wait_for_status(handle, "waiting")
         await handle.signal("finish")  # delivery wakes the worker in its own transaction

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from durable._client.queues import choose_runs
+from durable._worker.queue_choice import choose_runs
 
 
 def _config(rate_limit: int | None = None, key_concurrency: int = 1) -> dict[str, Any]:

@@ -27,7 +27,14 @@ from durable._run_workers import run_workers
 from durable._worker.worker import Worker
 from durable._workflow.children import ChildLimitExceeded
 from durable._workflow.context import CurrentRun, CurrentStep, current_run, current_step
-from durable._workflow.decorators import RetryPolicy, Step, Workflow, step, workflow
+from durable._workflow.decorators import (
+    RetryPolicy,
+    Step,
+    Workflow,
+    WorkflowOptions,
+    step,
+    workflow,
+)
 from durable._workflow.logging import RunContextFilter, logger
 from durable._workflow.poll import PollResult, poll
 from durable._workflow.progress import set_progress
@@ -109,6 +116,7 @@ __all__ = [
     "Workflow",
     "WorkflowFailed",
     "WorkflowInfo",
+    "WorkflowOptions",
     "WorkflowTimeout",
     "current_run",
     "current_step",

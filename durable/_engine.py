@@ -7,12 +7,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from durable._client.client import Client
 from durable._worker.scheduler import Scheduler
 from durable._worker.worker import Worker
-from durable._workflow.decorators import Workflow
 
 __all__ = ["Engine"]
 
@@ -33,7 +32,9 @@ class Engine(Client):
     ``timeout``/``retries`` in workflows that set no ``step_timeout``/``step_retries``.
     ``max_run_attempts`` (10) fails a poison run with ``RunAttemptsExhausted`` once that
     many executions in a row lost their lease before recording or parking anything.
-    ``Engine(worker=False)`` is a plain ``Client``.
+    ``Engine(worker=False)`` is a plain ``Client``. ``worker="manual"`` builds the worker
+    but lets nothing claim by itself: a test drives it with ``await
+    engine.worker.claim_once()`` (and schedules with ``engine.scheduler.fire_due()``).
     """
 
     def __init__(
@@ -41,8 +42,8 @@ class Engine(Client):
         database_url: str | None = None,
         *,
         concurrency: int = 16,
-        workflows: Iterable[Workflow[Any, Any]] | None = None,
-        worker: bool = True,
+        workflows: Iterable[object] | None = None,
+        worker: bool | Literal["manual"] = True,
         queues: Sequence[str] | None = None,
         tracer_provider: Any = None,
         meter_provider: Any = None,
@@ -78,9 +79,12 @@ class Engine(Client):
             max_signal_bytes=max_signal_bytes,
             default_workflow_timeout=default_workflow_timeout,
         )
+        if worker not in (True, False, "manual"):
+            raise ValueError(f'worker must be True, False or "manual", not {worker!r}')
         # Built (and its options checked) now, entered with the engine.
         self._planned = Worker(
             self,
+            manual=worker == "manual",
             queues=queues,
             concurrency=concurrency,
             lease_seconds=lease_seconds,

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -44,11 +44,11 @@ import asyncpg
 from durable._client.handles import RunHandle
 from durable._engine import Engine
 from durable._foundation.dsn import dsn_for_database
-from durable._foundation.durations import to_seconds
 from durable._foundation.history import History, HistoryRecord, HistorySignal, InvalidHistory
+from durable._foundation.validate import seconds
 from durable._replaying.replayer import Replayer, ReplayReport
 from durable._store.embedded import EmbeddedPostgres, resolve_database_url
-from durable._workflow.decorators import Workflow
+from durable._workflow.decorators import Workflow, workflow_list
 
 __all__ = [
     "Environment",
@@ -58,6 +58,8 @@ __all__ = [
     "InvalidHistory",
     "ReplayReport",
     "Replayer",
+    "database_now",
+    "shift_clock",
 ]
 
 R = TypeVar("R")
@@ -78,7 +80,7 @@ class Environment:
         self,
         database_url: str | None = None,
         *,
-        workflows: Iterable[Workflow[Any, Any]] | None = None,
+        workflows: Iterable[object] | None = None,
         database_prefix: str = "durable_env",
         **engine_options: Any,
     ) -> None:
@@ -86,7 +88,7 @@ class Environment:
             raise ValueError("database_prefix must be an identifier of at most 40 characters")
         self._prefix = database_prefix
         self._server_url = database_url or os.environ.get("DURABLE_TEST_DATABASE_URL")
-        self._workflows = None if workflows is None else list(workflows)
+        self._workflows = None if workflows is None else workflow_list(workflows)
         options: dict[str, Any] = {"inline_wait_seconds": 0.0, "poll_interval": 1.0}
         options.update(engine_options)
         self._options = options
@@ -163,10 +165,8 @@ class Environment:
         """Move the clock forward by ``duration`` for every connection, then run everything
         that became due (timers, retry backoffs, wait timeouts, delayed starts, schedule
         ticks) until idle. Ticks missed by one jump follow the schedule's catch-up policy."""
-        seconds = to_seconds(duration)
         await self.run_until_idle(skip_timers=False)
-        await self.engine.runtime.store.shift_clock(seconds)
-        await self.engine.runtime.sync_clock()
+        await shift_clock(self.engine, duration)
         await self.fire_schedules()
         await self.run_until_idle(skip_timers=False)
 
@@ -199,6 +199,10 @@ class Environment:
         worker = self.engine.worker
         if worker is None:
             raise RuntimeError("run_until_idle needs an engine with worker=True")
+        if worker.manual:  # worker="manual": drive it claim by claim, no settling
+            while await worker.claim_once():
+                pass
+            return
         store = self.engine.runtime.store
         while True:
             worker.wake()
@@ -210,7 +214,27 @@ class Environment:
 
     async def now(self) -> float:
         """The environment's clock (``durable.now()``) as epoch seconds."""
-        return (await self.engine.runtime.store.db_now()).timestamp()
+        return (await database_now(self.engine)).timestamp()
+
+
+async def shift_clock(engine: Engine, duration: float | timedelta | str, *others: Engine) -> float:
+    """Move ``durable.now()`` forward by ``duration`` for every connection to ``engine``'s
+    database, and tell ``engine`` and ``others`` (more engines on that database) at once;
+    return the total shift in seconds. Every timer compares against this clock, so a
+    sleep, a retry backoff or a wait's timeout falls due as if the time had passed.
+    Use it on a test database only: the clock never moves back.
+
+    With ``Engine(worker="manual")``, follow it with ``await engine.worker.claim_once()``
+    to run what fell due."""
+    total = await engine.runtime.store.shift_clock(seconds("duration", duration))
+    for each in (engine, *others):
+        await each.runtime.sync_clock()
+    return total
+
+
+async def database_now(engine: Engine) -> datetime:
+    """``durable.now()`` on ``engine``'s database: the clock timers and run times use."""
+    return await engine.runtime.store.db_now()
 
 
 async def _admin(server_dsn: str, statement: str) -> None:

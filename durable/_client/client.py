@@ -53,7 +53,7 @@ from durable._store.listener_share import acquire_listener, release_listener
 from durable._store.migrations import migrate
 from durable._store.pool import BorrowedPool, ConnectionPool
 from durable._store.store import Store
-from durable._workflow.decorators import Workflow
+from durable._workflow.decorators import Workflow, workflow_list
 from durable.errors import UnknownWorkflow
 
 __all__ = ["Client"]
@@ -81,7 +81,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         self,
         database_url: str | None = None,
         *,
-        workflows: Iterable[Workflow[Any, Any]] | None = None,
+        workflows: Iterable[object] | None = None,
         tracer_provider: Any = None,
         meter_provider: Any = None,
         log_during_replay: bool = False,
@@ -92,7 +92,9 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         max_signal_bytes: int = 256 << 10,
         default_workflow_timeout: Duration | None = None,
     ) -> None:
-        self.registry = default_registry if workflows is None else Registry(workflows)
+        self.registry = (
+            default_registry if workflows is None else Registry(workflow_list(workflows))
+        )
         self.settings = Settings(
             max_input_bytes=max_input_bytes,
             max_output_bytes=max_output_bytes,

@@ -28,7 +28,7 @@ from durable._runs.registry import Registry, default_registry
 from durable._runs.runtime import Runtime, Settings
 from durable._workflow import context as _context
 from durable._workflow.context import Call, ParkRequest, Record, RunContext
-from durable._workflow.decorators import Workflow
+from durable._workflow.decorators import Workflow, workflow_list
 from durable.errors import NonDeterminismError, UnknownWorkflow
 
 __all__ = [
@@ -330,8 +330,10 @@ class Replayer:
     version of that name in ``workflows``.
     """
 
-    def __init__(self, workflows: Iterable[Workflow[Any, Any]] | None = None) -> None:
-        self._registry = default_registry if workflows is None else Registry(workflows)
+    def __init__(self, workflows: Iterable[object] | None = None) -> None:
+        self._registry = (
+            default_registry if workflows is None else Registry(workflow_list(workflows))
+        )
 
     async def replay(self, history: HistoryLike) -> ReplayReport:
         """Replay one history (``InvalidHistory`` when it is not one; ``OSError`` when its

@@ -155,6 +155,30 @@ class Poller:
             if not await self._wake.wait(await self._idle_timeout()):
                 self._managed_stale = True  # a quiet poll: re-read managed queues too
 
+    async def claim_once(self) -> int:
+        """Claim the due runs once (as many as there are free slots) and execute each until
+        it parks or finishes; return how many ran. For tests that drive the worker step by
+        step: the worker must be manual (``Engine(worker="manual")``), claiming only here.
+        Errors (a failed claim) are raised, not retried."""
+        if self.running:
+            raise RuntimeError(
+                "claim_once() drives a manual worker; this one claims by itself "
+                '(use Engine(worker="manual"))'
+            )
+        claimed = 0
+        if not self._names:
+            return claimed
+        async with anyio.create_task_group() as beats:
+            beats.start_soon(self._heartbeat_loop)  # long executions keep their leases
+            try:
+                async with anyio.create_task_group() as runs:
+                    self._tg = runs
+                    claimed = await self._claim_batch(runs)
+            finally:
+                self._tg = None
+                beats.cancel_scope.cancel()
+        return claimed
+
     @property
     def busy(self) -> bool:
         """True while a claim is in flight or a run executes here."""

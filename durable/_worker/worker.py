@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Iterable
 from datetime import timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Self
 from uuid import UUID
 
 import anyio
@@ -24,7 +24,7 @@ from durable._runs.runtime import Runtime, Settings
 from durable._worker.execution import Execution
 from durable._worker.poller import Poller
 from durable._worker.scheduler import Scheduler
-from durable._workflow.decorators import Workflow, check_retries
+from durable._workflow.decorators import check_retries, workflow_list
 
 if TYPE_CHECKING:
     from durable._client.client import Client
@@ -46,13 +46,15 @@ class Worker:
     ``default_step_timeout``/``default_step_retries`` apply to steps that set none in
     workflows that set none; ``max_run_attempts`` fails a run whose executions keep
     losing their lease before recording anything; ``retention`` prunes older finished runs.
+    ``manual=True`` claims and fires schedules only when told (``claim_once``,
+    ``scheduler.fire_due``), for tests.
     """
 
     def __init__(
         self,
         client: Client,
         *,
-        workflows: Iterable[Workflow[Any, Any]] | None = None,
+        workflows: Iterable[object] | None = None,
         queues: Iterable[str] | None = None,
         concurrency: int = 16,
         lease_seconds: float = 30.0,
@@ -66,9 +68,12 @@ class Worker:
         default_step_timeout: Duration | None = None,
         default_step_retries: int = 0,
         max_run_attempts: int = 10,
+        manual: bool = False,
     ) -> None:
         self.client = client
-        self.registry = client.registry if workflows is None else Registry(workflows)
+        self.manual = manual
+        """True: nothing claims or fires schedules by itself; see ``claim_once``."""
+        self.registry = client.registry if workflows is None else Registry(workflow_list(workflows))
         lease_seconds = real("lease_seconds", lease_seconds, above=True)
         self.settings: Settings = dataclasses.replace(
             client.settings,
@@ -129,12 +134,13 @@ class Worker:
         self.poller = Poller(runtime)
         self._unlisten += [listener.on_wake(self.poller.wake), listener.on_run(self.poller.on_run)]
         await self.poller.register()
-        self._tg.start_soon(self.poller.run, self._tg)
         self.scheduler = Scheduler(runtime)
         self._unlisten.append(listener.on_wake(self.scheduler.wake))
         await self.scheduler.register()
-        self._tg.start_soon(self.scheduler.run)
         self._tg.start_soon(keep_partitions_ahead, runtime)
+        if not self.manual:
+            self._tg.start_soon(self.poller.run, self._tg)
+            self._tg.start_soon(self.scheduler.run)
 
     async def _stop(self) -> None:
         for remove in self._unlisten:
@@ -177,6 +183,15 @@ class Worker:
     def active(self) -> dict[UUID, Execution]:
         """The executions running now, by run id."""
         return {} if self.poller is None else self.poller.active
+
+    async def claim_once(self) -> int:
+        """Claim the runs due now (as many as there are free slots) and execute each until
+        it parks or finishes; return how many ran. Only a manual worker
+        (``Worker(..., manual=True)``, ``Engine(worker="manual")``) is driven this way: tests
+        move it one claim at a time, so a run that must not move needs no sleep to show it."""
+        if self.poller is None:
+            raise RuntimeError("the worker is not running: use `async with Worker(client):`")
+        return await self.poller.claim_once()
 
     def wake(self, queue: str = "") -> None:
         """Claim now instead of at the next notification or poll."""

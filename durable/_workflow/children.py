@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from durable._foundation.codec import decode_error, encode_error, error_info, to_json
 from durable._foundation.run_ids import child_id_of
 from durable._foundation.telemetry import EVENT_CHILD_START
+from durable._runs.start_options import NO_OPTIONS, StartOptions
 from durable._runs.starting import StartRequest, encode_input, start_run
 from durable._workflow.context import Call, ParkRequest, RunContext
 from durable._workflow.replay import epoch, tracked, write
@@ -52,11 +53,13 @@ def run_child(
     kwargs: Mapping[str, Any],
     *,
     wait: bool,
+    options: StartOptions = NO_OPTIONS,
 ) -> Coroutine[Any, Any, Any]:
-    """Take the child's cursor key now; start it (once) and, with ``wait``, await its result."""
+    """Take the child's cursor key now; start it (once) and, with ``wait``, await its result.
+    ``options`` (from ``wf.options(...)``) set the child's queue, priority, tags and the like."""
     call = ctx.begin("child" if wait else "start", workflow.name)
     ctx.children_started += 1
-    return tracked(ctx, call, _child, workflow, args, kwargs, wait, ctx.children_started)
+    return tracked(ctx, call, _child, workflow, args, kwargs, wait, ctx.children_started, options)
 
 
 async def _child(
@@ -67,6 +70,7 @@ async def _child(
     kwargs: Mapping[str, Any],
     wait: bool,
     ordinal: int,
+    options: StartOptions,
 ) -> Any:
     execution = ctx.execution
     child_id = child_run_id(ctx.run_id, call.key)
@@ -84,10 +88,15 @@ async def _child(
                                                   "durable.step.cursor": call.key})  # fmt: skip
     request = StartRequest(
         run_id=child_id, workflow=workflow.name, version=workflow.version,
-        queue=workflow.queue, input_json=input_json,
-        timeout_seconds=runtime.settings.run_timeout(workflow.timeout),
+        queue=options.queue or workflow.queue, input_json=input_json,
+        priority=options.priority or 0, tags=options.tags or (),
+        delay_seconds=options.delay, concurrency_key=options.concurrency_key,
+        timeout_seconds=runtime.settings.run_timeout(options.timeout, workflow.timeout),
+        resource_id=options.resource_id, metadata_json=options.metadata_json,
         parent_run_id=ctx.run_id, parent_cursor=call.key, depth=ctx.depth + 1,
     )  # fmt: skip
+    if request.concurrency_key is not None:
+        await execution.guarded(ctx, runtime.store.ensure_queue(request.queue))
     await execution.guarded(ctx, start_run(runtime, request))
     if not wait:
         await write(ctx, key=call.key, seq=call.seq, kind="start", name=workflow.name,

@@ -12,26 +12,37 @@ import functools
 import inspect
 import math
 import sys
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
+from uuid import UUID
 
 from durable._foundation.codec import Signature
 from durable._foundation.cron import check_scheduled_workflow
 from durable._foundation.limits import check_text
 from durable._foundation.validate import exception_types, real, seconds, whole
 from durable._foundation.validate import name as check_name
-from durable._runs.current import running_client
 from durable._runs.registry import default_registry
+from durable._runs.start_options import NO_OPTIONS
 from durable._workflow import context as _context
 from durable._workflow.children import run_child
 from durable._workflow.replay import run_step
+from durable._workflow.start_options import WorkflowOptions, start_workflow
 
 if TYPE_CHECKING:
     from durable._client.handles import RunHandle
 
-__all__ = ["RetryPolicy", "Step", "Workflow", "check_retries", "step", "workflow"]
+__all__ = [
+    "RetryPolicy",
+    "Step",
+    "Workflow",
+    "WorkflowOptions",
+    "check_retries",
+    "step",
+    "workflow",
+    "workflow_list",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -198,21 +209,53 @@ class Workflow(Generic[P, R]):
     async def start(self, *args: P.args, **kwargs: P.kwargs) -> RunHandle[R]:
         """Start a run on the running engine and return its handle at once.
 
-        Inside a workflow this starts a child run without waiting for it.
+        Inside a workflow this starts a child run without waiting for it. To give the run
+        options (idempotency key, tags, delay, queue, priority, ...) use ``wf.options()``.
         """
-        ctx = _context.current()
-        if ctx is not None:
-            _context.refuse_in_step(f"{self.name}.start()")
+        return await start_workflow(self, NO_OPTIONS, args, kwargs)
 
-            handle: RunHandle[R] = await run_child(ctx, self, args, kwargs, wait=False)
-            return handle
-        started: RunHandle[R] = await running_client()._start_run(
-            self, self.name, self.version, args, dict(kwargs), queue=self.queue
-        )
-        return started
+    def options(
+        self,
+        *,
+        idempotency_key: str | None = None,
+        tags: Sequence[str] | None = None,
+        delay: Duration | None = None,
+        queue: str | None = None,
+        priority: int | None = None,
+        concurrency_key: str | None = None,
+        timeout: Duration | None = None,
+        resource_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        run_id: UUID | None = None,
+    ) -> WorkflowOptions[P, R]:
+        """This workflow with start options bound, checked now (as ``engine.start`` checks
+        them): ``await wf.options(idempotency_key="order-42").start(order)``. The result is
+        immutable and reusable, and ``.options()`` on it sets more (later values win)."""
+        return WorkflowOptions(self).options(
+            idempotency_key=idempotency_key, tags=tags, delay=delay, queue=queue,
+            priority=priority, concurrency_key=concurrency_key, timeout=timeout,
+            resource_id=resource_id, metadata=metadata, run_id=run_id,
+        )  # fmt: skip
 
     def __repr__(self) -> str:
         return f"<durable workflow {self.name!r} v{self.version}>"
+
+
+def workflow_list(values: Iterable[object], what: str = "workflows") -> list[Workflow[..., Any]]:
+    """``values`` as a list of workflows, or a ``TypeError`` naming the first that is not one.
+
+    Parameters taking workflows are typed ``Iterable[object]`` on purpose: mypy joins a
+    plain ``[wf_a, wf_b]`` of different signatures to ``list[object]`` (its join of two
+    ``ParamSpec`` arguments is ``object``), and such a list must pass without annotation.
+    """
+    if isinstance(values, str | bytes | Workflow):
+        raise TypeError(f"{what} must be a list of @workflow functions, not {values!r}")
+    out: list[Workflow[..., Any]] = []
+    for value in values:
+        if not isinstance(value, Workflow):
+            raise TypeError(f"{what} must hold @workflow functions, got {value!r}")
+        out.append(value)
+    return out
 
 
 def _module_name(fn: Callable[..., Any]) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from types import ModuleType
@@ -57,7 +56,6 @@ def _keys(steps: list[object]) -> list[str]:
 
 
 async def test_an_expense_approved_at_once_is_paid_after_cooling_off(env: Environment) -> None:
-    started = time.perf_counter()
     handle = await env.start(approval.expense_approval, EXPENSE)
     await env.run_until_idle()
     assert await handle.status() == RunStatus.WAITING
@@ -66,7 +64,6 @@ async def test_an_expense_approved_at_once_is_paid_after_cooling_off(env: Enviro
     assert (await handle.signal("decision", APPROVE)).kind == SignalKind.DELIVERED
     await env.run_until_idle()  # skips the 12-hour cooling-off sleep
     assert await handle.result(timeout=1) == "paid"
-    assert time.perf_counter() - started < 1.0
 
     detail = await env.engine.get_run(handle.run_id)
     assert "step:remind_manager#0" not in _keys(detail.steps)
@@ -75,7 +72,6 @@ async def test_an_expense_approved_at_once_is_paid_after_cooling_off(env: Enviro
 
 
 async def test_the_manager_is_reminded_after_a_day(env: Environment) -> None:
-    started = time.perf_counter()
     handle = await env.start(approval.expense_approval, EXPENSE)
     await env.advance("23h")
     assert "step:remind_manager#0" not in _keys((await env.engine.get_run(handle.run_id)).steps)
@@ -88,11 +84,9 @@ async def test_the_manager_is_reminded_after_a_day(env: Environment) -> None:
     await handle.signal("decision", APPROVE)
     await env.run_until_idle()
     assert await handle.result(timeout=1) == "paid"
-    assert time.perf_counter() - started < 1.0
 
 
 async def test_no_decision_within_three_days_expires(env: Environment) -> None:
-    started = time.perf_counter()
     handle = await env.start(approval.expense_approval, EXPENSE)
     await env.advance("1d")
     await env.advance("1d")
@@ -100,7 +94,6 @@ async def test_no_decision_within_three_days_expires(env: Environment) -> None:
     await env.advance("1d")
     assert await handle.result(timeout=1) == "expired"
     assert "step:pay#0" not in _keys((await env.engine.get_run(handle.run_id)).steps)
-    assert time.perf_counter() - started < 1.0
 
 
 async def test_a_rejected_expense_is_not_paid(env: Environment) -> None:

@@ -74,7 +74,7 @@ async def always_bad() -> int:
 async def too_slow() -> str:
     CALLS["too_slow.started"] += 1
     try:
-        await anyio.sleep(1.0)
+        await anyio.sleep_forever()  # only the step timeout ends it
     except anyio.get_cancelled_exc_class():
         CALLS["too_slow.cancelled"] += 1
         raise
@@ -192,8 +192,8 @@ async def test_retries_count_attempts_and_respect_backoff(
     )
     # Delays are between half and all of 0.1 * 3**(n-1): [0.05, 0.1] then [0.15, 0.3].
     first_gap, second_gap = TIMES[1] - TIMES[0], TIMES[2] - TIMES[1]
-    assert 0.045 <= first_gap < 2.0
-    assert 0.145 <= second_gap < 2.0
+    assert first_gap >= 0.045  # a retry never comes before its backoff
+    assert second_gap >= 0.145
     # Parked retries come back through a new claim of the run; in-process ones do not.
     assert detail.attempt == (1 if inline_wait else 3)
 
@@ -260,11 +260,9 @@ async def test_uncaught_step_error_fails_the_run_with_its_type(engine: Engine) -
 
 
 async def test_step_timeout_is_catchable_and_cancels_the_body(engine: Engine) -> None:
-    began = time.monotonic()
     handle = await engine.start(catches_timeout)
+    # The body sleeps forever: a result at all proves the timeout did not wait for it.
     assert await handle.result(timeout=5) == "timed out (step_timeout)"
-    assert time.monotonic() - began < 0.9  # the workflow did not wait for the 1 s body
-    await anyio.sleep(began + 1.2 - time.monotonic())  # a body left running would finish
     assert CALLS["too_slow.started"] == 1
     assert CALLS["too_slow.cancelled"] == 1
     assert CALLS["too_slow.finished"] == 0

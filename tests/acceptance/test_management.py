@@ -24,6 +24,7 @@ from durable import (
     step,
     workflow,
 )
+from durable.testing import database_now, shift_clock
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
 from tests.acceptance.support import CALLS, count_rows
@@ -227,22 +228,24 @@ async def test_fork_from_the_start_and_bad_keys(engine: Engine) -> None:
 # -- pause and resume ------------------------------------------------------------------------
 
 
-async def test_a_paused_run_is_never_claimed_until_resumed(engine: Engine) -> None:
-    handle = await engine.start(sleeper)
-    await support.wait_for_status(handle, "sleeping")
-    assert await engine.pause(handle.run_id)
-    assert not await engine.pause(handle.run_id)  # already paused
-    assert await handle.status() == RunStatus.PAUSED
-    await engine.runtime.store.shift_clock(2 * 86400)  # its timer is long over
-    await engine.runtime.sync_clock()
-    assert engine.worker is not None
-    engine.worker.wake()
-    await anyio.sleep(0.3)
-    assert await handle.status() == RunStatus.PAUSED
-    assert await engine.resume(handle.run_id)
-    assert not await engine.resume(handle.run_id)
-    assert await handle.result(timeout=5) == "first-1"
-    assert not await engine.pause(handle.run_id)  # finished
+async def test_a_paused_run_is_never_claimed_until_resumed(make_engine: EngineFactory) -> None:
+    async with make_engine(*WORKFLOWS, worker="manual") as engine:
+        worker = engine.worker
+        assert worker is not None
+        handle = await engine.start(sleeper)
+        assert await worker.claim_once() == 1
+        assert await handle.status() == RunStatus.SLEEPING
+        assert await engine.pause(handle.run_id)
+        assert not await engine.pause(handle.run_id)  # already paused
+        assert await handle.status() == RunStatus.PAUSED
+        await shift_clock(engine, "2d")  # its timer is long over
+        assert await worker.claim_once() == 0
+        assert await handle.status() == RunStatus.PAUSED
+        assert await engine.resume(handle.run_id)
+        assert not await engine.resume(handle.run_id)
+        assert await worker.claim_once() == 1
+        assert await handle.result(timeout=5) == "first-1"
+        assert not await engine.pause(handle.run_id)  # finished
 
 
 async def test_pausing_a_running_run_stops_its_execution(engine: Engine) -> None:
@@ -323,8 +326,7 @@ async def test_prune_deletes_old_finished_runs_and_leaves_unfinished_ones(
     fan_run = await engine.start(fan)  # finished, with a child still waiting
     await fan_run.result(timeout=5)
     (fan_child,) = (await fan_run.detail()).children
-    await engine.runtime.store.shift_clock(3 * 86400)
-    await engine.runtime.sync_clock()
+    await shift_clock(engine, "3d")
     young = await engine.start(echo, "young")
     await young.result(timeout=5)
 
@@ -413,12 +415,12 @@ async def test_health_reports_database_listener_worker_and_backlog(
 
 
 async def test_list_runs_filters(engine: Engine) -> None:
-    before = await engine.runtime.store.db_now()
+    before = await database_now(engine)
     tagged = await engine.start(echo, 1, tags=["tenant:acme"], queue="other")
     plain = await engine.start(parent)
     await plain.result(timeout=5)
     (child_id,) = (await plain.detail()).children
-    after = await engine.runtime.store.db_now()
+    after = await database_now(engine)
 
     async def ids(**filters: Any) -> set[Any]:
         return {r.run_id for r in (await engine.list_runs(**filters)).items}

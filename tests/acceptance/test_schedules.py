@@ -26,6 +26,7 @@ from durable import (
     workflow,
 )
 from durable._foundation.cron import CronSpec, plan_ticks
+from durable.testing import database_now, shift_clock
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
 from tests.acceptance.support import CALLS
@@ -57,10 +58,9 @@ WORKFLOWS = [report, hold]
 
 async def _advance(engines: Sequence[Engine], seconds: float) -> None:
     """Shift the shared clock, then let every engine's scheduler race on the due ticks."""
-    await engines[0].runtime.store.shift_clock(seconds)
+    await shift_clock(engines[0], seconds, *engines[1:])
     async with anyio.create_task_group() as tg:
         for engine in engines:
-            await engine.runtime.sync_clock()
             assert engine.scheduler is not None
             tg.start_soon(engine.scheduler.fire_due)
 
@@ -115,7 +115,7 @@ async def test_three_workers_fire_each_tick_once_over_a_simulated_hour(
         # The real clock keeps moving under the shifted one: when it crosses a minute during
         # the test, one more tick is due. Count the ticks due at the end, fire any the
         # background loops have not reached yet, and expect each exactly once.
-        end = await a.runtime.store.db_now()
+        end = await database_now(a)
         due = 60 + sum(1 for i in range(60, 62) if first + timedelta(minutes=i) <= end)
         assert a.scheduler is not None
         await a.scheduler.fire_due()
@@ -131,8 +131,7 @@ async def test_three_workers_fire_each_tick_once_over_a_simulated_hour(
 
 async def test_the_background_loops_fire_without_help(engine: Engine) -> None:
     await engine.schedules.create("bg", report, "* * * * *", args=["us"])
-    await engine.runtime.store.shift_clock(61)
-    await engine.runtime.sync_clock()
+    await shift_clock(engine, 61)
     assert engine.scheduler is not None
     engine.scheduler.wake()
     await _wait_finished(engine, "bg", 1)
@@ -197,8 +196,7 @@ async def test_create_list_pause_resume_trigger_delete(engine: Engine) -> None:
 
     paused = await engine.schedules.pause("nightly")
     assert paused.paused
-    await engine.runtime.store.shift_clock(86400 * 2)
-    await engine.runtime.sync_clock()
+    await shift_clock(engine, 86400 * 2)
     assert engine.scheduler is not None
     await engine.scheduler.fire_due()
     assert await _runs(engine, "nightly") == []
@@ -206,7 +204,7 @@ async def test_create_list_pause_resume_trigger_delete(engine: Engine) -> None:
     resumed = await engine.schedules.resume("nightly")
     assert not resumed.paused
     assert resumed.next_fire_at is not None
-    assert resumed.next_fire_at > await engine.runtime.store.db_now()  # missed ticks skipped
+    assert resumed.next_fire_at > await database_now(engine)  # missed ticks skipped
 
     handle = await engine.schedules.trigger("nightly")
     assert await handle.result(timeout=5) == "eu:True"
@@ -318,7 +316,7 @@ async def test_skip_missed_runs_once_for_the_latest_tick(engine: Engine, databas
     await _advance([engine], 10 * 60)  # ten ticks pass while "no worker" looked
     await _wait_finished(engine, "m", 1)
     keys = await _keys(database_url, "m")
-    latest = _minute(await engine.runtime.store.db_now())
+    latest = _minute(await database_now(engine))
     assert latest >= info.next_fire_at + timedelta(minutes=9)
     assert keys == [f"schedule:m:{latest.isoformat()}"]
     assert (await engine.schedules.get("m")).next_fire_at == latest + timedelta(minutes=1)
@@ -334,7 +332,7 @@ async def test_run_missed_runs_the_latest_ticks_up_to_the_bound(
     await _advance([engine], 10 * 60)
     await _wait_finished(engine, "rm", 3)
     keys = await _keys(database_url, "rm")
-    latest = _minute(await engine.runtime.store.db_now())
+    latest = _minute(await database_now(engine))
     ticks = [latest - timedelta(minutes=m) for m in (2, 1, 0)]
     assert sorted(keys) == [f"schedule:rm:{t.isoformat()}" for t in ticks]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import anyio
@@ -11,6 +10,7 @@ import pytest
 import durable
 from durable import Engine, RunCancelled, RunNotFound, RunStatus, SignalKind, step, workflow
 from tests.acceptance import support
+from tests.acceptance.conftest import EngineFactory
 from tests.acceptance.support import CALLS
 from tests.acceptance.waits.probes import children_of
 
@@ -98,38 +98,37 @@ async def test_cancel_cascades_to_a_waiting_child(engine: Engine) -> None:
         await engine.cancel(uuid.uuid4())
 
 
+async def _cancel_in_flight(engine: Engine, workflow: durable.Workflow[[], str], step: str) -> None:
+    """Start ``workflow``, claim it, and cancel it while ``step`` runs. The worker is manual
+    and its heartbeat 40 minutes away, so only the cancel's NOTIFY can stop the step; when
+    ``claim_once`` returns, the execution has ended and nothing can record any more."""
+    worker = engine.worker
+    assert worker is not None
+    handle = await engine.start(workflow)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(worker.claim_once)
+        await support.wait_until(lambda: CALLS[f"{step}.started"] == 1, what="the step")
+        assert await engine.cancel(handle.run_id) is True
+    assert CALLS[f"{step}.cancelled"] == 1
+    with pytest.raises(RunCancelled):
+        await handle.result(timeout=5)
+    assert await worker.claim_once() == 0  # the cancelled run is never claimed again
+    detail = await engine.get_run(handle.run_id)
+    assert detail.status == RunStatus.CANCELLED
+    assert detail.steps == []
+    assert CALLS["after_step"] == 0
+    assert CALLS[f"{step}.started"] == 1
+
+
 async def test_cancel_reaches_the_step_in_flight_and_nothing_more_is_recorded(
-    engine: Engine,
+    make_engine: EngineFactory,
 ) -> None:
-    handle = await engine.start(cancellable)
-    await support.wait_until(lambda: CALLS["long_step.started"] == 1, what="the step to start")
-
-    started = time.perf_counter()
-    assert await engine.cancel(handle.run_id) is True
-    with pytest.raises(RunCancelled):
-        await handle.result(timeout=5)
-    await support.wait_until(lambda: CALLS["long_step.cancelled"] == 1, what="the step's cancel")
-    assert time.perf_counter() - started < 2.0  # told by NOTIFY, not at the next heartbeat
-
-    await anyio.sleep(0.3)
-    detail = await engine.get_run(handle.run_id)
-    assert detail.status == RunStatus.CANCELLED
-    assert detail.steps == []
-    assert CALLS["after_step"] == 0
-    assert CALLS["long_step.started"] == 1  # the cancelled run is never claimed again
+    async with make_engine(*WORKFLOWS, worker="manual", lease_seconds=7200) as engine:
+        await _cancel_in_flight(engine, cancellable, "long_step")
 
 
-async def test_a_step_that_swallows_the_cancel_still_records_nothing(engine: Engine) -> None:
-    handle = await engine.start(stubborn)
-    await support.wait_until(lambda: CALLS["stubborn_step.started"] == 1, what="the step")
-
-    await handle.cancel()
-    with pytest.raises(RunCancelled):
-        await handle.result(timeout=5)
-    await support.wait_until(lambda: CALLS["stubborn_step.cancelled"] == 1, what="the cancel")
-
-    await anyio.sleep(0.3)
-    detail = await engine.get_run(handle.run_id)
-    assert detail.status == RunStatus.CANCELLED
-    assert detail.steps == []
-    assert CALLS["after_step"] == 0
+async def test_a_step_that_swallows_the_cancel_still_records_nothing(
+    make_engine: EngineFactory,
+) -> None:
+    async with make_engine(*WORKFLOWS, worker="manual", lease_seconds=7200) as engine:
+        await _cancel_in_flight(engine, stubborn, "stubborn_step")

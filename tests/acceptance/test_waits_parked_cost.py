@@ -4,7 +4,6 @@ for a fresh run."""
 from __future__ import annotations
 
 import gc
-import time
 
 import anyio
 import asyncpg
@@ -58,9 +57,7 @@ async def test_ten_thousand_parked_runs_cost_the_worker_nothing(
                 worker.wake()
                 await anyio.sleep(0.05)
 
-            started = time.perf_counter()
             assert await (await engine.start(fresh)).result(timeout=5) == "fresh"
-            assert time.perf_counter() - started < 1.0
             gc.collect()
             growth = resident_kib() - before
 

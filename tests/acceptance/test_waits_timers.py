@@ -3,7 +3,6 @@ with the same deadline; ``now``/``uuid4``/``random`` are the same on every repla
 
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -81,10 +80,8 @@ async def _statuses_until_finished(handle: RunHandle[Any]) -> list[str]:
 
 
 async def test_a_wake_time_in_the_past_continues_at_once(engine: Engine) -> None:
-    started = time.perf_counter()
     handle = await engine.start(sleep_into_the_past)
     assert await handle.result(timeout=5) == "at once"
-    assert time.perf_counter() - started < 1.0
     assert (await engine.get_run(handle.run_id)).attempt == 1  # never parked
 
 
@@ -117,32 +114,35 @@ async def test_a_long_sleep_parks_the_run_and_resumes_it(engine: Engine, databas
 async def test_a_parked_sleep_wakes_on_time_with_a_slow_fallback_poll(
     make_engine: EngineFactory,
 ) -> None:
-    # A parked timer's wake must not wait for the worker's next fallback poll.
-    async with make_engine(nap, poll_interval=30.0) as engine:
-        started = time.perf_counter()
+    # A parked timer's wake must not wait for the worker's next fallback poll: with the
+    # poll an hour away, a result at all proves the worker woke at the timer.
+    async with make_engine(nap, poll_interval=3600.0) as engine:
         handle = await engine.start(nap, 0.3)
-        assert await handle.result(timeout=15) >= 0.3
-        assert time.perf_counter() - started < 2.0
+        assert await handle.result(timeout=60) >= 0.3
         assert (await engine.get_run(handle.run_id)).attempt == 2  # it did park
 
 
 async def test_a_replayed_sleep_keeps_its_recorded_deadline(
-    engine: Engine, database_url: str
+    make_engine: EngineFactory, database_url: str
 ) -> None:
-    handle = await engine.start(sleep_for, "1h")
-    await support.wait_for_status(handle, "sleeping")
-    row = await run_row(database_url, handle.run_id)
-    recorded = (await engine.get_run(handle.run_id)).steps[0]
-    assert recorded.cursor_key == "sleep#0"
-    assert abs(float(recorded.output) - row["wake_at"].timestamp()) < 0.01
+    async with make_engine(*WORKFLOWS, worker="manual") as engine:
+        worker = engine.worker
+        assert worker is not None
+        handle = await engine.start(sleep_for, "1h")
+        assert await worker.claim_once() == 1
+        assert await handle.status() == RunStatus.SLEEPING
+        row = await run_row(database_url, handle.run_id)
+        recorded = (await engine.get_run(handle.run_id)).steps[0]
+        assert recorded.cursor_key == "sleep#0"
+        assert abs(float(recorded.output) - row["wake_at"].timestamp()) < 0.01
 
-    await shift_clock(engine, 3600 - 5)  # not quite there
-    engine.worker.wake()  # type: ignore[union-attr]
-    await anyio.sleep(0.2)
-    assert await handle.status() == RunStatus.SLEEPING
+        await shift_clock(engine, 3600 - 5)  # not quite there
+        assert await worker.claim_once() == 0
+        assert await handle.status() == RunStatus.SLEEPING
 
-    await shift_clock(engine, 10)
-    assert await handle.result(timeout=5) == "woke"
+        await shift_clock(engine, 10)
+        assert await worker.claim_once() == 1
+        assert await handle.result(timeout=5) == "woke"
 
 
 async def test_duration_strings_set_the_wake_time(engine: Engine, database_url: str) -> None:
@@ -190,9 +190,8 @@ async def test_sleeping_runs_hold_no_worker_slot(
         sleepers = [await engine.start(sleep_for, "1h") for _ in range(5)]
         await wait_for_all(sleepers, "sleeping")
 
-        started = time.perf_counter()
-        assert await (await engine.start(quick)).result(timeout=5) == "quick"
-        assert time.perf_counter() - started < 2.0
+        # Five sleeping runs, two slots: a run at all proves the sleepers hold none.
+        assert await (await engine.start(quick)).result(timeout=30) == "quick"
         worker = engine.worker
         assert worker is not None
         await support.wait_until(lambda: not worker.active, timeout=1, what="an idle worker")

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import anyio
 import pytest
 
 import durable
@@ -75,12 +74,14 @@ WORKFLOWS = [checkout]
 async def test_a_worker_claims_only_the_versions_it_serves(
     make_engine: EngineFactory, database_url: str
 ) -> None:
-    async with make_engine(versioned_v2) as new_worker:
+    async with make_engine(versioned_v2, worker="manual") as new_worker:
+        worker = new_worker.worker
+        assert worker is not None
         old = await new_worker.start(versioned_v1)
         new = await new_worker.start(versioned_v2)
+        assert await worker.claim_once() == 1
         assert await new.result(timeout=5) == "v2"
-        new_worker.worker.wake()  # type: ignore[union-attr]
-        await anyio.sleep(0.3)  # several claim cycles of the v2-only worker
+        assert await worker.claim_once() == 0  # the v1 run is due, but not its version
 
         row = await run_row(database_url, old.run_id)
         assert row["status"] == "pending"

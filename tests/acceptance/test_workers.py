@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import anyio
 import pytest
 
@@ -56,13 +54,13 @@ async def two_stages(n: int) -> int:
 async def test_shutdown_hands_in_flight_runs_back(
     make_engine: EngineFactory, database_url: str
 ) -> None:
-    first = make_engine(long_running, shutdown_grace_seconds=0.2)
+    # An hour-long step and an hour-long lease: the exit ends the step after the grace
+    # period, and the next worker can only have the run because the lease was handed back.
+    first = make_engine(long_running, shutdown_grace_seconds=0.2, lease_seconds=3600)
     async with first:
-        handle = await first.start(long_running, 30.0)
+        handle = await first.start(long_running, 3600.0)
         await support.wait_until(lambda: CALLS["long_task.started"] == 1, what="the step to start")
         assert await handle.status() == RunStatus.RUNNING
-        exit_began = time.monotonic()
-    assert time.monotonic() - exit_began < 3.0  # the grace period, not the 30 s step
 
     assert CALLS["long_task.cancelled"] == 1
     assert CALLS["long_task.finished"] == 0
@@ -78,11 +76,9 @@ async def test_shutdown_hands_in_flight_runs_back(
     assert row["due"] is True
     assert await support.count_rows(database_url, "SELECT count(*) FROM durable.steps") == 0
 
-    began = time.monotonic()
     async with make_engine(long_running) as second:
-        assert await second.handle(handle.run_id).result(timeout=5) == "done after 2 starts"
+        assert await second.handle(handle.run_id).result(timeout=30) == "done after 2 starts"
         detail = await second.get_run(handle.run_id)
-    assert time.monotonic() - began < 4.0  # claimed at once, not after a lease expiry
     assert detail.status == RunStatus.COMPLETED
     assert detail.attempt == 2
     assert [(s.cursor_key, s.status) for s in detail.steps] == [("step:long_task#0", "completed")]

@@ -15,14 +15,13 @@ from typing import Any
 import anyio
 import asyncpg
 
-from durable import Engine, RunHandle
+from durable import Engine, RunHandle, testing
 
 
 async def shift_clock(engine: Engine, seconds: float) -> None:
     """Move ``durable.now()`` forward for every connection, and tell ``engine`` at once
     (its worker otherwise learns the new offset at its next heartbeat)."""
-    await engine.runtime.store.shift_clock(seconds)
-    await engine.runtime.sync_clock()
+    await testing.shift_clock(engine, seconds)
 
 
 async def run_row(database_url: str, run_id: Any) -> asyncpg.Record:

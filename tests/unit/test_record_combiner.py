@@ -1,0 +1,195 @@
+"""The record combiner on its own: concurrent writes combined into one call, each waiter
+told its own outcome, and one refused row failing only itself.
+
+No database: ``Combiner`` takes the two write functions, and ``RecordWriter`` a fake store
+with the three methods it calls. Writes on Postgres are covered by
+``tests/integration/test_record_writer.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Hashable, Sequence
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from durable._store.record_writer import Combiner, Finish, RecordWriter, StepWrite
+
+pytestmark = pytest.mark.anyio
+
+
+class Wire:
+    """Write functions whose calls are logged and held until the test opens the gate."""
+
+    def __init__(
+        self, lost: frozenset[str] = frozenset(), refused: frozenset[str] = frozenset()
+    ) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.gate = asyncio.Event()
+        self.lost, self.refused = lost, refused
+        self.batch_error: Exception | None = None
+
+    async def one(self, item: str) -> bool:
+        self.calls.append(("one", [item]))
+        await self.gate.wait()
+        if item in self.refused:
+            raise asyncpg.DataError(f"cannot store {item}")
+        return item not in self.lost
+
+    async def many(self, items: Sequence[str]) -> set[Hashable]:
+        self.calls.append(("many", list(items)))
+        await self.gate.wait()
+        if self.batch_error is not None:
+            raise self.batch_error
+        if self.refused & set(items):
+            raise asyncpg.DataError("a row cannot be stored")
+        return {item for item in items if item not in self.lost}
+
+
+def _combiner(wire: Wire, max_in_flight: int = 1) -> Combiner[str]:
+    return Combiner(wire.one, wire.many, lambda item: item, max_in_flight=max_in_flight)
+
+
+async def _queued(combiner: Combiner[str], count: int) -> None:
+    """Yield to the loop until ``count`` writes wait behind the one on the wire."""
+    for _ in range(1000):
+        if len(combiner._queue) >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{len(combiner._queue)} writes queued, expected {count}")
+
+
+async def test_a_lone_write_goes_out_at_once_on_its_own() -> None:
+    wire = Wire()
+    wire.gate.set()
+    assert await _combiner(wire).write("a") is True
+    assert wire.calls == [("one", ["a"])]
+
+
+async def test_writes_queued_behind_a_busy_wire_leave_together() -> None:
+    wire = Wire(lost=frozenset("c"))
+    combiner = _combiner(wire)
+    first = asyncio.ensure_future(combiner.write("a"))
+    rest = [asyncio.ensure_future(combiner.write(item)) for item in "bcd"]
+    await _queued(combiner, 3)
+    wire.gate.set()
+    assert await first is True
+    assert [await w for w in rest] == [True, False, True]  # each learns its own outcome
+    assert wire.calls == [("one", ["a"]), ("many", ["b", "c", "d"])]
+    await combiner.close()
+
+
+async def test_max_in_flight_writes_go_out_alone_before_any_queue() -> None:
+    wire = Wire()
+    combiner = _combiner(wire, max_in_flight=2)
+    writes = [asyncio.ensure_future(combiner.write(item)) for item in "abc"]
+    await _queued(combiner, 1)
+    wire.gate.set()
+    assert [await w for w in writes] == [True, True, True]
+    assert wire.calls == [("one", ["a"]), ("one", ["b"]), ("many", ["c"])]
+
+
+async def test_a_row_postgres_refuses_fails_only_its_own_waiter() -> None:
+    wire = Wire(refused=frozenset("c"))
+    combiner = _combiner(wire)
+    first = asyncio.ensure_future(combiner.write("a"))
+    rest = [asyncio.ensure_future(combiner.write(item)) for item in "bcd"]
+    await _queued(combiner, 3)
+    wire.gate.set()
+    assert await first is True
+    outcomes = await asyncio.gather(*rest, return_exceptions=True)
+    assert outcomes[0] is True
+    assert isinstance(outcomes[1], asyncpg.DataError)
+    assert outcomes[2] is True
+    # The combined write was refused, then each row went alone.
+    assert wire.calls[1:] == [("many", ["b", "c", "d"]), ("one", ["b"]), ("one", ["c"]),
+                              ("one", ["d"])]  # fmt: skip
+
+
+async def test_any_other_error_of_a_combined_write_reaches_every_waiter() -> None:
+    wire = Wire()
+    wire.batch_error = ConnectionResetError("lost")
+    combiner = _combiner(wire)
+    first = asyncio.ensure_future(combiner.write("a"))
+    rest = [asyncio.ensure_future(combiner.write(item)) for item in "bc"]
+    await _queued(combiner, 2)
+    wire.gate.set()
+    assert await first is True
+    outcomes = await asyncio.gather(*rest, return_exceptions=True)
+    assert all(isinstance(o, ConnectionResetError) for o in outcomes)
+    assert [kind for kind, _ in wire.calls] == ["one", "many"]  # not retried row by row
+
+
+async def test_a_queued_write_is_sent_even_when_its_waiter_is_cancelled() -> None:
+    wire = Wire()
+    combiner = _combiner(wire)
+    first = asyncio.ensure_future(combiner.write("a"))
+    queued = asyncio.ensure_future(combiner.write("b"))
+    await _queued(combiner, 1)
+    queued.cancel()
+    wire.gate.set()
+    assert await first is True
+    await combiner.close()
+    assert wire.calls == [("one", ["a"]), ("many", ["b"])]  # its claim fence decides
+
+
+class FakeStore:
+    """The three store methods ``RecordWriter`` calls, logging what they were given."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.calls: list[tuple[str, list[object]]] = []
+        self.lost_runs: set[UUID] = set()
+
+    async def record_step(self, write: StepWrite) -> bool:
+        self.calls.append(("record_step", [write.key]))
+        await self.gate.wait()
+        return write.run_id not in self.lost_runs
+
+    async def record_steps(self, writes: Sequence[StepWrite]) -> set[Hashable]:
+        self.calls.append(("record_steps", [w.key for w in writes]))
+        await self.gate.wait()
+        return {(w.run_id, w.key) for w in writes if w.run_id not in self.lost_runs}
+
+    async def finish_runs(self, finishes: Sequence[Finish]) -> set[UUID]:
+        self.calls.append(("finish_runs", [f.status for f in finishes]))
+        await self.gate.wait()
+        return {f.run_id for f in finishes if f.run_id not in self.lost_runs}
+
+
+def _step(run_id: UUID, key: str) -> StepWrite:
+    return StepWrite(run_id=run_id, run_attempt=1, key=key, seq=0, kind="step", name=key,
+                     status="completed", output_json="1")  # fmt: skip
+
+
+async def test_the_record_writer_combines_step_records_of_concurrent_runs() -> None:
+    store = FakeStore()
+    writer = RecordWriter(store)  # type: ignore[arg-type]
+    runs = [uuid4() for _ in range(4)]
+    store.lost_runs = {runs[2]}
+    writes = [asyncio.ensure_future(writer.steps.write(_step(r, f"step:s#{n}")))
+              for n, r in enumerate(runs)]  # fmt: skip
+    await _queued(writer.steps, 2)  # two alone (max_in_flight), two queued
+    store.gate.set()
+    assert [await w for w in writes] == [True, True, False, True]
+    assert store.calls == [
+        ("record_step", ["step:s#0"]),
+        ("record_step", ["step:s#1"]),
+        ("record_steps", ["step:s#2", "step:s#3"]),
+    ]
+    await writer.close()
+
+
+async def test_the_record_writer_finishes_a_lone_run_through_the_batch_statement() -> None:
+    store = FakeStore()
+    store.gate.set()
+    writer = RecordWriter(store)  # type: ignore[arg-type]
+    run_id = uuid4()
+    finish = Finish(run_id=run_id, run_attempt=1, status="completed", output_json="1",
+                    error_json=None)  # fmt: skip
+    assert await writer.finishes.write(finish) is True
+    store.lost_runs = {run_id}
+    assert await writer.finishes.write(finish) is False  # its claim was lost
+    assert store.calls == [("finish_runs", ["completed"]), ("finish_runs", ["completed"])]

@@ -11,6 +11,7 @@ subtracted by the caller.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -44,6 +45,8 @@ class Costs:
 
     url: str
     cpu: float = 0.0
+    user: float = 0.0
+    """The user-mode part of ``cpu`` (the rest is the kernel's: sockets, scheduling)."""
     commits_before: int = 0
     commits: int = 0
 
@@ -52,9 +55,11 @@ class Costs:
 
     def cpu_begin(self) -> None:
         self.cpu = time.process_time()
+        self.user = os.times().user
 
     def cpu_end(self) -> None:
         self.cpu = time.process_time() - self.cpu
+        self.user = os.times().user - self.user
 
     async def end(self, excluded: int = 0) -> None:
         """Read the commits since begin(); ``excluded`` of them were the scenario's own
@@ -65,6 +70,6 @@ class Costs:
     def note(self, items: int, commit_items: int | None = None) -> str:
         """CPU per item of the timed window and commits per item (of ``commit_items``
         when the commit window held more items than the timed one)."""
-        cpu_ms = self.cpu * 1000 / items
+        cpu_ms, user_ms = self.cpu * 1000 / items, self.user * 1000 / items
         per = self.commits / (commit_items or items)
-        return f"{cpu_ms:.3f} ms CPU/run, {per:.2f} commits/run"
+        return f"{cpu_ms:.3f} ms CPU/run ({user_ms:.3f} user), {per:.2f} commits/run"

@@ -2,8 +2,8 @@
 
 Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url URL]
 [--output PATH]``. Scenario names: floor, step, throughput, drain, pickup, replay,
-replayer, dashboard, pgqueuer, scaling, parked. The floor always runs first: every figure is also
-given in raw commits.
+replayer, dashboard, pgqueuer, scaling, inflight, parked. The floor always runs first: every
+figure is also given in raw commits.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ SCENARIOS: dict[str, Scenario] = {
     "dashboard": scenarios_latency.dashboard,
     "pgqueuer": scenarios_load.pgqueuer,
     "scaling": scaling.scaling,
+    "inflight": scenarios_load.inflight,
     "parked": scenarios_load.parked,  # last: it leaves 10,000 DBOS coroutines asleep
 }
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "latest.json"

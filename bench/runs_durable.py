@@ -17,6 +17,7 @@ from bench import work_durable as W
 from bench.costs import Costs
 from bench.dashboard_pages import dashboard_durable
 from bench.harness import Bench, RepOut, Runner, wait_until
+from bench.inflight import inflight_durable
 from bench.marks import MARKS, now
 from bench.parked import parked_durable
 from bench.replay_child import killed_child
@@ -220,6 +221,11 @@ async def parked(bench: Bench, rep: int) -> RepOut:
         return await parked_durable(bench, engine)
 
 
+async def inflight(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    return await inflight_durable(bench, rep)
+
+
 async def dashboard(bench: Bench, rep: int) -> RepOut:
     await fresh(bench, 0)  # every rep fills its own history
     async with durable_engine(bench, [W.steps]) as engine:
@@ -227,6 +233,7 @@ async def dashboard(bench: Bench, rep: int) -> RepOut:
 
 
 RUNNERS: dict[str, Runner] = {
+    "inflight": inflight,
     "step": step,
     "throughput": throughput,
     "drain": drain,

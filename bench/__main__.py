@@ -2,7 +2,7 @@
 
 Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url URL]
 [--output PATH] [--prune-runs N]``. Scenario names: floor, step, throughput, drain, pickup,
-replay, replayer, dashboard, pgqueuer, scaling, prune, commits, parked. The floor always
+replay, replayer, dashboard, pgqueuer, scaling, prune, commits, inflight, parked. The floor always
 runs first: every figure is also given in raw commits.
 """
 
@@ -41,6 +41,7 @@ SCENARIOS: dict[str, Scenario] = {
     "scaling": scaling.scaling,
     "prune": history.prune,
     "commits": history.commits,
+    "inflight": scenarios_load.inflight,
     "parked": scenarios_load.parked,  # last: it leaves 10,000 DBOS coroutines asleep
 }
 DEFAULT_OUTPUT = Path(__file__).parent / "results" / "latest.json"

@@ -15,13 +15,17 @@ from bench.harness import Bench, RepOut
 from durable import Engine
 from durable.sql import query
 
-__all__ = ["parked_durable", "settled_rss"]
+__all__ = ["POLLUTION", "parked_durable", "settled_rss"]
+
+POLLUTION = 8_500
+"""Due runs of a workflow the worker does not serve, for the polluted claim."""
 
 INSERT_RUNS = """
 INSERT INTO durable.runs (id, workflow_name, workflow_version, status, input, output, queue,
     wake_at, attempt, started_at, finished_at)
 SELECT gen_random_uuid(), $2, 1, $3, '{"args": [], "kwargs": {}}', $4::json, 'default',
-    CASE WHEN $3 = 'sleeping' THEN durable.now() + interval '1 day' END, 1, durable.now(),
+    CASE WHEN $3 = 'sleeping' THEN durable.now() + interval '1 day'
+        WHEN $3 = 'pending' THEN durable.now() END, 1, durable.now(),
     CASE WHEN $3 = 'completed' THEN durable.now() END
 FROM generate_series(1, $1)
 """
@@ -85,10 +89,19 @@ async def parked_durable(bench: Bench, engine: Engine) -> RepOut:
         await (await engine.start(W.steps, 1)).result(timeout=60)
         after = await settled_rss()
         seconds, scans = await _explain_claim(conn, engine, 10)
+        # Due runs of a workflow this worker does not serve: the claim must not read them.
+        await conn.execute(INSERT_RUNS, POLLUTION, "bench.elsewhere", "pending", None)
+        await conn.execute("ANALYZE durable.runs")
+        polluted, polluted_scans = await _explain_claim(conn, engine, 10)
     finally:
         await conn.close()
     note = f"{n:,} sleeping + {finished:,} finished; " + ", ".join(scans)
+    polluted_note = f"+{POLLUTION:,} due of an unserved workflow; " + ", ".join(polluted_scans)
     return RepOut(
-        {"memory": [(after - before) / n], "claim_query": seconds},
-        notes={"claim_query": note, "memory": f"{(after - before) / 2**20:+.1f} MiB in all"},
+        {"memory": [(after - before) / n], "claim_query": seconds, "claim_polluted": polluted},
+        notes={
+            "claim_query": note,
+            "claim_polluted": polluted_note,
+            "memory": f"{(after - before) / 2**20:+.1f} MiB in all",
+        },
     )

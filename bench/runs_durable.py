@@ -14,8 +14,10 @@ import anyio
 import asyncpg
 
 from bench import work_durable as W
+from bench.costs import Costs
 from bench.dashboard_pages import dashboard_durable
 from bench.harness import Bench, RepOut, Runner, wait_until
+from bench.inflight import inflight_durable
 from bench.marks import MARKS, now
 from bench.parked import parked_durable
 from bench.replay_child import killed_child
@@ -53,35 +55,55 @@ async def step(bench: Bench, rep: int) -> RepOut:
     await fresh(bench, rep)
     per_wf: list[float] = []
     per_step: list[float] = []
+    costs = Costs(bench.durable_url)
+    await costs.begin()
     async with durable_engine(bench, [W.steps]) as engine:
         for _ in range(5):  # warm-up
             await (await engine.start(W.steps, 10)).result(timeout=TIMEOUT)
+        costs.cpu_begin()
         for _ in range(bench.n("step")):
             MARKS.reset()
             t0 = now()
             await (await engine.start(W.steps, 10)).result(timeout=TIMEOUT)
             per_wf.append(now() - t0)
             per_step.extend(b - a for a, b in itertools.pairwise(MARKS.step_times))
-    return RepOut({"workflow": per_wf, "step": per_step})
+        costs.cpu_end()
+    await costs.end()
+    # Commits over the engine's life (5 warm-up runs too), CPU over the timed runs.
+    note = costs.note(bench.n("step"), commit_items=bench.n("step") + 5)
+    return RepOut({"workflow": per_wf, "step": per_step}, {"workflow": note})
 
 
 async def throughput(bench: Bench, rep: int) -> RepOut:
     await fresh(bench, rep)
+    n, warm = bench.n("batch"), 20
+    costs = Costs(bench.durable_url)
+    await costs.begin()
     async with durable_engine(bench, [W.one_step]) as engine:
 
         async def one() -> int:
             return await (await engine.start(W.one_step)).result(timeout=TIMEOUT)
 
-        await asyncio.gather(*(one() for _ in range(20)))  # warm-up
+        await asyncio.gather(*(one() for _ in range(warm)))  # warm-up
+        costs.cpu_begin()
         t0 = now()
-        await asyncio.gather(*(one() for _ in range(bench.n("batch"))))
-        return RepOut({"batch": [now() - t0]})
+        await asyncio.gather(*(one() for _ in range(n)))
+        elapsed = now() - t0
+        costs.cpu_end()
+    await costs.end()
+    # CPU of the timed batch (starts and results too: same process); commits over the
+    # engine's life, starts included, per run including the warm-up's.
+    return RepOut({"batch": [elapsed]}, {"batch": costs.note(n, commit_items=n + warm)})
 
 
-async def _poll_done(conn: asyncpg.Connection, ids: Sequence[UUID], target: int) -> None:
+async def _poll_done(conn: asyncpg.Connection, ids: Sequence[UUID], target: int) -> int:
+    """Poll until ``target`` of ``ids`` completed; return the number of polls."""
+    polls = 1
     with anyio.fail_after(TIMEOUT):
-        while await conn.fetchval(DONE, ids) < target:  # noqa: ASYNC110 (polling the database)
+        while await conn.fetchval(DONE, ids) < target:
+            polls += 1
             await anyio.sleep(0.005)
+    return polls
 
 
 async def drain(bench: Bench, rep: int) -> RepOut:
@@ -90,15 +112,21 @@ async def drain(bench: Bench, rep: int) -> RepOut:
     async with durable_engine(bench, [W.one_step], worker=False) as client:
         handles = await asyncio.gather(*(client.start(W.one_step) for _ in range(n)))
     ids = [h.run_id for h in handles]
+    costs = Costs(bench.durable_url)
+    await costs.begin()
     conn = await asyncpg.connect(bench.durable_url)
     try:
+        costs.cpu_begin()
         t0 = now()
         async with durable_engine(bench, [W.one_step]):
-            await _poll_done(conn, ids, n)
+            polls = await _poll_done(conn, ids, n)
             elapsed = now() - t0
+            costs.cpu_end()
     finally:
         await conn.close()
-    return RepOut({"batch": [elapsed]})
+    await costs.end(excluded=polls)
+    # The worker's CPU and commits only: the runs were started before the clock.
+    return RepOut({"batch": [elapsed]}, {"batch": costs.note(n)})
 
 
 async def pickup(bench: Bench, rep: int) -> RepOut:
@@ -193,6 +221,11 @@ async def parked(bench: Bench, rep: int) -> RepOut:
         return await parked_durable(bench, engine)
 
 
+async def inflight(bench: Bench, rep: int) -> RepOut:
+    await fresh(bench, rep)
+    return await inflight_durable(bench, rep)
+
+
 async def dashboard(bench: Bench, rep: int) -> RepOut:
     await fresh(bench, 0)  # every rep fills its own history
     async with durable_engine(bench, [W.steps]) as engine:
@@ -200,6 +233,7 @@ async def dashboard(bench: Bench, rep: int) -> RepOut:
 
 
 RUNNERS: dict[str, Runner] = {
+    "inflight": inflight,
     "step": step,
     "throughput": throughput,
     "drain": drain,

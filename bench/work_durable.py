@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
 
 import anyio
@@ -9,7 +10,19 @@ import anyio
 from bench.marks import MARKS, now
 from durable import current_run, step, workflow
 
-__all__ = ["block", "noop", "one_step", "replay", "sleeper", "steps", "timed"]
+__all__ = [
+    "HOLD",
+    "Hold",
+    "block",
+    "held",
+    "hold",
+    "noop",
+    "one_step",
+    "replay",
+    "sleeper",
+    "steps",
+    "timed",
+]
 
 
 @step(name="bench.timed")
@@ -61,3 +74,42 @@ async def replay(n: int) -> int:
 async def sleeper() -> None:
     """Stands for the parked runs the parked-runs scenario inserts; never executed."""
     print("bench.sleeper should never run", file=sys.stderr)
+
+
+class Hold:
+    """Keeps ``bench.hold`` step bodies waiting in-process until released."""
+
+    def __init__(self) -> None:
+        self.holding = 0
+        self._released: asyncio.Event | None = None
+
+    def _event(self) -> asyncio.Event:
+        if self._released is None:
+            self._released = asyncio.Event()
+        return self._released
+
+    def reset(self) -> None:
+        self.holding = 0
+        self._released = None
+
+    def release(self) -> None:
+        self._event().set()
+
+    async def wait(self) -> None:
+        self.holding += 1
+        await self._event().wait()
+
+
+HOLD = Hold()
+
+
+@step(name="bench.hold")
+async def hold() -> int:
+    """Waits in-process until the in-flight scenario releases every run."""
+    await HOLD.wait()
+    return 0
+
+
+@workflow(name="bench.held")
+async def held() -> int:
+    return await hold()

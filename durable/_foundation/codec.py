@@ -220,6 +220,12 @@ class Signature:
     def _result(self) -> _Adapter:
         return _adapter(self._hints.get("return", Any))
 
+    @cached_property
+    def _scalar_result(self) -> type | None:
+        """The return hint when it is one of the scalar types JSON keeps exactly."""
+        hint = self._hints.get("return")
+        return next((t for t in _SCALARS if hint is t), None)  # hints may be unhashable
+
     def _param_adapter(self, name: str) -> _Adapter:
         return self._params.get(name, _ANY)
 
@@ -322,6 +328,10 @@ class Signature:
         so neither is decoded again.
         """
         what = f"result of {self._name}"
+        if type(value) is self._scalar_result:
+            # A str, int, float, bool or None of exactly its hinted type is its own JSON
+            # form: pydantic would hand it back unchanged (to_json still refuses NaN, NUL).
+            return _text(value, what), value
         adapter = self._result
         dumped = _dump(adapter, value, what)
         text = _text(dumped, what)

@@ -95,6 +95,14 @@ class Run(_Base, table=True):
         ),
         Index("runs_claim_idx", "wake_at", postgresql_where=text(_ACTIVE)),
         Index(
+            "runs_claim_workflow_idx",
+            "workflow_name",
+            "workflow_version",
+            text("priority DESC"),
+            "wake_at",
+            postgresql_where=text(f"{_ACTIVE} AND concurrency_key IS NULL"),
+        ),
+        Index(
             "runs_idempotency_idx",
             "workflow_name",
             "idempotency_key",

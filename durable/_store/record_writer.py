@@ -96,7 +96,7 @@ class Combiner(Generic[T]):
         many: Callable[[Sequence[T]], Awaitable[set[Hashable]]],
         key: Callable[[T], Hashable],
         *,
-        max_in_flight: int = 2,
+        max_in_flight: int = 1,
         alone_on: tuple[type[Exception], ...] = UNSTORABLE_ERRORS,
     ) -> None:
         self._one, self._many, self._key = one, many, key
@@ -105,9 +105,18 @@ class Combiner(Generic[T]):
         self._in_flight = 0
         self._queue: list[tuple[T, asyncio.Future[bool]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
+        self.unanswered = 0
+        """Writes accepted and not yet answered (on the wire or queued)."""
 
     async def write(self, item: T) -> bool:
         """Write ``item``; False when its run's claim was lost (nothing written)."""
+        self.unanswered += 1
+        try:
+            return await self._write(item)
+        finally:
+            self.unanswered -= 1
+
+    async def _write(self, item: T) -> bool:
         if self._in_flight < self._max_in_flight and not self._queue:
             self._in_flight += 1
             try:

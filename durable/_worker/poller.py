@@ -143,6 +143,9 @@ class Poller:
         backoff = Backoff(first=min(0.05, poll), cap=max(1.0, poll))
         while not self._stopping:
             claimed = 0
+            if self._slots_freeing():
+                await self._wake.wait(poll)  # the ending executions wake the loop
+                continue
             if self.free_slots > 0 and self._names:
                 try:
                     claimed = await self._claim_batch(tg)
@@ -152,6 +155,11 @@ class Poller:
                 backoff.reset()
             if claimed and self._maybe_more and self.free_slots > 0:
                 continue  # a full batch: there may be more due right now
+            if self._maybe_more and self.active:
+                # Full of work with more due: an ending execution wakes the loop, so the
+                # next timer need not be read.
+                await self._wake.wait(poll)
+                continue
             if not await self._wake.wait(await self._idle_timeout()):
                 self._managed_stale = True  # a quiet poll: re-read managed queues too
 
@@ -178,6 +186,13 @@ class Poller:
                 self._tg = None
                 beats.cancel_scope.cancel()
         return claimed
+
+    def _slots_freeing(self) -> bool:
+        """True when more work is due, few slots are free and finishes are on the wire:
+        claiming once they land takes a batch in one commit, where claiming now would take
+        one or two runs per commit. Only under load: an idle worker claims at once."""
+        few = self.free_slots < max(1, self.settings.concurrency // 4)
+        return self._maybe_more and few and self.runtime.writer.finishes.unanswered > 0
 
     @property
     def busy(self) -> bool:

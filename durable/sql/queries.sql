@@ -86,16 +86,25 @@ DELETE FROM durable.workers WHERE id = $1;
 -- (a running run's wake_at is its lease expiry). Runs of managed queues (limits, keys)
 -- go through claim_ids instead. Each row carries every record of the run, so a resume
 -- costs this one query.
+-- Each served (name, version) reads its first $3 due runs from runs_claim_workflow_idx in
+-- claim order, so due runs of other workflows cost nothing; the best $3 of those are
+-- claimed. Rows a name locked beyond them stay locked (skipped by other claims) only
+-- until this statement commits.
 WITH due AS (
-    SELECT id FROM durable.runs
-    WHERE status IN ('pending', 'running', 'sleeping', 'waiting')
-      AND wake_at <= durable.now()
-      AND queue = ANY($4::text[])
-      AND concurrency_key IS NULL
-      AND (workflow_name, workflow_version) IN (SELECT * FROM unnest($5::text[], $6::int[]))
-    ORDER BY priority DESC, wake_at
+    SELECT c.id FROM unnest($5::text[], $6::int[]) AS w(name, version)
+    CROSS JOIN LATERAL (
+        SELECT id, priority, wake_at FROM durable.runs
+        WHERE workflow_name = w.name AND workflow_version = w.version
+          AND status IN ('pending', 'running', 'sleeping', 'waiting')
+          AND concurrency_key IS NULL
+          AND wake_at <= durable.now()
+          AND queue = ANY($4::text[])
+        ORDER BY priority DESC, wake_at
+        LIMIT $3
+        FOR UPDATE SKIP LOCKED
+    ) AS c
+    ORDER BY c.priority DESC, c.wake_at
     LIMIT $3
-    FOR UPDATE SKIP LOCKED
 )
 UPDATE durable.runs AS r SET
     status = 'running',

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.chaos.worker_app import MARKS_ENV, SLOW_ENV, TICK_ENV
+from tests.chaos.worker_app import CONCURRENCY_ENV, MARKS_ENV, SLOW_ENV, TICK_ENV
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,11 +32,17 @@ class WorkerProcesses:
         *,
         slow_seconds: float = 0,
         tick_seconds: float = 0,
+        concurrency: int = 16,
     ) -> subprocess.Popen[bytes]:
         return self.spawn_module(
             "tests.chaos.worker_app",
             database_url,
-            {MARKS_ENV: str(marks), SLOW_ENV: str(slow_seconds), TICK_ENV: str(tick_seconds)},
+            {
+                MARKS_ENV: str(marks),
+                SLOW_ENV: str(slow_seconds),
+                TICK_ENV: str(tick_seconds),
+                CONCURRENCY_ENV: str(concurrency),
+            },
         )
 
     def ready(self, proc: subprocess.Popen[bytes]) -> bool:

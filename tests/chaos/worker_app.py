@@ -25,6 +25,7 @@ MARKS_ENV = "DURABLE_CHAOS_MARKS"
 SLOW_ENV = "DURABLE_CHAOS_SLOW_SECONDS"
 TICK_ENV = "DURABLE_CHAOS_TICK_SECONDS"
 MAX_ATTEMPTS_ENV = "DURABLE_CHAOS_MAX_RUN_ATTEMPTS"
+CONCURRENCY_ENV = "DURABLE_CHAOS_CONCURRENCY"
 LEASE_SECONDS = 2.0
 HEARTBEAT_SECONDS = 0.5
 POLL_INTERVAL = 0.2
@@ -129,6 +130,7 @@ async def serve(database_url: str) -> None:
         poll_interval=POLL_INTERVAL,
         shutdown_grace_seconds=0,
         max_run_attempts=int(os.environ.get(MAX_ATTEMPTS_ENV, "10")),
+        concurrency=int(os.environ.get(CONCURRENCY_ENV, "16")),
     ) as engine:
         worker_id = engine.runtime.worker_id
         print(f"worker {worker_id} ready (pid {os.getpid()})", flush=True)

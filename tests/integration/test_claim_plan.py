@@ -3,7 +3,10 @@
 Finished history grows without bound; a claim that scanned it would slow every worker as
 the table grows. These tests fill ``durable.runs`` with finished runs and a few due ones,
 ANALYZE, and check the real statements' plans: an index (or bitmap) scan on the partial
-claim index, never a sequential scan of ``durable.runs``.
+claim index, never a sequential scan of ``durable.runs``. The claim itself reads through
+``runs_claim_workflow_idx``, one served (workflow, version) at a time, so thousands of due
+runs of workflows the worker does not serve cost it nothing (EXPLAIN ANALYZE counts the
+rows it reads).
 """
 
 from __future__ import annotations
@@ -70,7 +73,9 @@ async def _plan(db: asyncpg.Connection, sql: str, *args: Any) -> dict[str, Any]:
     return plan
 
 
-def _assert_uses_claim_index(plan: dict[str, Any], statement: str) -> None:
+def _assert_uses_claim_index(
+    plan: dict[str, Any], statement: str, indexes: tuple[str, ...] = (CLAIM_INDEX,)
+) -> None:
     nodes = list(_nodes(plan))
     shown = json.dumps(plan, indent=1)
     seq_scans = [
@@ -80,10 +85,10 @@ def _assert_uses_claim_index(plan: dict[str, Any], statement: str) -> None:
     via_index = [
         n
         for n in nodes
-        if n.get("Index Name") == CLAIM_INDEX
+        if n.get("Index Name") in indexes
         and n["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
     ]
-    assert via_index, f"{statement} does not read durable.runs through {CLAIM_INDEX}:\n{shown}"
+    assert via_index, f"{statement} does not read durable.runs through {indexes}:\n{shown}"
 
 
 @pytest.mark.parametrize("finished", [10_000, 100_000])
@@ -93,7 +98,8 @@ async def test_claim_runs_uses_the_claim_index(db: asyncpg.Connection, finished:
     plan = await _plan(
         db, query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions, 10
     )
-    _assert_uses_claim_index(plan, "claim_runs")
+    # With few runs due either claim index serves; with many due elsewhere, see below.
+    _assert_uses_claim_index(plan, "claim_runs", (CLAIM_INDEX, "runs_claim_workflow_idx"))
     # The plan is not only cheap but right: it claims the due runs and nothing else.
     claimed = await db.fetch(
         query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions, 10
@@ -108,3 +114,51 @@ async def test_next_wake_uses_the_claim_index(db: asyncpg.Connection, finished: 
     _assert_uses_claim_index(plan, "next_wake")
     seconds = await db.fetchval(query("next_wake"))
     assert 0 < seconds <= 30.0  # the other worker's lease expires first
+
+
+# Due runs of a workflow no worker here serves: the claim must not read them at all.
+_FOREIGN_DUE = """
+INSERT INTO durable.runs (id, workflow_name, status, input, queue, wake_at)
+SELECT gen_random_uuid(), 'elsewhere.report', 'pending', '{"args": [], "kwargs": {}}',
+    'default', now() - g * interval '1 millisecond'
+FROM generate_series(1, $1::int) AS g
+"""
+
+
+def _rows_read(plan: dict[str, Any]) -> int:
+    """Rows the plan's scans of durable.runs produced or filtered out (EXPLAIN ANALYZE)."""
+    return sum(
+        int(n.get("Actual Rows", 0) * n.get("Actual Loops", 1))
+        + int(n.get("Rows Removed by Filter", 0) + n.get("Rows Removed by Index Recheck", 0))
+        for n in _nodes(plan)
+        if n.get("Relation Name") == "runs" or n.get("Index Name", "").startswith("runs_")
+    )
+
+
+@pytest.mark.parametrize("plan_mode", ["force_custom_plan", "force_generic_plan"])
+@pytest.mark.parametrize("foreign", [0, 8_500])
+async def test_claim_reads_no_due_run_of_an_unserved_workflow(
+    db: asyncpg.Connection, foreign: int, plan_mode: str
+) -> None:
+    await _fill(db, 10_000)
+    await db.execute(_FOREIGN_DUE, foreign)
+    await db.execute("ANALYZE durable.runs")
+    # A worker's prepared claim may go generic after five runs: both plans must hold.
+    await db.execute(f"SET plan_cache_mode = {plan_mode}")
+    args = ("host:123:abcd1234", 30.0, 16, ["default"], NAMES, [1] * len(NAMES), 10)
+    analyzed = db.transaction()  # EXPLAIN ANALYZE claims for real: rolled back
+    await analyzed.start()
+    try:
+        raw = await db.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {query('claim_runs')}", *args)
+    finally:
+        await analyzed.rollback()
+    document = json.loads(raw) if isinstance(raw, str) else raw
+    plan: dict[str, Any] = document[0]["Plan"]
+    shown = json.dumps(plan, indent=1)
+    assert any(n.get("Index Name") == "runs_claim_workflow_idx" for n in _nodes(plan)), shown
+    assert not any(n["Node Type"] == "Seq Scan" for n in _nodes(plan)), shown
+    # Eight served runs are due: however many others are, the claim reads a few dozen rows.
+    assert _rows_read(plan) <= 64, shown
+    claimed = await db.fetch(query("claim_runs"), *args)
+    assert len(claimed) == 8
+    assert {row["workflow_name"] for row in claimed} <= set(NAMES)

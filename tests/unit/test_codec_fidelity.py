@@ -242,3 +242,38 @@ def test_check_text_refuses_names_postgres_cannot_store(bad: str) -> None:
         check_text("the tag", bad)
     assert check_text("the tag", "fine é") == "fine é"
     assert check_text("the tag", None) is None
+
+
+def _returns_int() -> int:
+    return 0
+
+
+def _returns_str() -> str:
+    return ""
+
+
+def _returns_float() -> float:
+    return 0.0
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "text"),
+    [
+        (_returns_int, 7, "7"),
+        (_returns_str, "naïve", '"naïve"'),
+        (_returns_float, 1.5, "1.5"),
+    ],
+)
+def test_a_scalar_result_of_its_hinted_type_is_stored_as_itself(
+    fn: Any, value: Any, text: str
+) -> None:
+    stored, returned = Signature(fn).store_result(value)
+    assert stored == text
+    assert returned == value
+    assert type(returned) is type(value)
+
+
+@pytest.mark.parametrize(("fn", "value"), [(_returns_float, NAN), (_returns_str, "a\x00b")])
+def test_a_scalar_result_json_cannot_keep_is_refused(fn: Any, value: Any) -> None:
+    with pytest.raises(SerializationError):
+        Signature(fn).store_result(value)

@@ -67,7 +67,8 @@ async def test_a_read_only_server_does_not_fail_the_run(
             return await real(self, record)
         except Exception as exc:
             refused.append(exc)
-            refusal.set()
+            if isinstance(exc, asyncpg.exceptions.ReadOnlySQLTransactionError):
+                refusal.set()
             raise
 
     monkeypatch.setattr(Store, "record_step", watched)
@@ -89,10 +90,12 @@ async def test_a_read_only_server_does_not_fail_the_run(
         assert await handle.result(timeout=30) == [0, 1, 2]
         detail = await engine.get_run(handle.run_id)
 
-    assert isinstance(refused[0], asyncpg.exceptions.ReadOnlySQLTransactionError)
+    # A write may first meet a connection terminated above (the run resumes after its
+    # lease); every refused write cost one more run of step 1's body, nothing else.
+    assert any(isinstance(e, asyncpg.exceptions.ReadOnlySQLTransactionError) for e in refused)
     assert detail.status == RunStatus.COMPLETED
     assert detail.error is None
     assert all(s.status == "completed" and s.error is None for s in detail.steps)
     assert BODIES.count(0) == 1
     assert BODIES.count(2) == 1
-    assert BODIES.count(1) == 2  # its first record was refused, so it ran again
+    assert BODIES.count(1) == len(refused) + 1

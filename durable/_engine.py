@@ -33,7 +33,7 @@ class Engine(Client):
     ``timeout``/``retries`` in workflows that set no ``step_timeout``/``step_retries``.
     ``max_run_attempts`` (10) fails a poison run with ``RunAttemptsExhausted`` once that
     many executions in a row lost their lease before recording or parking anything.
-    ``Engine(worker=False)`` is a plain ``Client``.
+    ``Engine(worker=False)`` is a plain ``Client``; ``read_url`` as for ``Client``.
     """
 
     def __init__(
@@ -64,6 +64,7 @@ class Engine(Client):
         default_step_timeout: Duration | None = None,
         default_step_retries: int = 0,
         max_run_attempts: int = 10,
+        read_url: str | None = None,
     ) -> None:
         super().__init__(
             database_url,
@@ -77,6 +78,7 @@ class Engine(Client):
             max_output_bytes=max_output_bytes,
             max_signal_bytes=max_signal_bytes,
             default_workflow_timeout=default_workflow_timeout,
+            read_url=read_url,
         )
         # Built (and its options checked) now, entered with the engine.
         self._planned = Worker(

@@ -101,6 +101,7 @@ class ReplicatedPostgres:
             os.chown(self.root, user.pw_uid, user.pw_gid)
         self.primary = Server("primary", self.root / "primary", _free_port())
         self.standby = Server("standby", self.root / "standby", _free_port())
+        self._stalled_receiver: int | None = None
 
     # -- life cycle ---------------------------------------------------------------------------
 
@@ -120,27 +121,41 @@ class ReplicatedPostgres:
         with (self.standby.data / "postgresql.conf").open("a") as conf:
             conf.write(f"port = {self.standby.port}\ncluster_name = 'standby'\n")
         self._pg_ctl(self.standby, "start")
-        self._wait_for(self.primary, "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'", "1")
+        streaming = "SELECT count(*) FROM pg_stat_replication WHERE state = 'streaming'"
+        self._wait_for(self.primary, streaming, "1")
         if self.synchronous:
             self.sql(self.primary, "ALTER SYSTEM SET synchronous_standby_names = '*'")
             self.sql(self.primary, "SELECT pg_reload_conf()")
-            self._wait_for(self.primary, "SELECT string_agg(sync_state, ',') FROM pg_stat_replication", "sync")
+            sync = "SELECT string_agg(sync_state, ',') FROM pg_stat_replication"
+            self._wait_for(self.primary, sync, "sync")
 
     def stop(self) -> None:
         """Stop whatever still runs (immediately: the data is thrown away) and remove it all."""
         for server in (self.primary, self.standby):
             if (server.data / "postmaster.pid").exists():
-                self._tool("pg_ctl", "-D", str(server.data), "-m", "immediate", "-w", "stop", check=False)
+                stop = ("-D", str(server.data), "-m", "immediate", "-w", "stop")
+                self._tool("pg_ctl", *stop, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def stall_replication(self) -> None:
+        """Freeze the standby's WAL receiver (SIGSTOP): the primary goes on committing, and
+        with asynchronous replication acknowledging, what the standby never receives."""
+        pid = int(self.sql(self.standby, "SELECT pid FROM pg_stat_wal_receiver"))
+        os.kill(pid, signal.SIGSTOP)
+        self._stalled_receiver = pid
 
     def kill_primary(self) -> None:
         """SIGKILL the primary's postmaster and every process it started, at once: no
-        shutdown, no goodbye to clients or to the standby."""
+        shutdown, no goodbye to clients or to the standby. A stalled WAL receiver dies
+        with it, and with it the WAL it had not yet read."""
         pid = self.primary.postmaster_pid()
         if pid is None:
             raise RuntimeError("the primary is not running")
         os.kill(pid, signal.SIGSTOP)  # no new child between the listing and the kill
         victims = [pid, *_children(pid)]
+        if self._stalled_receiver is not None:
+            victims.append(self._stalled_receiver)
+            self._stalled_receiver = None
         for victim in victims:
             os.kill(victim, signal.SIGKILL)
         deadline = time.monotonic() + 10
@@ -204,16 +219,12 @@ class ReplicatedPostgres:
         if self._as_root:
             command = ["runuser", "-u", _SYSTEM_USER, "--", *command]
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=_SETUP_TIMEOUT, cwd=self.root
-        )
+            command, check=False, capture_output=True, text=True, timeout=_SETUP_TIMEOUT,
+            cwd=self.root,
+        )  # fmt: skip
         if check and done.returncode != 0:
-            logs = "".join(
-                f"\n--- {log.name} ---\n{log.read_text(errors='replace')[-2000:]}"
-                for log in sorted(self.root.glob("*.log"))
-            )
-            raise RuntimeError(
-                f"{tool} failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}{logs}"
-            )
+            said = done.stderr.strip() or done.stdout.strip()
+            raise RuntimeError(f"{tool} failed ({done.returncode}): {said}{self.log_tail()}")
         return done.stdout
 
     def log_tail(self) -> str:

@@ -164,6 +164,10 @@ class ReplicatedPostgres:
                 raise RuntimeError(f"primary processes {victims} outlived SIGKILL")
             time.sleep(0.01)
 
+    def stop_server(self, server: Server) -> None:
+        """Stop one server cleanly (``pg_ctl stop -m fast``)."""
+        self._tool("pg_ctl", "-D", str(server.data), "-m", "fast", "-w", "stop")
+
     def promote(self) -> None:
         """Promote the standby and wait until it accepts writes."""
         self._tool("pg_ctl", "-D", str(self.standby.data), "-w", "-t", "30", "promote")

@@ -25,7 +25,13 @@ from durable._store.connecting import connector
 from durable._store.pool import ConnectionPool
 from durable.sql import query
 
-__all__ = ["READ_URL_ENV", "ReplicaPool", "open_replica_pool", "replica_caught_up"]
+__all__ = [
+    "READ_URL_ENV",
+    "ReplicaPool",
+    "open_replica_pool",
+    "replica_caught_up",
+    "replica_settled",
+]
 
 READ_URL_ENV = "DURABLE_READ_DATABASE_URL"
 """The command line's default ``--read-url`` (``Engine`` reads only its argument)."""
@@ -33,6 +39,7 @@ READ_URL_ENV = "DURABLE_READ_DATABASE_URL"
 _log = logging.getLogger("durable.replica")
 _WARN_EVERY = 60.0
 _CATCH_UP_POLL = 0.02
+_SETTLE_SECONDS = 1.0
 
 
 class ReplicaPool(ConnectionPool):
@@ -112,3 +119,13 @@ async def replica_caught_up(
             await anyio.sleep(_CATCH_UP_POLL)
         return True
     return False
+
+
+async def replica_settled(primary: ConnectionPool, replica: ConnectionPool) -> bool:
+    """Give the replica a moment (a second at most) to replay what the primary committed,
+    before a page re-reads it. False when it did not; an unreachable server is no error
+    here (the page reads whatever it can)."""
+    try:
+        return await replica_caught_up(primary, replica, timeout=_SETTLE_SECONDS)
+    except INFRASTRUCTURE_ERRORS:
+        return False

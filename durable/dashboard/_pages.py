@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from durable._foundation.durations import to_seconds
 from durable._foundation.views import RunStatus
+from durable._store.replicas import replica_settled
 from durable._store.run_lookup import find_runs, run_waits
 from durable.dashboard import _format, _queries
 from durable.dashboard._base import SECURITY_HEADERS, config_of, problem, render
@@ -204,7 +205,13 @@ async def live(request: Request) -> Response:
             await runtime.store.watch_progress(run_id, 1, _PAGE_WATCH_SECONDS)
     headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}
     return StreamingResponse(
-        stream(signal, config.debounce), media_type="text/event-stream", headers=headers
+        stream(
+            signal,
+            config.debounce,
+            settle=lambda: replica_settled(runtime.store.pool, runtime.reads.pool),
+        ),
+        media_type="text/event-stream",
+        headers=headers,
     )
 
 

@@ -1287,5 +1287,5 @@ SELECT pg_current_wal_lsn()::text;
 -- name: wal_replayed
 -- True when this replica replayed the WAL up to $1, or is no replica (then it is fresh;
 -- a promoted standby still reports the last position it replayed).
-SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)
+SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)
             ELSE true END;

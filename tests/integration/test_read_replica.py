@@ -15,6 +15,7 @@ import pytest
 
 from durable import Engine, step, workflow
 from durable._connecting import connector
+from durable._replicas import replica_caught_up
 from durable.dashboard import dashboard_app
 from tests.replicated_postgres import ReplicatedPostgres, Server
 
@@ -90,6 +91,8 @@ async def test_reads_go_to_the_replica_and_results_to_the_primary(
         assert await second.status() == "completed"
         # Lists read the replica, which does not have the run yet...
         assert await engine.count_runs(workflow=count_up) == 1
+        primary, replica = engine.runtime.store.pool, engine.runtime.reads.pool
+        assert not await replica_caught_up(primary, replica, timeout=0.2)
         async with httpx.AsyncClient(
             transport=httpx.ASGITransport(app=dashboard_app(engine)), base_url="http://dash"
         ) as http:
@@ -101,7 +104,7 @@ async def test_reads_go_to_the_replica_and_results_to_the_primary(
             assert (await http.get(f"/runs/{second.run_id}")).status_code == 200
 
             await _replay_paused(cluster, False)
-            await _replayed(cluster)
+            assert await replica_caught_up(primary, replica, timeout=30)
             assert await engine.count_runs(workflow=count_up) == 2
             assert str(second.run_id) in (await http.get("/runs")).text
 

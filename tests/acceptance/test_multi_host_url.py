@@ -58,3 +58,14 @@ async def test_the_command_line_takes_a_multi_host_url(
     assert "up to date" in capsys.readouterr().out
     code = await anyio.to_thread.run_sync(main, ["runs", "list", "--database-url", url])
     assert code == 0, capsys.readouterr().err
+
+
+async def test_the_command_line_reads_the_primary_when_the_replica_is_down(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    replica = f"postgresql://reader:hunter2secret@127.0.0.1:{_dead_port()}/replica"
+    argv = ["runs", "list", "--database-url", database_url, "--read-url", replica]
+    code = await anyio.to_thread.run_sync(main, argv)
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    assert "hunter2secret" not in said.out + said.err

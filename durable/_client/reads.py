@@ -1,8 +1,8 @@
 """Reading runs: get, export, list and count; mixed into ``Engine``.
 
 They read ``runtime.reads``: the replica of ``read_url`` when there is one (see
-``_replicas``), else the primary. A run the replica does not know yet is looked up on the
-primary before it is called not found, so a run just started is never missing.
+``_store.replicas``), else the primary. A run the replica does not know yet is looked up
+on the primary before it is called not found, so a run just started is never missing.
 """
 
 from __future__ import annotations

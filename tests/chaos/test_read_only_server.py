@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from durable import Engine, RunStatus, step, workflow
-from durable._record_writer import StepWrite
-from durable._store import Store
+from durable._store.record_writer import StepWrite
+from durable._store.store import Store
 
 pytestmark = [pytest.mark.anyio, pytest.mark.chaos]
 

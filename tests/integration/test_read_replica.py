@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from durable import Engine, step, workflow
-from durable._connecting import connector
-from durable._replicas import replica_caught_up
+from durable._store.connecting import connector
+from durable._store.replicas import replica_caught_up
 from durable.dashboard import dashboard_app
 from tests.replicated_postgres import ReplicatedPostgres, Server
 

@@ -1,5 +1,5 @@
-"""URLs naming several servers (``durable._connecting``, ``durable._dsn``): their hosts in
-order, a database swapped without losing them, and passwords hidden."""
+"""URLs naming several servers (``durable._store.connecting``, ``durable._foundation.dsn``):
+their hosts in order, a database swapped without losing them, and passwords hidden."""
 
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ would mean an acknowledged record was lost). The printed ``resumed`` figure is t
 from the kill to the first step record committed on the promoted server.
 
 The second test is the honest counterpart: with asynchronous replication, records the
-primary acknowledged but the standby never received are gone after the failover. Those
-steps run again, and every run still completes.
+primary acknowledged but the standby never received are gone after the failover. A run
+resumed from the older records runs those steps again; an execution that outlived the
+failover in memory finishes without them (its history has holes). Every run completes.
 """
 
 from __future__ import annotations
@@ -156,7 +157,9 @@ async def test_failover_to_an_asynchronous_standby_runs_unreplicated_steps_again
     print(f"\nasynchronous failover: {result.summary()}")
     _alive(worker)
     assert result.statuses == {"completed": runs}, result.summary()
-    assert result.bad_records == [], result.bad_records[:10]
     assert result.after_commit == [], result.after_commit[:10]
-    assert result.lost_acks, "no acknowledged record was lost: the stall did not hold WAL back"
+    # What was lost shows one of two ways: a run resumed from the standby's older records
+    # runs those steps again (lost_acks); an execution that outlived the failover in
+    # memory finishes from results the standby never had, leaving holes in its history.
+    assert result.lost_acks or result.bad_records, "nothing acknowledged was lost"
     assert "Traceback" not in workers.output()

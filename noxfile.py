@@ -1,4 +1,5 @@
-"""Developer tasks: ``uv run nox -s tests|lint|typecheck|docs|soak|bench`` (args go to the tool).
+"""Developer tasks: ``uv run nox -s tests|lint|typecheck|docs|soak|failover|bench`` (args go
+to the tool).
 
 Each session syncs the locked environment (``uv sync --frozen``) into its own virtualenv,
 so nox runs exactly the versions CI runs.
@@ -53,6 +54,16 @@ def soak(session: nox.Session) -> None:
         *session.posargs,
         env={"DURABLE_SOAK_KILLS": kills},
     )
+
+
+@nox.session
+def failover(session: nox.Session) -> None:
+    """The failover chaos tests: a primary and a streaming standby started on this machine
+    (PostgreSQL server binaries needed, ``$DURABLE_PG_BIN`` or Debian's), the primary killed
+    under load and the standby promoted; prints the time the workers took to resume."""
+    _sync(session)
+    session.run("pytest", "tests/chaos/test_failover.py", "-s", "-p", "no:cacheprovider",
+                *session.posargs)  # fmt: skip
 
 
 @nox.session

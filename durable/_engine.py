@@ -32,7 +32,7 @@ class Engine(Client):
     ``timeout``/``retries`` in workflows that set no ``step_timeout``/``step_retries``.
     ``max_run_attempts`` (10) fails a poison run with ``RunAttemptsExhausted`` once that
     many executions in a row lost their lease before recording or parking anything.
-    ``Engine(worker=False)`` is a plain ``Client``. ``worker="manual"`` builds the worker
+    ``Engine(worker=False)`` is a plain ``Client``; ``read_url`` as for ``Client``. ``worker="manual"`` builds the worker
     but lets nothing claim by itself: a test drives it with ``await
     engine.worker.claim_once()`` (and schedules with ``engine.scheduler.fire_due()``).
     """
@@ -65,6 +65,7 @@ class Engine(Client):
         default_step_timeout: Duration | None = None,
         default_step_retries: int = 0,
         max_run_attempts: int = 10,
+        read_url: str | None = None,
     ) -> None:
         super().__init__(
             database_url,
@@ -78,6 +79,7 @@ class Engine(Client):
             max_output_bytes=max_output_bytes,
             max_signal_bytes=max_signal_bytes,
             default_workflow_timeout=default_workflow_timeout,
+            read_url=read_url,
         )
         if worker not in (True, False, "manual"):
             raise ValueError(f'worker must be True, False or "manual", not {worker!r}')

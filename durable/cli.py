@@ -18,7 +18,10 @@
     durable dashboard [--host 127.0.0.1] [--port 8484] [--allow-actions]
 
 The database is ``--database-url``, else ``DURABLE_DATABASE_URL``, else ``DATABASE_URL``,
-else the embedded PostgreSQL (like ``Engine``). Exit status: 0 done, 1 the operation
+else the embedded PostgreSQL (like ``Engine``); a URL may name several hosts
+(``postgresql://h1,h2/db``: the one accepting writes is used). ``--read-url`` (else
+``DURABLE_READ_DATABASE_URL``) names a replica for ``runs list|show|export`` and the
+dashboard's pages (``Engine(read_url=...)``). Exit status: 0 done, 1 the operation
 failed (unknown run, nothing to retry, database unreachable, ...), 2 a usage error.
 Built on argparse: no dependency beyond the library's own.
 """
@@ -68,12 +71,14 @@ from durable._foundation.validate import (
 from durable._foundation.views import RunStatus
 from durable._run_workers import serve
 from durable._runs.deliveries import SignalKind
+from durable._store.connecting import connector
 from durable._store.embedded import (
     EmbeddedPostgres,
     EmbeddedPostgresUnavailable,
     resolve_database_url,
 )
 from durable._store.migrations import migrate, pending_migrations
+from durable._store.replicas import READ_URL_ENV
 from durable._workflow.decorators import Workflow
 from durable.errors import DurableError, PayloadTooLarge, ScheduleNotFound, SerializationError
 
@@ -110,6 +115,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--database-url", default=argparse.SUPPRESS, metavar="URL",
         help="PostgreSQL URL (default: $DURABLE_DATABASE_URL, $DATABASE_URL, else embedded)",
+    )  # fmt: skip
+    common.add_argument(
+        "--read-url", default=argparse.SUPPRESS, metavar="URL",
+        help=f"a replica for lists, details and the dashboard (default: ${READ_URL_ENV})",
     )  # fmt: skip
     parser = _Parser(
         prog="durable", parents=[common], description="Operate durable workflows on Postgres."
@@ -206,26 +215,29 @@ def _schedules_parser(schedules: argparse.ArgumentParser, common: argparse.Argum
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     url: str | None = None
+    read_url = os.environ.get(READ_URL_ENV) or None
     try:
         args = _parser().parse_args(argv)
         url = resolve_database_url(getattr(args, "database_url", None))
+        read_url = getattr(args, "read_url", None) or read_url
+        args.read_url = read_url
         if args.command == "worker" and processes_of(args) > 1:
             return supervise(args, _checked_worker_engine(args, url), main)
         return anyio.run(_dispatch, args, url)
     except CommandFailed as exc:
-        return _fail(f"durable: {exc}", exc.code, url)
+        return _fail(f"durable: {exc}", exc.code, url, read_url)
     except UsageError as exc:
-        return _fail(str(exc), USAGE, url)
+        return _fail(str(exc), USAGE, url, read_url)
     except EmbeddedPostgresUnavailable as exc:
-        return _fail(f"durable: {exc}", USAGE, url)
+        return _fail(f"durable: {exc}", USAGE, url, read_url)
     except InvalidHistory as exc:
-        return _fail(f"durable: {exc}", USAGE, url)
+        return _fail(f"durable: {exc}", USAGE, url, read_url)
     except (SerializationError, PayloadTooLarge, asyncpg.DataError) as exc:
         # A value the database cannot store is the caller's, not the database's, problem.
-        return _fail(f"durable: invalid value: {exc}", USAGE, url)
+        return _fail(f"durable: invalid value: {exc}", USAGE, url, read_url)
     except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
         if _refused_value(exc):
-            return _fail(f"durable: invalid value: {exc}", USAGE, url)
+            return _fail(f"durable: invalid value: {exc}", USAGE, url, read_url)
         where = "the embedded PostgreSQL" if url is None else redact(url)
         return _fail(
             f"durable: database error at {where}: {type(exc).__name__}: {exc}\n"
@@ -233,11 +245,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             "points at it.",
             FAILED,
             url,
+            read_url,
         )
     except (DurableError, ValueError, TypeError) as exc:
-        return _fail(f"durable: {exc}", FAILED, url)
+        return _fail(f"durable: {exc}", FAILED, url, read_url)
     except (RecursionError, OverflowError) as exc:
-        return _fail(f"durable: an argument is too large or too deeply nested ({exc})", USAGE, url)
+        return _fail(
+            f"durable: an argument is too large or too deeply nested ({exc})", USAGE, url, read_url
+        )
     except KeyboardInterrupt:
         return 130
 
@@ -248,8 +263,8 @@ def _refused_value(exc: BaseException) -> bool:
     return isinstance(exc, ValueError) and not isinstance(exc, asyncpg.ClientConfigurationError)
 
 
-def _fail(message: str, code: int, url: str | None) -> int:
-    _say(scrub(message, url))
+def _fail(message: str, code: int, *urls: str | None) -> int:
+    _say(scrub(message, *urls))
     return code
 
 
@@ -266,7 +281,7 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
         return await replay_command(args, url, _load_app(args.app))
     if args.command == "dashboard":
         return await dashboard_command(args, url)
-    async with Engine(url, worker=False) as engine:
+    async with Engine(url, worker=False, read_url=args.read_url) as engine:
         if args.command == "runs":
             return await _runs(engine, args)
         if args.command == "workflows":
@@ -348,7 +363,7 @@ async def _migrate(args: argparse.Namespace, url: str | None) -> int:
         embedded = EmbeddedPostgres()
         url = await embedded.start()
     try:
-        conn = await asyncpg.connect(url)
+        conn = await connector(url)()
         try:
             if args.dry_run:
                 return _print_pending(await pending_migrations(conn))

@@ -39,7 +39,6 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import anyio
-import asyncpg
 
 from durable._client.handles import RunHandle
 from durable._engine import Engine
@@ -47,6 +46,7 @@ from durable._foundation.dsn import dsn_for_database
 from durable._foundation.history import History, HistoryRecord, HistorySignal, InvalidHistory
 from durable._foundation.validate import seconds
 from durable._replaying.replayer import Replayer, ReplayReport
+from durable._store.connecting import connector
 from durable._store.embedded import EmbeddedPostgres, resolve_database_url
 from durable._workflow.decorators import Workflow, workflow_list
 
@@ -239,7 +239,7 @@ async def database_now(engine: Engine) -> datetime:
 
 async def _admin(server_dsn: str, statement: str) -> None:
     # CREATE/DROP DATABASE cannot take parameters; names here are generated, never input.
-    conn = await asyncpg.connect(server_dsn)
+    conn = await connector(server_dsn)()
     try:
         await conn.execute(statement)
     finally:

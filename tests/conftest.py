@@ -7,7 +7,9 @@
   (about 15 ms) and the database is dropped after the test.
 - Async tests are ``@pytest.mark.anyio async def`` on asyncio (anyio's pytest plugin).
 
-Fixtures: ``anyio_backend``, ``server_dsn``, ``template_database``, ``database_url``, ``db``.
+Fixtures: ``anyio_backend``, ``server_dsn``, ``template_database``, ``database_url``, ``db``,
+and ``replicated_postgres`` (a primary and a streaming standby of their own, see
+``tests/replicated_postgres.py``; the test skips when this machine cannot run them).
 Helper: ``dsn_for_database(server_dsn, name)`` (``from tests.conftest import dsn_for_database``).
 """
 
@@ -17,7 +19,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -26,6 +28,7 @@ import pytest
 from durable._foundation.dsn import dsn_for_database
 from durable._store.embedded import EmbeddedPostgres
 from durable._store.migrations import migrate
+from tests.replicated_postgres import ReplicatedPostgres, unavailable
 
 TEST_DATABASE_URL_ENV = "DURABLE_TEST_DATABASE_URL"
 
@@ -105,3 +108,25 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         yield conn
     finally:
         await conn.close()
+
+
+@pytest.fixture
+def replicated_postgres() -> Iterator[Callable[..., ReplicatedPostgres]]:
+    """``replicated_postgres(synchronous=...)`` starts a primary and a streaming standby;
+    both are stopped and their data removed after the test."""
+    started: list[ReplicatedPostgres] = []
+
+    def start(*, synchronous: bool) -> ReplicatedPostgres:
+        reason = unavailable()
+        if reason is not None:
+            pytest.skip(f"no replicated PostgreSQL on this machine: {reason}")
+        cluster = ReplicatedPostgres(synchronous=synchronous)
+        started.append(cluster)
+        cluster.start()
+        return cluster
+
+    try:
+        yield start
+    finally:
+        for cluster in started:
+            cluster.stop()

@@ -56,7 +56,7 @@ async def dashboard_command(args: argparse.Namespace, url: str | None) -> int:
     from durable._engine import Engine
 
     token = os.environ.get(TOKEN_ENV) or None
-    async with Engine(url, worker=False) as engine:
+    async with Engine(url, worker=False, read_url=getattr(args, "read_url", None)) as engine:
         app = dashboard_app(
             engine,
             allow_actions=args.allow_actions,

@@ -23,8 +23,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
 from durable._cli import args as args_
 from durable._cli import format as fmt
 from durable._engine import Engine
@@ -32,6 +30,7 @@ from durable._foundation.history import History, InvalidHistory, read_history
 from durable._foundation.views import RunStatus
 from durable._replaying.replayer import ReplayReport, expand_paths, load_history, replay_history
 from durable._runs.registry import Registry, default_registry
+from durable._store.connecting import connector
 from durable._store.embedded import EmbeddedPostgres
 from durable._store.pool import ConnectionPool
 from durable._store.store import Store
@@ -200,7 +199,8 @@ async def _replay_database(
     reports: list[ReplayReport] = []
     embedded = EmbeddedPostgres() if url is None else None
     target = url if embedded is None else await embedded.start()
-    pool = ConnectionPool(lambda: asyncpg.connect(target), max_size=1)
+    assert target is not None  # a URL, or the embedded server's
+    pool = ConnectionPool(connector(target, writes=False), max_size=1)  # reads only
     try:
         await pool.open()
         store = Store(pool)

@@ -320,7 +320,7 @@ def _print_retry(args: argparse.Namespace, results: list[dict[str, Any]]) -> Non
 
 async def waits_of(engine: Engine, items: Sequence[RunSummary]) -> dict[UUID, RunWaits]:
     """What each listed run waits for (one read)."""
-    return await run_waits(engine.runtime.store, [r.run_id for r in items])
+    return await run_waits(engine.runtime.reads, [r.run_id for r in items])
 
 
 async def delete_command(engine: Engine, args: argparse.Namespace) -> int:

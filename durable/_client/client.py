@@ -47,11 +47,13 @@ from durable._runs.registry import Registry, default_registry
 from durable._runs.runtime import Runtime, Settings
 from durable._runs.scoping import check_resource_id, encode_metadata, require_in_resource
 from durable._runs.starting import StartRequest, encode_input, start_run
+from durable._store.connecting import connector
 from durable._store.embedded import EmbeddedPostgres, resolve_database_url
 from durable._store.listener import Listener
 from durable._store.listener_share import acquire_listener, release_listener
 from durable._store.migrations import migrate
 from durable._store.pool import BorrowedPool, ConnectionPool
+from durable._store.replicas import ReplicaPool, open_replica_pool
 from durable._store.store import Store
 from durable._workflow.decorators import Workflow, workflow_list
 from durable.errors import UnknownWorkflow
@@ -72,7 +74,9 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
     decorated workflow) lets ``start`` by name check arguments against local code.
     ``max_input_bytes``/``max_output_bytes``/``max_signal_bytes`` cap encoded payloads
     (``PayloadTooLarge``); ``default_workflow_timeout`` bounds runs whose workflow and
-    start set no timeout.
+    start set no timeout. ``read_url`` names a replica for lists, counts, run details,
+    exports and the dashboard (writes, claims and handles always use the primary); a URL
+    naming several hosts (``postgresql://h1,h2/db``) fails over to whichever accepts writes.
 
     ``async with Client(url) as client: await client.start(checkout, order)``
     """
@@ -91,6 +95,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         max_output_bytes: int = 1 << 20,
         max_signal_bytes: int = 256 << 10,
         default_workflow_timeout: Duration | None = None,
+        read_url: str | None = None,
     ) -> None:
         self.registry = (
             default_registry if workflows is None else Registry(workflow_list(workflows))
@@ -114,6 +119,8 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         self._borrowed: asyncpg.Pool | None = None
         self._embedded: EmbeddedPostgres | None = None
         self._pool: ConnectionPool | None = None
+        self._read_url = read_url
+        self._read_pool: ReplicaPool | None = None
         self._tg: TaskGroup | None = None
         self._runtime: Runtime | None = None
         self._listener: Listener | None = None
@@ -159,10 +166,14 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
             applied = await migrate(conn)
         if applied:
             _log.info("applied durable migrations %s", applied)
+        self._read_pool = await open_replica_pool(
+            self._read_url, pool, max_size=self._pool_size or self._default_pool_size()
+        )
         await listener.start()
         runtime = Runtime(
-            Store(pool), self.settings, self.registry, listener, telemetry=self.telemetry
-        )
+            Store(pool), self.settings, self.registry, listener, telemetry=self.telemetry,
+            read_store=None if self._read_pool is None else Store(self._read_pool),
+        )  # fmt: skip
         runtime.make_handle = self._child_handle
         self._runtime = runtime
         await runtime.sync_clock()
@@ -181,7 +192,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
             self._embedded = EmbeddedPostgres()
             url = await self._embedded.start(self._data_dir)
         size = self._pool_size or self._default_pool_size()
-        pool = ConnectionPool(lambda: asyncpg.connect(url), max_size=size)
+        pool = ConnectionPool(connector(url), max_size=size)  # multi-host: the writable one
         try:
             await pool.open()
         except ValueError as exc:  # a malformed URL: the driver may quote pieces of it
@@ -205,6 +216,9 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
             await self._tg.__aexit__(None, None, None)
             self._tg = None
         with anyio.CancelScope(shield=True):
+            if self._read_pool is not None:
+                await self._read_pool.close()
+                self._read_pool = None
             if self._pool is not None:
                 await self._pool.close()
                 self._pool = None

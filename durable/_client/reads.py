@@ -1,4 +1,9 @@
-"""Reading runs: get, export, list and count; mixed into ``Engine``."""
+"""Reading runs: get, export, list and count; mixed into ``Engine``.
+
+They read ``runtime.reads``: the replica of ``read_url`` when there is one (see
+``_store.replicas``), else the primary. A run the replica does not know yet is looked up
+on the primary before it is called not found, so a run just started is never missing.
+"""
 
 from __future__ import annotations
 
@@ -46,7 +51,10 @@ class ClientReads:
         events and signals (read in one snapshot).
         With ``resource_id``, a run of another resource raises ``RunNotFound``."""
         scope = check_resource_id(resource_id)
-        detail = await self.runtime.store.run_detail(UUID(str(run_id)))
+        target, runtime = UUID(str(run_id)), self.runtime
+        detail = await runtime.reads.run_detail(target)
+        if detail is None and runtime.reads is not runtime.store:  # too new for the replica?
+            detail = await runtime.store.run_detail(target)
         if detail is None or (scope is not None and detail.resource_id != scope):
             raise RunNotFound(run_id)
         return detail
@@ -55,7 +63,10 @@ class ClientReads:
         """The run's history (input, every record, signals, events, children, outcome) in
         the versioned ``durable.history`` format, for ``durable.testing.Replayer``.
         ``history.to_json()`` is what ``durable runs export`` prints."""
-        history = await read_history(self.runtime.store, UUID(str(run_id)))
+        target, runtime = UUID(str(run_id)), self.runtime
+        history = await read_history(runtime.reads, target)
+        if history is None and runtime.reads is not runtime.store:  # too new for the replica?
+            history = await read_history(runtime.store, target)
         if history is None:
             raise RunNotFound(run_id)
         return history
@@ -81,7 +92,7 @@ class ClientReads:
         if order not in ("asc", "desc"):
             raise ValueError(f'order must be "asc" or "desc", not {order!r}')
         limit = check_page_size(limit)
-        rows = await self.runtime.store.list_run_summaries(
+        rows = await self.runtime.reads.list_run_summaries(
             **_filters(workflow, status, tag, since, until, parent, queue, resource_id),
             after=None if cursor is None else decode_cursor(check_cursor_text(cursor)),
             limit=limit + 1,
@@ -106,7 +117,7 @@ class ClientReads:
         resource_id: str | None = None,
     ) -> int:
         """How many runs ``list_runs`` with the same filters would list, over all pages."""
-        return await self.runtime.store.count_runs(
+        return await self.runtime.reads.count_runs(
             **_filters(workflow, status, tag, since, until, parent, queue, resource_id)
         )
 

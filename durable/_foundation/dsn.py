@@ -34,7 +34,8 @@ def dsn_for_database(server_dsn: str, database: str) -> str:
     # A dbname in the query string would override the path, so drop it.
     pairs = parse_qsl(parts.query, keep_blank_values=True)
     query = [(key, value) for key, value in pairs if key not in ("dbname", "database")]
-    return urlunsplit(parts._replace(path=f"/{database}", query=urlencode(query)))
+    # Commas stay readable: ``host=h1,h2&port=5432,5433`` lists the servers to try.
+    return urlunsplit(parts._replace(path=f"/{database}", query=urlencode(query, safe=",")))
 
 
 def redact(dsn: str) -> str:

@@ -4,9 +4,11 @@ Infrastructure is the database being unreachable, restarted, overloaded or racin
 transaction: a dropped or terminated connection, a server shutting down or refusing
 connections (SQLSTATE classes 08 and 57), out of resources (53), a system or internal
 error of the server (58, XX), a serialization failure or deadlock (40001, 40P01), a lock
-or statement timeout, or the client library losing track of a connection. Raised by a
-store call, such an error is never a step's or a run's outcome (invariant 8): the
-execution is abandoned to its lease, or the loop tries again.
+or statement timeout, a server that only reads (25006: a hot standby reached through a
+multi-host URL, or an old primary during a failover), or the client library losing track
+of a connection (including no host of a multi-host URL matching ``target_session_attrs``).
+Raised by a store call, such an error is never a step's or a run's outcome (invariant 8):
+the execution is abandoned to its lease, or the loop tries again.
 
 Only ever matched around store calls: a workflow's own ``OSError`` (a partner API that
 refuses connections) is its own business.
@@ -36,6 +38,9 @@ INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     pg.DeadlockDetectedError,  # 40P01
     pg.StatementCompletionUnknownError,  # 40003
     pg.LockNotAvailableError,  # 55P03: lock_timeout
+    # 25006: the connection reached a server that cannot write (a standby, or one set to
+    # read only); the pool discards it, and a new one may reach the new primary.
+    pg.ReadOnlySQLTransactionError,
 )
 
 

@@ -121,9 +121,16 @@ class Runtime:
     """Spans, metrics and log binding (``_telemetry``)."""
     writer: RecordWriter = field(init=False)
     """Step records of this process's executions, combined under load."""
+    read_store: Store | None = None
+    """The replica's store (``Engine(read_url=...)``), when there is one."""
 
     def __post_init__(self) -> None:
         self.writer = RecordWriter(self.store)
+
+    @property
+    def reads(self) -> Store:
+        """Where lists, details and the dashboard read: the replica, else the primary."""
+        return self.store if self.read_store is None else self.read_store
 
     def clock(self) -> float:
         """The database clock as an epoch timestamp, estimated without a round trip."""

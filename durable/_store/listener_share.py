@@ -13,8 +13,7 @@ import asyncio
 import weakref
 from dataclasses import dataclass
 
-import asyncpg
-
+from durable._store.connecting import connector
 from durable._store.listener import Listener
 
 __all__ = ["acquire_listener", "release_listener", "shared_listeners"]
@@ -40,7 +39,9 @@ async def acquire_listener(url: str) -> Listener:
     every call with ``release_listener``."""
     shared = _here().get(url)
     if shared is None:
-        shared = _here()[url] = _Shared(Listener(lambda: asyncpg.connect(url)))
+        shared = _here()[url] = _Shared(
+            Listener(connector(url))
+        )  # a multi-host URL: the writable one
     shared.users += 1
     try:
         await shared.listener.start()

@@ -6,12 +6,14 @@ for a run page). The stream says ``change`` at most once per ``debounce`` second
 many notifications arrive, and the page then re-reads itself once. Nothing polls the
 database; a quiet stream sends a comment now and then so proxies keep it open, and a
 ``change`` after a long silence covers notifications lost while the listener reconnected.
+With a read replica, ``settle`` waits (briefly) until it has replayed what the notification
+announced, so the page does not re-read a state older than the one that woke it.
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from uuid import UUID
 
 import anyio
@@ -49,7 +51,9 @@ class ChangeFeed:
             signal.set()
 
 
-async def stream(signal: Signal, debounce: float) -> AsyncIterator[str]:
+async def stream(
+    signal: Signal, debounce: float, settle: Callable[[], Awaitable[object]] | None = None
+) -> AsyncIterator[str]:
     """Server-sent events for one page until the client goes away (the response's task
     is cancelled then)."""
     yield "retry: 3000\n\n"
@@ -58,6 +62,8 @@ async def stream(signal: Signal, debounce: float) -> AsyncIterator[str]:
         fired = await signal.wait(KEEPALIVE_SECONDS)
         if fired or quiet >= REFRESH_AFTER_QUIET:
             quiet = 0
+            if settle is not None:
+                await settle()
             yield "event: change\ndata: {}\n\n"
             await anyio.sleep(debounce)  # later notifications coalesce into the next one
         else:

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from durable._foundation.durations import to_seconds
 from durable._foundation.views import RunStatus
+from durable._store.replicas import replica_settled
 from durable._store.run_lookup import find_runs, run_waits
 from durable.dashboard import _format, _queries
 from durable.dashboard._base import SECURITY_HEADERS, config_of, problem, render
@@ -30,7 +31,7 @@ SLOTS = 30
 
 async def overview(request: Request) -> Response:
     config = config_of(request)
-    store = config.backend.runtime.store
+    store = config.backend.runtime.reads
     window = request.query_params.get("window", "24h")
     seconds = WINDOWS.get(window, WINDOWS["24h"])
     now = await store.db_now()
@@ -76,7 +77,7 @@ def _filters(request: Request) -> dict[str, Any]:
 
 async def runs(request: Request) -> Response:
     config = config_of(request)
-    backend, store = config.backend, config.backend.runtime.store
+    backend, store = config.backend, config.backend.runtime.reads
     chosen = _filters(request)
     cursor = request.query_params.get("cursor") or None
     now = await store.db_now()
@@ -126,7 +127,7 @@ def _page_url(request: Request, chosen: dict[str, Any], cursor: str) -> str:
 
 async def run(request: Request) -> Response:
     config = config_of(request)
-    backend, store = config.backend, config.backend.runtime.store
+    backend, store = config.backend, config.backend.runtime.reads
     try:
         run_id = UUID(request.path_params["run_id"])
         detail = await backend.get_run(run_id)
@@ -156,7 +157,7 @@ async def run(request: Request) -> Response:
 
 
 async def workflows(request: Request) -> Response:
-    store = config_of(request).backend.runtime.store
+    store = config_of(request).backend.runtime.reads
     return render(
         request,
         "workflows.html",
@@ -172,7 +173,7 @@ async def workflows(request: Request) -> Response:
 async def schedules(request: Request) -> Response:
     config = config_of(request)
     items = await config.backend.schedules.list()
-    now = await config.backend.runtime.store.db_now()
+    now = await config.backend.runtime.reads.db_now()
     return render(
         request,
         "schedules.html",
@@ -181,7 +182,7 @@ async def schedules(request: Request) -> Response:
 
 
 async def queues(request: Request) -> Response:
-    store = config_of(request).backend.runtime.store
+    store = config_of(request).backend.runtime.reads
     return render(request, "queues.html", {"queues": await _queries.queues(store)})
 
 
@@ -204,7 +205,13 @@ async def live(request: Request) -> Response:
             await runtime.store.watch_progress(run_id, 1, _PAGE_WATCH_SECONDS)
     headers = {**SECURITY_HEADERS, "x-accel-buffering": "no"}
     return StreamingResponse(
-        stream(signal, config.debounce), media_type="text/event-stream", headers=headers
+        stream(
+            signal,
+            config.debounce,
+            settle=lambda: replica_settled(runtime.store.pool, runtime.reads.pool),
+        ),
+        media_type="text/event-stream",
+        headers=headers,
     )
 
 

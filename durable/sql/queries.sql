@@ -1288,3 +1288,13 @@ WHERE $1::float8 IS NULL OR ends_at <= durable.now() - make_interval(secs => $1:
 -- Drop partition $1 with its runs when all of them finished more than $2 seconds ago;
 -- the runs deleted, or NULL when the partition is kept (see durable.drop_history_partition).
 SELECT durable.drop_history_partition($1, durable.now() - make_interval(secs => $2::float8));
+
+-- name: wal_written
+-- The primary's current WAL position: a replica that replayed it has seen every commit so far.
+SELECT pg_current_wal_lsn()::text;
+
+-- name: wal_replayed
+-- True when this replica replayed the WAL up to $1, or is no replica (then it is fresh;
+-- a promoted standby still reports the last position it replayed).
+SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)
+            ELSE true END;

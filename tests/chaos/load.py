@@ -4,7 +4,10 @@ runs, wait for them to finish, and audit what the database and the marks file sa
 The audit proves invariant 1 under faults: every run completed with its ten records, each
 (run, cursor key) recorded once, and no step body started again after its record
 committed. A body runs again only when its record was lost (its connection or worker
-died first); those re-runs are counted, not failed.
+died first); those re-runs are counted, not failed. Ticks run one after another, each once
+the previous one's record is acknowledged, so a tick that runs again after a later tick
+of its run started means an acknowledged record went missing (``lost_acks``: a failover
+to a standby that lacked it).
 """
 
 from __future__ import annotations
@@ -87,12 +90,14 @@ class Audit:
     """Bodies started after their step's record committed (must be none)."""
     bad_records: list[str] = field(default_factory=list)
     """Runs whose records are not exactly their ten completed steps."""
+    lost_acks: list[str] = field(default_factory=list)
+    """Ticks that ran again after a later tick of their run had started (must be none)."""
 
     def summary(self) -> str:
         return (
             f"runs={self.runs} statuses={dict(self.statuses)} bodies={self.bodies} "
             f"reruns={self.reruns} after_commit={len(self.after_commit)} "
-            f"bad_records={len(self.bad_records)}"
+            f"bad_records={len(self.bad_records)} lost_acks={len(self.lost_acks)}"
         )
 
 
@@ -119,6 +124,7 @@ async def audit(db: asyncpg.Connection, started: dict[UUID, str], marks: Path) -
             result.bad_records.append(f"{order}: {sorted(per_run.get(run_id, []))}")
     orders = set(started.values())
     ran: Counter[tuple[str, int]] = Counter()
+    furthest: dict[str, int] = {}
     for event, pid in read_marks(marks):
         kind, _, rest = event.partition(" ")
         if kind != "tick":
@@ -128,6 +134,9 @@ async def audit(db: asyncpg.Connection, started: dict[UUID, str], marks: Path) -
             continue
         key = (order, int(i))
         ran[key] += 1
+        if furthest.get(order, -1) > int(i):
+            result.lost_acks.append(f"{order} tick#{i} after tick#{furthest[order]} in pid {pid}")
+        furthest[order] = max(furthest.get(order, -1), int(i))
         result.bodies += 1
         # The record's finished_at is its transaction's start, before its commit.
         if key in committed and float(at) > committed[key]:

@@ -29,6 +29,21 @@ async def test_a_burst_of_notifications_is_one_change() -> None:
     await events.aclose()
 
 
+async def test_a_change_waits_for_the_replica_to_settle_first() -> None:
+    order: list[str] = []
+
+    async def settle() -> None:
+        order.append("settled")
+
+    signal = Signal()
+    events = stream(signal, debounce=0.01, settle=settle)
+    await anext(events)
+    signal.set()
+    assert await anext(events) == CHANGE
+    assert order == ["settled"]  # before the page was told to re-read
+    await events.aclose()
+
+
 async def test_the_feed_attaches_once_and_wakes_every_page() -> None:
     async def never() -> None:
         raise AssertionError("not connected in this test")

@@ -32,9 +32,10 @@ class Engine(Client):
     ``timeout``/``retries`` in workflows that set no ``step_timeout``/``step_retries``.
     ``max_run_attempts`` (10) fails a poison run with ``RunAttemptsExhausted`` once that
     many executions in a row lost their lease before recording or parking anything.
-    ``Engine(worker=False)`` is a plain ``Client``; ``read_url`` as for ``Client``. ``worker="manual"`` builds the worker
-    but lets nothing claim by itself: a test drives it with ``await
-    engine.worker.claim_once()`` (and schedules with ``engine.scheduler.fire_due()``).
+    ``Engine(worker=False)`` is a plain ``Client``; ``read_url`` as for ``Client``.
+    ``worker="manual"`` builds the worker but lets nothing claim by itself: a test drives
+    it with ``await engine.worker.claim_once()`` (and schedules with
+    ``engine.scheduler.fire_due()``).
     """
 
     def __init__(

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from durable._client.client import Client
+from durable._foundation.hooks import Hooks
+from durable._runs.hook_dispatch import DEFAULT_QUEUE_SIZE
 from durable._worker.scheduler import Scheduler
 from durable._worker.worker import Worker
 from durable._workflow.decorators import Workflow
@@ -33,7 +35,9 @@ class Engine(Client):
     ``timeout``/``retries`` in workflows that set no ``step_timeout``/``step_retries``.
     ``max_run_attempts`` (10) fails a poison run with ``RunAttemptsExhausted`` once that
     many executions in a row lost their lease before recording or parking anything.
-    ``Engine(worker=False)`` is a plain ``Client``.
+    ``Engine(worker=False)`` is a plain ``Client``. ``hooks`` (a ``durable.Hooks``, also
+    ``engine.hooks``) are lifecycle callbacks for every run it executes or cancels;
+    ``hook_queue_size`` bounds the events waiting for them.
     """
 
     def __init__(
@@ -64,6 +68,8 @@ class Engine(Client):
         default_step_timeout: Duration | None = None,
         default_step_retries: int = 0,
         max_run_attempts: int = 10,
+        hooks: Hooks | None = None,
+        hook_queue_size: int = DEFAULT_QUEUE_SIZE,
     ) -> None:
         super().__init__(
             database_url,
@@ -77,6 +83,8 @@ class Engine(Client):
             max_output_bytes=max_output_bytes,
             max_signal_bytes=max_signal_bytes,
             default_workflow_timeout=default_workflow_timeout,
+            hooks=hooks,
+            hook_queue_size=hook_queue_size,
         )
         # Built (and its options checked) now, entered with the engine.
         self._planned = Worker(

@@ -73,6 +73,7 @@ async def cancel_run(runtime: Runtime, run_id: UUID) -> bool:
     cancelled = await runtime.store.cancel_runs(run_id)
     for row in cancelled:  # a cancelled run is finished too: durable.runs.finished counts it
         runtime.telemetry.run_cancelled(row["workflow_name"])
+    runtime.hooks.run_cancelled(cancelled, runtime.registry)
     if cancelled:
         return True
     if await runtime.store.run_status(run_id) is None:

@@ -698,7 +698,7 @@ WITH RECURSIVE tree AS (
             'message', 'the run was cancelled', 'code', 'run_cancelled')
     FROM tree
     WHERE r.id = tree.id AND r.status NOT IN ('completed', 'failed', 'cancelled')
-    RETURNING r.id, r.parent_run_id, r.workflow_name
+    RETURNING r.id, r.parent_run_id, r.workflow_name, r.workflow_version, r.attempt
 ), parents AS (
     UPDATE durable.runs AS p SET wake_at = durable.now()
     FROM done
@@ -706,7 +706,8 @@ WITH RECURSIVE tree AS (
       AND 'child:' || done.id::text = ANY(p.waiting_for)
     RETURNING p.queue
 )
-SELECT done.id, done.workflow_name, pg_notify('durable_run', done.id::text || ' cancelled'),
+SELECT done.id, done.workflow_name, done.workflow_version, done.attempt,
+    pg_notify('durable_run', done.id::text || ' cancelled'),
     (SELECT count(pg_notify('durable_wake', queue)) FROM parents) AS woken
 FROM done;
 

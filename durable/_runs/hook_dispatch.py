@@ -1,0 +1,263 @@
+"""Delivery of lifecycle hook events, off the path of runs and of the poller.
+
+Executions put events on one bounded in-memory queue per engine without waiting; one task
+in the engine's task group takes them off in order and calls the matching callbacks, one
+at a time (async ones awaited, sync ones in a worker thread). When the queue is full an
+event is dropped and counted, with a warning, instead of making the run wait: delivery is
+in-process and at most once, and events still queued when the process dies are lost.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import anyio
+import anyio.to_thread
+from structlog.contextvars import bind_contextvars, reset_contextvars
+
+from durable._foundation.codec import error_info
+from durable._foundation.hooks import (
+    Entry,
+    HookEvent,
+    Hooks,
+    RunCancelledEvent,
+    RunCompletedEvent,
+    RunFailedEvent,
+    RunResumedEvent,
+    RunStartedEvent,
+    RunSuspendedEvent,
+    StepCompletedEvent,
+    StepEvent,
+    StepFailedEvent,
+    StepRetryingEvent,
+    StepStartedEvent,
+)
+from durable.errors import ErrorInfo
+
+if TYPE_CHECKING:
+    from durable._runs.registry import Registry
+
+__all__ = ["DEFAULT_QUEUE_SIZE", "NO_HOOKS", "HookDispatcher", "RunHooks"]
+
+_log = logging.getLogger("durable.hooks")
+DEFAULT_QUEUE_SIZE = 1024
+Item = tuple[HookEvent, tuple[Hooks, ...]]
+
+
+class HookDispatcher:
+    """One engine's hook queue and the task that drains it."""
+
+    def __init__(self, hooks: Hooks | None = None, size: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.hooks = hooks if hooks is not None else Hooks()
+        """The engine's own hooks (``engine.hooks``): they see every run."""
+        self.size = size
+        self._send, self._receive = anyio.create_memory_object_stream[Item](size)
+        self.dropped = 0
+        """Events dropped because the queue was full."""
+        self._overflowing = False
+        self._drained = anyio.Event()
+        self._running = False
+
+    # -- producing ---------------------------------------------------------------------
+
+    def sources(self, workflow_hooks: Hooks | None) -> tuple[Hooks, ...]:
+        """The hook sets that apply to a run of a workflow with ``workflow_hooks``."""
+        if workflow_hooks:
+            return (self.hooks, workflow_hooks) if self.hooks else (workflow_hooks,)
+        return (self.hooks,) if self.hooks else ()
+
+    def bind(
+        self, run_id: UUID, workflow: str, version: int, hooks: Hooks | None, attempt: int
+    ) -> RunHooks:
+        """The emitter of one execution of a run of ``workflow`` (whose own hooks are
+        ``hooks``); a no-op when no hook applies to the run."""
+        sources = self.sources(hooks)
+        if not sources:
+            return NO_HOOKS
+        return RunHooks(self, sources, run_id, workflow, version, attempt)
+
+    def put(self, event: HookEvent, sources: tuple[Hooks, ...]) -> None:
+        """Queue an event without waiting; drop (and count) it when the queue is full."""
+        try:
+            self._send.send_nowait((event, sources))
+        except anyio.WouldBlock:
+            self.dropped += 1
+            if not self._overflowing:
+                self._overflowing = True
+                _log.warning(
+                    "hook queue full (%d events): dropping lifecycle hook events until the "
+                    "hooks catch up (%d dropped so far)", self.size, self.dropped,
+                )  # fmt: skip
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            pass  # the engine is closing: nothing will deliver it
+
+    def run_cancelled(self, rows: Sequence[Any], registry: Registry) -> None:
+        """Emit ``RunCancelledEvent`` for the rows ``cancel_run`` returned."""
+        for row in rows:
+            workflow = registry.get(row["workflow_name"], row["workflow_version"])
+            sources = self.sources(None if workflow is None else workflow.hooks)
+            if sources:
+                event = RunCancelledEvent(
+                    run_id=row["id"], workflow=row["workflow_name"],
+                    version=row["workflow_version"], attempt=row["attempt"], at=_now(),
+                )  # fmt: skip
+                self.put(event, sources)
+
+    # -- consuming ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Deliver queued events until ``close``; never raises for a callback's error."""
+        self._running = True
+        try:
+            async with self._receive:
+                async for event, sources in self._receive:
+                    for hooks in sources:
+                        for entry in hooks.matching(event):
+                            await _call(entry, event)
+                    if self._overflowing and not self._receive.statistics().current_buffer_used:
+                        self._overflowing = False
+                        _log.warning(
+                            "hook queue has room again; %d lifecycle hook event(s) dropped "
+                            "in all", self.dropped,
+                        )  # fmt: skip
+        finally:
+            self._drained.set()
+
+    async def close(self, grace: float) -> None:
+        """Accept no more events; deliver the queued ones within ``grace`` seconds."""
+        self._send.close()
+        if not self._running:
+            return
+        with anyio.move_on_after(grace):
+            await self._drained.wait()
+        left = self._receive.statistics().current_buffer_used
+        if not self._drained.is_set() and left:
+            _log.warning("engine closing: %d lifecycle hook event(s) not delivered", left)
+
+
+async def _call(entry: Entry, event: HookEvent) -> None:
+    cursor = event.cursor_key if isinstance(event, StepEvent) else None
+    tokens = bind_contextvars(
+        run_id=str(event.run_id), workflow=event.workflow, run_attempt=event.attempt,
+        cursor=cursor,
+    )  # fmt: skip
+    try:
+        if entry.is_async:
+            await entry.fn(event)  # type: ignore[misc]
+        else:
+            await anyio.to_thread.run_sync(entry.fn, event)
+    except Exception:
+        _log.exception(
+            "hook %s raised on %s of run %s (workflow %s, attempt %d%s)",
+            entry.label, type(event).__name__, event.run_id, event.workflow, event.attempt,
+            f", {cursor}" if cursor else "",
+            extra={"run_id": str(event.run_id), "workflow": event.workflow,
+                   "run_attempt": event.attempt, "cursor": cursor},
+        )  # fmt: skip
+    finally:
+        reset_contextvars(**tokens)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _error(error_json: str | None) -> ErrorInfo:
+    return error_info(json.loads(error_json) if error_json else {})
+
+
+class RunHooks:
+    """The events of one execution of one run, emitted at its real transitions."""
+
+    __slots__ = ("_dispatcher", "_sources", "attempt", "run_id", "version", "workflow")
+
+    def __init__(
+        self,
+        dispatcher: HookDispatcher | None,
+        sources: tuple[Hooks, ...],
+        run_id: UUID,
+        workflow: str,
+        version: int,
+        attempt: int,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._sources = sources
+        self.run_id, self.workflow, self.version, self.attempt = run_id, workflow, version, attempt
+
+    def _emit(self, kind: type[HookEvent], **fields: Any) -> None:
+        if self._dispatcher is None:
+            return
+        event = kind(
+            run_id=self.run_id, workflow=self.workflow, version=self.version,
+            attempt=self.attempt, at=_now(), **fields,
+        )  # fmt: skip
+        self._dispatcher.put(event, self._sources)
+
+    def run_began(self) -> None:
+        """An execution begins: the run's first (``RunStartedEvent``) or a later one."""
+        if self._dispatcher is not None:
+            self._emit(RunStartedEvent if self.attempt == 1 else RunResumedEvent)
+
+    def run_finished(
+        self, status: str, error_json: str | None, started_at: datetime | None, now: float
+    ) -> None:
+        """The run's outcome was stored (``status`` completed or failed)."""
+        if self._dispatcher is None:
+            return
+        duration = None if started_at is None else max(0.0, now - started_at.timestamp())
+        if status == "completed":
+            self._emit(RunCompletedEvent, duration=duration)
+        else:
+            self._emit(RunFailedEvent, error=_error(error_json), duration=duration)
+
+    def run_suspended(
+        self, status: str, wake_at: datetime | None, waiting_for: Sequence[str]
+    ) -> None:
+        """The run parked."""
+        if self._dispatcher is not None:
+            waits = tuple(waiting_for)
+            self._emit(RunSuspendedEvent, status=status, wake_at=wake_at, waiting_for=waits)
+
+    def step_started(self, step: str, key: str, attempt: int) -> None:
+        """A step attempt's body is about to run."""
+        if self._dispatcher is not None:
+            self._emit(StepStartedEvent, step=step, cursor_key=key, step_attempt=attempt)
+
+    def step_completed(self, step: str, key: str, attempt: int, started: datetime) -> None:
+        """A step attempt's result was recorded."""
+        if self._dispatcher is not None:
+            self._emit(
+                StepCompletedEvent, step=step, cursor_key=key, step_attempt=attempt,
+                duration=(_now() - started).total_seconds(),
+            )  # fmt: skip
+
+    def step_failed(
+        self,
+        step: str,
+        key: str,
+        attempt: int,
+        started: datetime,
+        error_json: str,
+        retry_in: float | None,
+    ) -> None:
+        """A failed step attempt was recorded: ``StepRetryingEvent``, or ``StepFailedEvent``
+        when it was the last."""
+        if self._dispatcher is None:
+            return
+        fields: dict[str, Any] = {
+            "step": step, "cursor_key": key, "step_attempt": attempt,
+            "error": _error(error_json), "duration": (_now() - started).total_seconds(),
+        }  # fmt: skip
+        if retry_in is None:
+            self._emit(StepFailedEvent, **fields)
+        else:
+            self._emit(StepRetryingEvent, retry_in=retry_in, **fields)
+
+
+NO_HOOKS = RunHooks(None, (), UUID(int=0), "", 0, 0)
+"""The emitter of runs no hook applies to: every method returns at once."""

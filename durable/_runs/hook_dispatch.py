@@ -46,6 +46,7 @@ __all__ = ["DEFAULT_QUEUE_SIZE", "NO_HOOKS", "HookDispatcher", "RunHooks"]
 
 _log = logging.getLogger("durable.hooks")
 DEFAULT_QUEUE_SIZE = 1024
+_BATCH = 256  # events taken off the queue at once
 Item = tuple[HookEvent, tuple[Hooks, ...]]
 
 
@@ -115,10 +116,8 @@ class HookDispatcher:
         self._running = True
         try:
             async with self._receive:
-                async for event, sources in self._receive:
-                    for hooks in sources:
-                        for entry in hooks.matching(event):
-                            await _call(entry, event)
+                async for item in self._receive:
+                    await _deliver(self._batch(item))
                     if self._overflowing and not self._receive.statistics().current_buffer_used:
                         self._overflowing = False
                         _log.warning(
@@ -127,6 +126,17 @@ class HookDispatcher:
                         )  # fmt: skip
         finally:
             self._drained.set()
+
+    def _batch(self, first: Item) -> list[Item]:
+        """``first`` and what is queued behind it now: their sync callbacks share a thread
+        hop, which keeps sync hooks from falling behind a busy worker."""
+        batch = [first]
+        while len(batch) < _BATCH:
+            try:
+                batch.append(self._receive.receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream):
+                break
+        return batch
 
     async def close(self, grace: float) -> None:
         """Accept no more events; deliver the queued ones within ``grace`` seconds."""
@@ -140,27 +150,65 @@ class HookDispatcher:
             _log.warning("engine closing: %d lifecycle hook event(s) not delivered", left)
 
 
-async def _call(entry: Entry, event: HookEvent) -> None:
-    cursor = event.cursor_key if isinstance(event, StepEvent) else None
-    tokens = bind_contextvars(
-        run_id=str(event.run_id), workflow=event.workflow, run_attempt=event.attempt,
-        cursor=cursor,
-    )  # fmt: skip
-    try:
-        if entry.is_async:
-            await entry.fn(event)  # type: ignore[misc]
-        else:
-            await anyio.to_thread.run_sync(entry.fn, event)
-    except Exception:
-        _log.exception(
+async def _deliver(batch: list[Item]) -> None:
+    """Call the callbacks of a batch of events in order: async ones awaited here, runs of
+    sync ones in one worker-thread call each."""
+    in_thread: list[tuple[Entry, HookEvent]] = []
+    for event, sources in batch:
+        for hooks in sources:
+            for entry in hooks.matching(event):
+                if not entry.is_async:
+                    in_thread.append((entry, event))
+                    continue
+                if in_thread:
+                    await anyio.to_thread.run_sync(_call_all, in_thread)
+                    in_thread = []
+                with _Guarded(entry, event):
+                    await entry.fn(event)  # type: ignore[misc]
+    if in_thread:
+        await anyio.to_thread.run_sync(_call_all, in_thread)
+
+
+def _call_all(calls: list[tuple[Entry, HookEvent]]) -> None:
+    for entry, event in calls:
+        with _Guarded(entry, event):
+            entry.fn(event)
+
+
+class _Guarded:
+    """Binds the run's log keys around one callback, and logs what it raises."""
+
+    __slots__ = ("entry", "event", "tokens")
+
+    def __init__(self, entry: Entry, event: HookEvent) -> None:
+        self.entry, self.event = entry, event
+        self.tokens: Any = None
+
+    def __enter__(self) -> None:
+        event = self.event
+        self.tokens = bind_contextvars(
+            run_id=str(event.run_id), workflow=event.workflow, run_attempt=event.attempt,
+            cursor=_cursor(event),
+        )  # fmt: skip
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        reset_contextvars(**self.tokens)
+        if not isinstance(exc, Exception):
+            return False  # nothing raised, or a cancellation: let it through
+        event, cursor = self.event, _cursor(self.event)
+        _log.error(
             "hook %s raised on %s of run %s (workflow %s, attempt %d%s)",
-            entry.label, type(event).__name__, event.run_id, event.workflow, event.attempt,
-            f", {cursor}" if cursor else "",
+            self.entry.label, type(event).__name__, event.run_id, event.workflow,
+            event.attempt, f", {cursor}" if cursor else "",
+            exc_info=exc,
             extra={"run_id": str(event.run_id), "workflow": event.workflow,
                    "run_attempt": event.attempt, "cursor": cursor},
         )  # fmt: skip
-    finally:
-        reset_contextvars(**tokens)
+        return True  # a hook's error never reaches the run or the worker
+
+
+def _cursor(event: HookEvent) -> str | None:
+    return event.cursor_key if isinstance(event, StepEvent) else None
 
 
 def _now() -> datetime:

@@ -321,7 +321,9 @@ async def test_a_full_hook_queue_drops_events_and_says_so(
             assert await handle.result(timeout=10) == n
         assert await first.result(timeout=10) == 1
         dropped = engine.runtime.hooks.dropped
-        assert dropped >= 8  # 5 runs x (started, completed), 2 of them queued at most
+        # 5 runs x (started, completed): one in the blocked hook's hands, one taken with
+        # it, one queued; the rest dropped.
+        assert dropped >= 7
         release.set()
 
     assert len(delivered) == 10 - dropped

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,7 +48,10 @@ __all__ = ["DEFAULT_QUEUE_SIZE", "NO_HOOKS", "HookDispatcher", "RunHooks"]
 _log = logging.getLogger("durable.hooks")
 DEFAULT_QUEUE_SIZE = 1024
 _BATCH = 256  # events taken off the queue at once
-Item = tuple[HookEvent, tuple[Hooks, ...]]
+Pending = tuple[type[HookEvent], "RunHooks", float, dict[str, Any]]
+"""An event not built yet: its class, its run, when (epoch seconds) and its own fields.
+The drainer builds it, so a transition only pays for a tuple and a queue append."""
+Item = tuple[Pending, tuple[Hooks, ...]]
 
 
 class HookDispatcher:
@@ -82,7 +86,7 @@ class HookDispatcher:
             return NO_HOOKS
         return RunHooks(self, sources, run_id, workflow, version, attempt)
 
-    def put(self, event: HookEvent, sources: tuple[Hooks, ...]) -> None:
+    def put(self, event: Pending, sources: tuple[Hooks, ...]) -> None:
         """Queue an event without waiting; drop (and count) it when the queue is full."""
         try:
             self._send.send_nowait((event, sources))
@@ -103,11 +107,11 @@ class HookDispatcher:
             workflow = registry.get(row["workflow_name"], row["workflow_version"])
             sources = self.sources(None if workflow is None else workflow.hooks)
             if sources:
-                event = RunCancelledEvent(
-                    run_id=row["id"], workflow=row["workflow_name"],
-                    version=row["workflow_version"], attempt=row["attempt"], at=_now(),
+                run = RunHooks(
+                    self, sources, row["id"], row["workflow_name"], row["workflow_version"],
+                    row["attempt"],
                 )  # fmt: skip
-                self.put(event, sources)
+                run.emit(RunCancelledEvent)
 
     # -- consuming ---------------------------------------------------------------------
 
@@ -153,35 +157,57 @@ class HookDispatcher:
 async def _deliver(batch: list[Item]) -> None:
     """Call the callbacks of a batch of events in order: async ones awaited here, runs of
     sync ones in one worker-thread call each."""
-    in_thread: list[tuple[Entry, HookEvent]] = []
-    for event, sources in batch:
-        for hooks in sources:
-            for entry in hooks.matching(event):
-                if not entry.is_async:
-                    in_thread.append((entry, event))
-                    continue
-                if in_thread:
-                    await anyio.to_thread.run_sync(_call_all, in_thread)
-                    in_thread = []
-                with _Guarded(entry, event):
-                    await entry.fn(event)  # type: ignore[misc]
+    in_thread: list[tuple[list[Entry], HookEvent]] = []
+    for pending, sources in batch:
+        event = _build(pending)  # built here, off the run's path
+        entries = [entry for hooks in sources for entry in hooks.matching(event)]
+        if not entries:
+            continue
+        if all(not entry.is_async for entry in entries):
+            in_thread.append((entries, event))
+            continue
+        if in_thread:
+            await anyio.to_thread.run_sync(_call_all, in_thread)
+            in_thread = []
+        with _Bound(event):
+            for entry in entries:
+                if entry.is_async:
+                    with _Guarded(entry, event):
+                        await entry.fn(event)  # type: ignore[misc]
+                else:  # a sync hook beside async ones: in a thread of its own
+                    with _Guarded(entry, event):
+                        await anyio.to_thread.run_sync(entry.fn, event)
     if in_thread:
         await anyio.to_thread.run_sync(_call_all, in_thread)
 
 
-def _call_all(calls: list[tuple[Entry, HookEvent]]) -> None:
-    for entry, event in calls:
-        with _Guarded(entry, event):
-            entry.fn(event)
+def _call_all(calls: list[tuple[list[Entry], HookEvent]]) -> None:
+    for entries, event in calls:
+        with _Bound(event):
+            for entry in entries:
+                with _Guarded(entry, event):
+                    entry.fn(event)
 
 
-class _Guarded:
-    """Binds the run's log keys around one callback, and logs what it raises."""
+def _build(pending: Pending) -> HookEvent:
+    kind, run, at, fields = pending
+    if "started" in fields:  # a step event: its duration, from the attempt's start
+        fields["duration"] = max(0.0, at - fields.pop("started").timestamp())
+    if "error_json" in fields:
+        fields["error"] = _error(fields.pop("error_json"))
+    return kind(
+        run_id=run.run_id, workflow=run.workflow, version=run.version, attempt=run.attempt,
+        at=datetime.fromtimestamp(at, UTC), **fields,
+    )  # fmt: skip
 
-    __slots__ = ("entry", "event", "tokens")
 
-    def __init__(self, entry: Entry, event: HookEvent) -> None:
-        self.entry, self.event = entry, event
+class _Bound:
+    """Binds the run's log keys (structlog contextvars) around the callbacks of one event."""
+
+    __slots__ = ("event", "tokens")
+
+    def __init__(self, event: HookEvent) -> None:
+        self.event = event
         self.tokens: Any = None
 
     def __enter__(self) -> None:
@@ -191,8 +217,22 @@ class _Guarded:
             cursor=_cursor(event),
         )  # fmt: skip
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         reset_contextvars(**self.tokens)
+
+
+class _Guarded:
+    """Logs what one callback raises, with the run's context, and swallows it."""
+
+    __slots__ = ("entry", "event")
+
+    def __init__(self, entry: Entry, event: HookEvent) -> None:
+        self.entry, self.event = entry, event
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         if not isinstance(exc, Exception):
             return False  # nothing raised, or a cancellation: let it through
         event, cursor = self.event, _cursor(self.event)
@@ -209,10 +249,6 @@ class _Guarded:
 
 def _cursor(event: HookEvent) -> str | None:
     return event.cursor_key if isinstance(event, StepEvent) else None
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _error(error_json: str | None) -> ErrorInfo:
@@ -237,19 +273,15 @@ class RunHooks:
         self._sources = sources
         self.run_id, self.workflow, self.version, self.attempt = run_id, workflow, version, attempt
 
-    def _emit(self, kind: type[HookEvent], **fields: Any) -> None:
-        if self._dispatcher is None:
-            return
-        event = kind(
-            run_id=self.run_id, workflow=self.workflow, version=self.version,
-            attempt=self.attempt, at=_now(), **fields,
-        )  # fmt: skip
-        self._dispatcher.put(event, self._sources)
+    def emit(self, kind: type[HookEvent], **fields: Any) -> None:
+        """Queue an event of ``kind`` with its own ``fields`` (built by the drainer)."""
+        if self._dispatcher is not None:
+            self._dispatcher.put((kind, self, time.time(), fields), self._sources)
 
     def run_began(self) -> None:
         """An execution begins: the run's first (``RunStartedEvent``) or a later one."""
         if self._dispatcher is not None:
-            self._emit(RunStartedEvent if self.attempt == 1 else RunResumedEvent)
+            self.emit(RunStartedEvent if self.attempt == 1 else RunResumedEvent)
 
     def run_finished(
         self, status: str, error_json: str | None, started_at: datetime | None, now: float
@@ -259,9 +291,9 @@ class RunHooks:
             return
         duration = None if started_at is None else max(0.0, now - started_at.timestamp())
         if status == "completed":
-            self._emit(RunCompletedEvent, duration=duration)
+            self.emit(RunCompletedEvent, duration=duration)
         else:
-            self._emit(RunFailedEvent, error=_error(error_json), duration=duration)
+            self.emit(RunFailedEvent, error_json=error_json, duration=duration)
 
     def run_suspended(
         self, status: str, wake_at: datetime | None, waiting_for: Sequence[str]
@@ -269,19 +301,19 @@ class RunHooks:
         """The run parked."""
         if self._dispatcher is not None:
             waits = tuple(waiting_for)
-            self._emit(RunSuspendedEvent, status=status, wake_at=wake_at, waiting_for=waits)
+            self.emit(RunSuspendedEvent, status=status, wake_at=wake_at, waiting_for=waits)
 
     def step_started(self, step: str, key: str, attempt: int) -> None:
         """A step attempt's body is about to run."""
         if self._dispatcher is not None:
-            self._emit(StepStartedEvent, step=step, cursor_key=key, step_attempt=attempt)
+            self.emit(StepStartedEvent, step=step, cursor_key=key, step_attempt=attempt)
 
     def step_completed(self, step: str, key: str, attempt: int, started: datetime) -> None:
         """A step attempt's result was recorded."""
         if self._dispatcher is not None:
-            self._emit(
+            self.emit(
                 StepCompletedEvent, step=step, cursor_key=key, step_attempt=attempt,
-                duration=(_now() - started).total_seconds(),
+                started=started,
             )  # fmt: skip
 
     def step_failed(
@@ -297,14 +329,16 @@ class RunHooks:
         when it was the last."""
         if self._dispatcher is None:
             return
-        fields: dict[str, Any] = {
-            "step": step, "cursor_key": key, "step_attempt": attempt,
-            "error": _error(error_json), "duration": (_now() - started).total_seconds(),
-        }  # fmt: skip
         if retry_in is None:
-            self._emit(StepFailedEvent, **fields)
+            self.emit(
+                StepFailedEvent, step=step, cursor_key=key, step_attempt=attempt,
+                started=started, error_json=error_json,
+            )  # fmt: skip
         else:
-            self._emit(StepRetryingEvent, retry_in=retry_in, **fields)
+            self.emit(
+                StepRetryingEvent, step=step, cursor_key=key, step_attempt=attempt,
+                started=started, error_json=error_json, retry_in=retry_in,
+            )  # fmt: skip
 
 
 NO_HOOKS = RunHooks(None, (), UUID(int=0), "", 0, 0)

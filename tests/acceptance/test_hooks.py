@@ -34,6 +34,7 @@ from durable import (
 )
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
+from tests.acceptance.waits.probes import shift_clock
 
 pytestmark = pytest.mark.anyio
 
@@ -44,10 +45,20 @@ async def reserve(order: str) -> str:
     return f"reserved {order}"
 
 
+@step(name="hk.flaky", retries=1, initial_interval=600, max_interval=600)
+async def flaky() -> str:
+    """Fails its first attempt; the retry waits minutes, so the run parks (the test moves
+    the database clock past it)."""
+    support.CALLS[support.run_key("hk.flaky")] += 1
+    if support.CALLS[support.run_key("hk.flaky")] == 1:
+        raise ConnectionError("transient failure that parks the run")
+    return "ok"
+
+
 @workflow(name="hk.checkout")
 async def checkout(order: str) -> str:
     await reserve(order)
-    await support.park_once()  # fails once, parks to retry: a replay follows
+    await flaky()  # fails once, parks to retry: a replay follows
     approval = await durable.wait_for_signal("approve")  # parks waiting: another replay
     return f"{order} approved by {approval}"
 
@@ -107,6 +118,11 @@ async def test_each_real_transition_fires_once_and_replays_fire_nothing(
     async with make_engine(checkout, hooks=hooks) as engine:
         handle = await engine.start(checkout, "o-1")
         await support.wait_until(
+            lambda: any(isinstance(e, RunSuspendedEvent) and e.status == "sleeping" for e in seen),
+            what="the run to park for its step's retry",
+        )
+        await shift_clock(engine, 700)  # the retry is due
+        await support.wait_until(
             lambda: any(isinstance(e, RunSuspendedEvent) and e.status == "waiting" for e in seen),
             what="the run to park waiting",
         )
@@ -117,12 +133,12 @@ async def test_each_real_transition_fires_once_and_replays_fire_nothing(
         ("RunStarted",),
         ("StepStarted", "hk.reserve", "1"),
         ("StepCompleted", "hk.reserve", "1"),
-        ("StepStarted", "park_once", "1"),
-        ("StepRetrying", "park_once", "1"),
+        ("StepStarted", "hk.flaky", "1"),
+        ("StepRetrying", "hk.flaky", "1"),
         ("RunSuspended", "sleeping"),
         ("RunResumed",),
-        ("StepStarted", "park_once", "2"),
-        ("StepCompleted", "park_once", "2"),
+        ("StepStarted", "hk.flaky", "2"),
+        ("StepCompleted", "hk.flaky", "2"),
         ("RunSuspended", "waiting", "signal:approve"),
         ("RunResumed",),
         ("RunCompleted",),
@@ -137,8 +153,8 @@ async def test_each_real_transition_fires_once_and_replays_fire_nothing(
     ]
     retrying = next(e for e in seen if isinstance(e, StepRetryingEvent))
     assert retrying.error.type == "builtins.ConnectionError"
-    assert retrying.retry_in > support.INLINE_WAIT_SECONDS
-    assert retrying.cursor_key == "step:park_once#0"
+    assert retrying.retry_in >= 300
+    assert retrying.cursor_key == "step:hk.flaky#0"
     done = next(e for e in seen if isinstance(e, RunCompletedEvent))
     assert done.duration is not None
     assert done.duration >= 0

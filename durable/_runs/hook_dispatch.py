@@ -48,6 +48,7 @@ __all__ = ["DEFAULT_QUEUE_SIZE", "NO_HOOKS", "HookDispatcher", "RunHooks"]
 _log = logging.getLogger("durable.hooks")
 DEFAULT_QUEUE_SIZE = 1024
 _BATCH = 256  # events taken off the queue at once
+_GATHER_SECONDS = 0.005  # how long an event may wait for others to share its delivery
 Pending = tuple[type[HookEvent], "RunHooks", float, dict[str, Any]]
 """An event not built yet: its class, its run, when (epoch seconds) and its own fields.
 The drainer builds it, so a transition only pays for a tuple and a queue append."""
@@ -121,6 +122,9 @@ class HookDispatcher:
         try:
             async with self._receive:
                 async for item in self._receive:
+                    # Let the transitions of the next few milliseconds queue up: one wake-up
+                    # of this task per batch, not per event, on the loop the runs share.
+                    await anyio.sleep(_GATHER_SECONDS)
                     await _deliver(self._batch(item))
                     if self._overflowing and not self._receive.statistics().current_buffer_used:
                         self._overflowing = False

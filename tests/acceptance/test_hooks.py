@@ -16,10 +16,12 @@ import pytest
 
 import durable
 from durable import (
+    Client,
     HookEvent,
     Hooks,
     RunCancelledEvent,
     RunCompletedEvent,
+    RunEvent,
     RunFailedEvent,
     RunResumedEvent,
     RunStartedEvent,
@@ -28,6 +30,7 @@ from durable import (
     StepEvent,
     StepFailedEvent,
     StepRetryingEvent,
+    Worker,
     WorkflowFailed,
     step,
     workflow,
@@ -346,3 +349,17 @@ async def test_a_full_hook_queue_drops_events_and_says_so(
     warnings = [r.getMessage() for r in caplog.records if r.name == "durable.hooks"]
     assert any("hook queue full" in m for m in warnings)
     assert any(f"{dropped} lifecycle hook event(s) dropped" in m for m in warnings)
+
+
+async def test_a_worker_on_its_own_fires_the_hooks_of_its_client(database_url: str) -> None:
+    seen: list[HookEvent] = []
+    hooks = Hooks()
+    hooks.add(RunEvent, seen.append)
+    async with (
+        Client(database_url, workflows=[quick], hooks=hooks) as client,
+        Worker(client, workflows=[quick], poll_interval=0.05),
+    ):
+        handle = await client.start(quick, 3)
+        assert await handle.result(timeout=10) == 3
+    assert [type(e) for e in seen] == [RunStartedEvent, RunCompletedEvent]
+    assert {e.run_id for e in seen} == {handle.run_id}

@@ -2,8 +2,8 @@
 
 Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url URL]
 [--output PATH] [--prune-runs N]``. Scenario names: floor, step, throughput, drain, pickup,
-replay, replayer, dashboard, pgqueuer, scaling, prune, commits, inflight, parked. The floor always
-runs first: every figure is also given in raw commits.
+replay, replayer, dashboard, hooks, pgqueuer, scaling, prune, commits, inflight, parked. The
+floor always runs first: every figure is also given in raw commits.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import history, scaling, scenarios_latency, scenarios_load
+from bench import history, scaling, scenarios_hooks, scenarios_latency, scenarios_load
 from bench.agents import Harness
 from bench.databases import ENV_VAR, Databases, databases
 from bench.harness import Bench
@@ -37,6 +37,7 @@ SCENARIOS: dict[str, Scenario] = {
     "replay": scenarios_latency.replay,
     "replayer": scenarios_latency.replayer,
     "dashboard": scenarios_latency.dashboard,
+    "hooks": scenarios_hooks.hooks,
     "pgqueuer": scenarios_load.pgqueuer,
     "scaling": scaling.scaling,
     "prune": history.prune,

@@ -24,9 +24,9 @@ from bench.harness import Bench, Runner
 
 def _runners(system: str) -> dict[str, Runner]:
     if system == "durable":
-        from bench import runs_durable
+        from bench import runs_durable, runs_hooks
 
-        return runs_durable.RUNNERS
+        return {**runs_durable.RUNNERS, **runs_hooks.RUNNERS}
     from bench import runs_dbos
 
     return runs_dbos.RUNNERS

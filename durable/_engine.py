@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from durable._client.client import Client
+from durable._foundation.hooks import Hooks
+from durable._runs.hook_dispatch import DEFAULT_QUEUE_SIZE
 from durable._worker.scheduler import Scheduler
 from durable._worker.worker import Worker
 
@@ -35,7 +37,9 @@ class Engine(Client):
     ``Engine(worker=False)`` is a plain ``Client``; ``read_url`` as for ``Client``.
     ``worker="manual"`` builds the worker but lets nothing claim by itself: a test drives
     it with ``await engine.worker.claim_once()`` (and schedules with
-    ``engine.scheduler.fire_due()``).
+    ``engine.scheduler.fire_due()``). ``hooks`` (a ``durable.Hooks``, also ``engine.hooks``)
+    are lifecycle callbacks for every run it executes or cancels;
+    ``hook_queue_size`` bounds the events waiting for them.
     """
 
     def __init__(
@@ -67,6 +71,8 @@ class Engine(Client):
         default_step_retries: int = 0,
         max_run_attempts: int = 10,
         read_url: str | None = None,
+        hooks: Hooks | None = None,
+        hook_queue_size: int = DEFAULT_QUEUE_SIZE,
     ) -> None:
         super().__init__(
             database_url,
@@ -81,6 +87,8 @@ class Engine(Client):
             max_signal_bytes=max_signal_bytes,
             default_workflow_timeout=default_workflow_timeout,
             read_url=read_url,
+            hooks=hooks,
+            hook_queue_size=hook_queue_size,
         )
         if worker not in (True, False, "manual"):
             raise ValueError(f'worker must be True, False or "manual", not {worker!r}')

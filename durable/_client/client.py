@@ -28,6 +28,7 @@ from durable._client.queues import Queues
 from durable._client.reads import ClientReads
 from durable._client.schedules import Schedules
 from durable._foundation.dsn import redact, scrub
+from durable._foundation.hooks import Hooks, check_hooks
 from durable._foundation.run_ids import new_run_id
 from durable._foundation.telemetry import Telemetry
 from durable._foundation.validate import (
@@ -42,6 +43,7 @@ from durable._foundation.validate import (
 )
 from durable._runs import current
 from durable._runs.deliveries import SignalDelivery
+from durable._runs.hook_dispatch import DEFAULT_QUEUE_SIZE, HookDispatcher
 from durable._runs.operations import cancel_run
 from durable._runs.registry import Registry, default_registry
 from durable._runs.runtime import Runtime, Settings
@@ -77,6 +79,9 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
     start set no timeout. ``read_url`` names a replica for lists, counts, run details,
     exports and the dashboard (writes, claims and handles always use the primary); a URL
     naming several hosts (``postgresql://h1,h2/db``) fails over to whichever accepts writes.
+    ``hooks`` (a ``durable.Hooks``, also ``client.hooks``) are
+    lifecycle callbacks: a client fires ``RunCancelledEvent`` for the runs it cancels, and
+    a worker on it fires the rest; ``hook_queue_size`` bounds the events waiting for them.
 
     ``async with Client(url) as client: await client.start(checkout, order)``
     """
@@ -96,7 +101,13 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         max_signal_bytes: int = 256 << 10,
         default_workflow_timeout: Duration | None = None,
         read_url: str | None = None,
+        hooks: Hooks | None = None,
+        hook_queue_size: int = DEFAULT_QUEUE_SIZE,
     ) -> None:
+        chosen = check_hooks(hooks, f"{type(self).__name__}(hooks=)")
+        self.hooks = chosen if chosen is not None else Hooks()
+        """Lifecycle hooks for every run: ``@engine.hooks.on(durable.RunFailedEvent)``."""
+        self._hook_queue_size = whole("hook_queue_size", hook_queue_size, low=1)
         self.registry = (
             default_registry if workflows is None else Registry(workflow_list(workflows))
         )
@@ -173,6 +184,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         runtime = Runtime(
             Store(pool), self.settings, self.registry, listener, telemetry=self.telemetry,
             read_store=None if self._read_pool is None else Store(self._read_pool),
+            hooks=HookDispatcher(self.hooks, self._hook_queue_size),
         )  # fmt: skip
         runtime.make_handle = self._child_handle
         self._runtime = runtime
@@ -180,6 +192,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(listener.run)
+        self._tg.start_soon(runtime.hooks.run)
         _log.info("durable %s connected to %s", type(self).__name__.lower(), where)
 
     async def _connect(self) -> tuple[ConnectionPool, Listener, str]:
@@ -208,6 +221,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping):
         with anyio.CancelScope(shield=True):
             if self._runtime is not None:
                 await self._runtime.writer.close()
+                await self._runtime.hooks.close(self.settings.shutdown_grace_seconds)
             listener, self._listener = self._listener, None
             if listener is not None:
                 await (release_listener(listener) if self._listener_shared else listener.close())

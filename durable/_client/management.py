@@ -19,6 +19,7 @@ import asyncpg
 from durable._client.handles import RunHandle
 from durable._foundation.durations import to_seconds
 from durable._foundation.run_ids import new_run_id
+from durable._foundation.signal_trace import signal_span
 from durable._foundation.views import RunStatus
 from durable._runs.deliveries import SignalDelivery
 from durable._runs.operations import send_signal
@@ -197,7 +198,9 @@ async def fast_forward_run(
     waits = [w[len("signal:") :] for w in state["waiting_for"] or () if w.startswith("signal:")]
     if state["status"] == RunStatus.WAITING and waits:
         name = _which_signal(run_id, waits, signal)
-        delivery = await send_signal(runtime, run_id, name, payload, None)
+        with signal_span(runtime.telemetry, name, run_id) as sent:
+            delivery = await send_signal(runtime, run_id, name, payload, None)
+            sent.delivered(delivery.kind, delivery.run_id)
         runtime.telemetry.signal_sent(str(delivery.kind))
         return ForwardResult(ForwardKind.SIGNALLED, run_id, delivery)
     row = await runtime.store.fast_forward_timers(run_id)

@@ -24,6 +24,7 @@ from durable._client.handles import RunHandle
 from durable._foundation.history import History, HistoryRecord
 from durable._replaying import report as verdict
 from durable._replaying.report import Outcome, ReplayReport
+from durable._runs.hook_dispatch import NO_HOOKS
 from durable._runs.registry import Registry, default_registry
 from durable._runs.runtime import Runtime, Settings
 from durable._workflow import context as _context
@@ -156,6 +157,9 @@ class _ReplayRuntime:
 
 class _ReplayExecution:
     """The replay-only counterpart of ``Execution``: the services durable calls use."""
+
+    hooks = NO_HOOKS
+    """A replay makes no transition: it fires no lifecycle hook."""
 
     def __init__(self) -> None:
         self._ctx: _ReplayContext | None = None

@@ -15,6 +15,7 @@ from uuid import UUID
 import anyio
 
 from durable._foundation.limits import check_payload, check_text
+from durable._foundation.telemetry import current_traceparent
 from durable._foundation.views import RunStatus
 from durable._runs.deliveries import (
     SignalDelivery,
@@ -55,7 +56,11 @@ async def send_signal(
     check_payload(f"the payload of signal {name!r}", payload_json, limit)
     if invalid is not None:
         return SignalDelivery(SignalKind.INVALID_PAYLOAD, run_id, name, invalid)
-    row = await store.send_signal(run_id, name, payload_json, idempotency_key)
+    # The sender's trace context (the send_signal span): the consuming run links to it.
+    traceparent, tracestate = current_traceparent()
+    row = await store.send_signal(
+        run_id, name, payload_json, idempotency_key, traceparent, tracestate
+    )
     if row is None:
         return SignalDelivery(SignalKind.RUN_NOT_FOUND, run_id, name)
     if RunStatus(row["status"]).finished:
@@ -73,6 +78,7 @@ async def cancel_run(runtime: Runtime, run_id: UUID) -> bool:
     cancelled = await runtime.store.cancel_runs(run_id)
     for row in cancelled:  # a cancelled run is finished too: durable.runs.finished counts it
         runtime.telemetry.run_cancelled(row["workflow_name"])
+    runtime.hooks.run_cancelled(cancelled, runtime.registry)
     if cancelled:
         return True
     if await runtime.store.run_status(run_id) is None:

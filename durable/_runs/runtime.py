@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from durable._foundation.telemetry import Telemetry
 from durable._foundation.validate import names, real, seconds, whole
+from durable._runs.hook_dispatch import HookDispatcher
 from durable._runs.registry import Registry
 from durable._store.record_writer import RecordWriter
 from durable._store.store import Store
@@ -119,6 +120,8 @@ class Runtime:
     """Database clock (``durable.now()``) minus this host's clock, in seconds."""
     telemetry: Telemetry = field(default_factory=Telemetry)
     """Spans, metrics and log binding (``_telemetry``)."""
+    hooks: HookDispatcher = field(default_factory=HookDispatcher)
+    """The engine's lifecycle hooks and their delivery queue (``_hook_dispatch``)."""
     writer: RecordWriter = field(init=False)
     """Step records of this process's executions, combined under load."""
     read_store: Store | None = None

@@ -256,6 +256,9 @@ class Signal(_Base, table=True):
     created_at: datetime = _ts(nullable=False, now=True)
     rejected: str | None = _col(Text)
     """Why a wait refused the payload (it stays unconsumed); NULL for a usable signal."""
+    traceparent: str | None = _col(Text)
+    """W3C trace context of the span that sent the signal; its consumer links to it."""
+    tracestate: str | None = _col(Text)
 
 
 class Event(_Base, table=True):

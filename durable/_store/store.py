@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Hashable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -28,13 +28,22 @@ from durable._store.rows import ClaimedRun, RunOutcome
 from durable._store.signal_statements import SignalStatements
 from durable.sql import query
 
-__all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Store"]
+__all__ = ["LOOP_ERRORS", "TRANSIENT_ERRORS", "UNSTORABLE_ERRORS", "Store", "TakenSignal"]
 
 # Infrastructure failing, raised by a store call (see _faults): worth retrying later,
 # never a run's own failure. Both names are the one classification.
 TRANSIENT_ERRORS = LOOP_ERRORS = INFRASTRUCTURE_ERRORS
 
 Row = asyncpg.Record
+
+
+class TakenSignal(NamedTuple):
+    """What ``consume_signal`` found: the payload and the sender's trace context."""
+
+    found: bool
+    payload: str | None
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 class Store(QueueStatements, OperationStatements, SignalStatements, PartitionStatements):
@@ -365,11 +374,19 @@ class Store(QueueStatements, OperationStatements, SignalStatements, PartitionSta
         return value
 
     async def send_signal(
-        self, run_id: UUID, name: str, payload_json: str, idempotency_key: str | None
+        self,
+        run_id: UUID,
+        name: str,
+        payload_json: str,
+        idempotency_key: str | None,
+        traceparent: str | None = None,
+        tracestate: str | None = None,
     ) -> Row | None:
+        """Store a signal with its sender's trace context; None when there is no such run."""
         return await self.pool.fetchrow(
-            query("send_signal"), run_id, name, payload_json, idempotency_key
-        )
+            query("send_signal"), run_id, name, payload_json, idempotency_key,
+            traceparent, tracestate,
+        )  # fmt: skip
 
     async def consume_signal(
         self,
@@ -380,13 +397,15 @@ class Store(QueueStatements, OperationStatements, SignalStatements, PartitionSta
         seq: int,
         deadline: datetime | None,
         only: int | None = None,
-    ) -> tuple[bool, str | None]:
+    ) -> TakenSignal:
         """Consume the oldest usable buffered signal (or signal seq ``only``) into the
-        wait's record: (found, payload)."""
+        wait's record: found, its payload, and the trace context it was sent from."""
         row = await self.pool.fetchrow(
             query("consume_signal"), run_id, attempt, name, key, seq, deadline, only
         )
-        return (False, None) if row is None else (True, row["output"])
+        if row is None:
+            return TakenSignal(False, None)
+        return TakenSignal(True, row["output"], row["traceparent"], row["tracestate"])
 
     async def cancel(self, run_id: UUID) -> list[UUID]:
         """Cancel the run and its unfinished descendants; return the ids cancelled."""

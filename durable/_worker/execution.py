@@ -49,6 +49,10 @@ class Execution:
         self.scope = anyio.CancelScope()
         self.parked = False
         """True once this execution parked its run (the worker then re-reads its timers)."""
+        self.hooks = runtime.hooks.bind(
+            self.run_id, workflow.name, workflow.version, workflow.hooks, self.attempt
+        )
+        """Lifecycle hook events of this execution (a no-op when no hook applies)."""
 
     def clock(self) -> float:
         return self.runtime.clock()
@@ -97,6 +101,7 @@ class Execution:
             _log.error("run %s: %d executions in a row lost their lease", self.run_id, lost)
             await self._finish_failed(RunAttemptsExhausted(self.run_id, lost))
             return
+        self.hooks.run_began()
         try:
             args, kwargs = self.workflow.signature.decode_args(self.row.input)
             result = await self._with_deadline(lambda: self.workflow.fn(*args, **kwargs))
@@ -197,6 +202,7 @@ class Execution:
         started_at = self.row.started_at
         elapsed = None if started_at is None else self.clock() - started_at.timestamp()
         self.runtime.telemetry.run_finished(self.workflow.name, status, elapsed)
+        self.hooks.run_finished(status, error, started_at, self.clock())
 
     # -- services for durable calls (see _replay, _timers, _signals, _children) -----------
 
@@ -309,6 +315,7 @@ class Execution:
                 self._lost(ctx)
             else:
                 self.runtime.telemetry.suspended(status, wake_at, waiting_for)
+                self.hooks.run_suspended(status, wake_at, waiting_for)
         except INFRASTRUCTURE_ERRORS as exc:
             # No raise: this runs as a durable call ends (tracked's finally). Every branch
             # waiting to park raises the fatal error from ctx.check() once parked is set.

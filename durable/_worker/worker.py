@@ -104,8 +104,9 @@ class Worker:
     async def __aenter__(self) -> Self:
         base = self.client.runtime
         runtime = Runtime(
-            base.store, self.settings, self.registry, base.listener, telemetry=base.telemetry
-        )
+            base.store, self.settings, self.registry, base.listener, telemetry=base.telemetry,
+            hooks=base.hooks,  # the client's hooks and queue: the client delivers them
+        )  # fmt: skip
         runtime.make_handle = base.make_handle
         await runtime.sync_clock()
         self._own_runtime = True

@@ -23,6 +23,7 @@ from durable._store.record_writer import PendingRecord
 from durable.errors import DurableCallInStep, NonDeterminismError
 
 if TYPE_CHECKING:
+    from durable._runs.hook_dispatch import RunHooks
     from durable._runs.runtime import Runtime
 
 T = TypeVar("T")
@@ -60,6 +61,11 @@ class ExecutionPort(Protocol):
 
     @property
     def runtime(self) -> Runtime: ...
+
+    @property
+    def hooks(self) -> RunHooks:
+        """Lifecycle hook events of this execution (``NO_HOOKS`` when none apply)."""
+        ...
 
     def clock(self) -> float:
         """The database clock, as an epoch timestamp."""

@@ -20,6 +20,7 @@ from uuid import UUID
 
 from durable._foundation.codec import Signature
 from durable._foundation.cron import check_scheduled_workflow
+from durable._foundation.hooks import Hooks, check_hooks
 from durable._foundation.limits import check_text
 from durable._foundation.validate import exception_types, real, seconds, whole
 from durable._foundation.validate import name as check_name
@@ -165,8 +166,10 @@ class Workflow(Generic[P, R]):
         step_retries: int | None = None,
         retry: RetryPolicy | None = None,
         expected_steps: int | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         _check_async(fn, "workflow")
+        check_hooks(hooks, "@workflow(hooks=)")
         whole("workflow version", version, low=1)
         check_name("workflow queue", queue)
         if name is not None:
@@ -192,6 +195,8 @@ class Workflow(Generic[P, R]):
         """How a failed run is retried automatically (``retries=0``: never)."""
         self.expected_steps = expected_steps
         """Steps a run is expected to complete: progress is completed / expected."""
+        self.hooks = hooks
+        """Lifecycle hooks that see this workflow's runs only (beside the engine's)."""
         self.signature = Signature(fn)
         functools.update_wrapper(self, fn)
 
@@ -337,6 +342,7 @@ def workflow(
     initial_interval: float = 1.0,
     max_interval: float = 60.0,
     expected_steps: int | None = None,
+    hooks: Hooks | None = None,
 ) -> Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]: ...
 def workflow(
     fn: Callable[P, Awaitable[R]] | None = None,
@@ -355,6 +361,7 @@ def workflow(
     initial_interval: float = 1.0,
     max_interval: float = 60.0,
     expected_steps: int | None = None,
+    hooks: Hooks | None = None,
 ) -> Workflow[P, R] | Callable[[Callable[P, Awaitable[R]]], Workflow[P, R]]:
     """Make an async function a durable workflow, registered under ``name``.
 
@@ -375,6 +382,9 @@ def workflow(
 
     ``expected_steps`` turns the count of completed steps into a progress fraction
     (``handle.progress()``) when the workflow declares none with ``durable.set_progress``.
+
+    ``hooks`` (a ``durable.Hooks``) are lifecycle callbacks for this workflow's runs only,
+    called beside the engine's own (see ``docs/hooks.md``).
     """
     limit = None if timeout is None else seconds("workflow timeout", timeout, positive=True)
     step_limit = (
@@ -384,6 +394,7 @@ def workflow(
     _check_expected_steps(expected_steps)
     run_retry = RetryPolicy(retries, backoff, initial_interval, max_interval)
     check_retries(step_retries, "step_retries")
+    check_hooks(hooks, "@workflow(hooks=)")
 
     def decorate(func: Callable[P, Awaitable[R]]) -> Workflow[P, R]:
         wf = Workflow(
@@ -398,6 +409,7 @@ def workflow(
             step_retries=step_retries,
             retry=run_retry,
             expected_steps=expected_steps,
+            hooks=hooks,
         )
         default_registry.add(wf)
         return wf

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from durable._foundation.codec import to_json
+from durable._foundation.signal_trace import signal_span
 from durable._foundation.views import RunStatus
 from durable._runs.deliveries import SignalDelivery, SignalKind
 from durable._runs.operations import cancel_run, get_event, send_signal
@@ -89,7 +90,9 @@ async def signal(
 
     async def send(key: str) -> dict[str, Any]:
         dedupe = idempotency_key or f"durable:{ctx.run_id}:{key}"
-        delivery = await send_signal(runtime, run_id, name, payload, dedupe)
+        with signal_span(runtime.telemetry, name, run_id) as sent:
+            delivery = await send_signal(runtime, run_id, name, payload, dedupe)
+            sent.delivered(delivery.kind, delivery.run_id)
         return {"kind": delivery.kind.value, "detail": delivery.detail}
 
     sent = await _recorded(ctx, "send", name, send)

@@ -82,6 +82,7 @@ async def _step(
                 ctx.execution.runtime.telemetry.step_attempt(ctx.span_run, step.name, key, attempt),
                 in_step(info),
             ):
+                ctx.execution.hooks.step_started(step.name, key, attempt)
                 value = await _attempt(step, key, _timeout(ctx, step), args, kwargs)
                 # The first execution returns what every replay will decode (invariant 7).
                 output, value = step.signature.store_result(value)
@@ -95,6 +96,7 @@ async def _step(
             retry_in = _retry_delay(_policy(ctx, step), exc, attempt)
             error = to_json(encode_error(exc))
             await _record_failure(ctx, step, key, seq, attempt, error, retry_in, started)
+            ctx.execution.hooks.step_failed(step.name, key, attempt, started, error, retry_in)
             if retry_in is None:
                 # Raise what every replay rebuilds from the record (the same type, message
                 # and args, or StepFailed for both); the original stays as its cause.
@@ -106,6 +108,7 @@ async def _step(
             ctx, key=key, seq=seq, kind="step", name=step.name, status="completed",
             output_json=output, step_attempt=attempt, started_at=started,
         )  # fmt: skip
+        ctx.execution.hooks.step_completed(step.name, key, attempt, started)
         return value
 
 

@@ -18,6 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 from durable._foundation.codec import encode_error, encode_plain, to_json
 from durable._foundation.durations import to_seconds
 from durable._foundation.limits import check_payload
+from durable._foundation.signal_trace import link_signal
 from durable._foundation.telemetry import EVENT_SIGNAL_WAIT, add_event
 from durable._foundation.validate import check_name
 from durable._runs.deliveries import SignalDelivery, SignalKind, check_signal_name
@@ -105,7 +106,13 @@ async def _take(
     reason, logged) instead of being recorded: recording it would fail every replay.
     """
     store = ctx.execution.runtime.store
-    consume = store.consume_signal
+
+    async def consume(*args: Any) -> tuple[bool, str | None]:
+        taken = await store.consume_signal(*args)
+        if taken.found:  # the run span links to the span that sent the signal
+            link_signal(taken.traceparent, taken.tracestate, name, call.key)
+        return taken.found, taken.payload
+
     if adapter is None:
         return await consume(ctx.run_id, ctx.attempt, name, call.key, call.seq, deadline)
     tried: set[int] = set()

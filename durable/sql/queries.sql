@@ -604,9 +604,9 @@ LIMIT 1;
 -- locked first, like finish_runs. Returns the run's status, whether it was waiting for
 -- this signal, whether it is late (no wait of that name is armed and the latest one timed
 -- out or is past its deadline), and the new signal's seq (NULL: a duplicate). No row: no
--- such run.
+-- such run. $5/$6: the sender's trace context, stored with the signal.
 WITH target AS (
-    SELECT id, status, queue, wake_at,
+    SELECT id, status, queue, wake_at, workflow_name,
         status = 'waiting' AND 'signal:' || $2 = ANY(waiting_for) AS awaited
     FROM durable.runs WHERE id = $1
     FOR UPDATE
@@ -617,13 +617,13 @@ WITH target AS (
       AND (target.wake_at IS NULL OR target.wake_at > durable.now())
     RETURNING r.queue
 ), ins AS (
-    INSERT INTO durable.signals (run_id, name, payload, idempotency_key)
-    SELECT id, $2, $3::json, $4 FROM target
+    INSERT INTO durable.signals (run_id, name, payload, idempotency_key, traceparent, tracestate)
+    SELECT id, $2, $3::json, $4, $5, $6 FROM target
     WHERE target.status NOT IN ('completed', 'failed', 'cancelled')
     ON CONFLICT DO NOTHING
     RETURNING seq
 )
-SELECT target.status, target.awaited,
+SELECT target.status, target.awaited, target.workflow_name,
     coalesce((
         SELECT w.status = 'failed' OR (w.status = 'waiting' AND w.retry_at <= durable.now())
         FROM durable.steps AS w
@@ -641,13 +641,14 @@ FROM target;
 -- Take the oldest unconsumed, unrejected signal $3 of run $1 sent before the wait's
 -- deadline ($6) (with $7: exactly that seq), and record it as the outcome of the wait at
 -- cursor key $4 (position $5) in one statement, fenced like record_step. Returns its
--- payload; no row when none is there.
+-- payload and the sender's trace context; no row when none is there.
 WITH fence AS (
     SELECT id, watch_until > durable.now() AS watched FROM durable.runs
     WHERE id = $1 AND attempt = $2 AND status = 'running'
     FOR KEY SHARE
 ), sig AS (
-    SELECT s.run_id, s.name, s.seq, s.payload FROM durable.signals AS s, fence
+    SELECT s.run_id, s.name, s.seq, s.payload, s.traceparent, s.tracestate
+    FROM durable.signals AS s, fence
     WHERE s.run_id = $1 AND s.name = $3 AND s.consumed_by IS NULL AND s.rejected IS NULL
       AND s.created_at <= coalesce($6::timestamptz, 'infinity')
       AND ($7::bigint IS NULL OR s.seq = $7)
@@ -657,7 +658,7 @@ WITH fence AS (
 ), used AS (
     UPDATE durable.signals AS s SET consumed_by = $4
     FROM sig WHERE s.run_id = sig.run_id AND s.name = sig.name AND s.seq = sig.seq
-    RETURNING sig.payload
+    RETURNING sig.payload, sig.traceparent, sig.tracestate
 ), rec AS (
     INSERT INTO durable.steps AS st (run_id, cursor_key, seq, kind, name, status, output)
     SELECT $1, $4, $5, 'signal', $3, 'completed', payload FROM used
@@ -667,7 +668,7 @@ WITH fence AS (
     WHERE st.status = 'waiting'
     RETURNING st.output
 )
-SELECT rec.output FROM rec CROSS JOIN fence
+SELECT rec.output, used.traceparent, used.tracestate FROM rec CROSS JOIN used CROSS JOIN fence
 LEFT JOIN LATERAL (
     SELECT pg_notify('durable_run', $1::text || ' step') WHERE fence.watched) AS n ON true;
 
@@ -707,7 +708,7 @@ WITH RECURSIVE tree AS (
             'message', 'the run was cancelled', 'code', 'run_cancelled')
     FROM tree
     WHERE r.id = tree.id AND r.status NOT IN ('completed', 'failed', 'cancelled')
-    RETURNING r.id, r.parent_run_id, r.workflow_name
+    RETURNING r.id, r.parent_run_id, r.workflow_name, r.workflow_version, r.attempt
 ), parents AS (
     UPDATE durable.runs AS p SET wake_at = durable.now()
     FROM done
@@ -715,7 +716,8 @@ WITH RECURSIVE tree AS (
       AND 'child:' || done.id::text = ANY(p.waiting_for)
     RETURNING p.queue
 )
-SELECT done.id, done.workflow_name, pg_notify('durable_run', done.id::text || ' cancelled'),
+SELECT done.id, done.workflow_name, done.workflow_version, done.attempt,
+    pg_notify('durable_run', done.id::text || ' cancelled'),
     (SELECT count(pg_notify('durable_wake', queue)) FROM parents) AS woken
 FROM done;
 

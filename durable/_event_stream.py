@@ -1,0 +1,177 @@
+"""The durable lifecycle event stream: ``engine.events(...)``, resumable from a cursor.
+
+Triggers (migration 0012) append one row to ``durable.event_log`` per lifecycle transition,
+in the transaction that makes it. A reader takes rows in position order ``(xid, seq)``
+below its snapshot's xmin (see ``events_after``), so rows never appear behind a position
+it has passed: resuming from the cursor of the last event handled yields every later event
+once. A notification on ``durable_events`` wakes readers; it is only a hint, and readers
+also poll, so a notification lost while the listener reconnects costs latency only.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import asyncpg
+
+from durable._listener import Signal
+from durable._pool import ConnectionPool
+from durable.sql import query
+
+if TYPE_CHECKING:
+    from durable._runtime import Runtime
+
+__all__ = [
+    "EventFilter",
+    "EventKind",
+    "StreamEvent",
+    "check_kinds",
+    "decode_position",
+    "encode_position",
+    "head",
+    "read_events",
+    "stream_events",
+]
+
+_MAX = (1 << 63) - 1
+_BATCH = 500
+
+
+class EventKind(enum.StrEnum):
+    """The lifecycle transitions the stream records (a ``str`` enum)."""
+
+    RUN_STARTED = "run.started"
+    RUN_COMPLETED = "run.completed"
+    RUN_FAILED = "run.failed"
+    RUN_CANCELLED = "run.cancelled"
+    RUN_SUSPENDED = "run.suspended"
+    RUN_RESUMED = "run.resumed"
+    STEP_COMPLETED = "step.completed"
+    STEP_RETRYING = "step.retrying"
+    STEP_FAILED = "step.failed"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """One lifecycle transition, as committed.
+
+    ``cursor`` is the event's position: pass it as ``since=`` to resume after it.
+    ``step``/``step_name`` name the step (cursor key and name) for ``step.*`` kinds;
+    ``attempt`` is the run's execution attempt for ``run.*`` kinds and the step's attempt
+    for ``step.*`` kinds.
+    """
+
+    cursor: str
+    kind: str
+    run_id: UUID
+    workflow: str
+    at: datetime
+    step: str | None = None
+    step_name: str | None = None
+    attempt: int | None = None
+
+
+def encode_position(xid: int, seq: int) -> str:
+    """The opaque cursor text of position ``(xid, seq)``."""
+    return f"{xid}.{seq}"
+
+
+def decode_position(cursor: str) -> tuple[int, int]:
+    """``(xid, seq)`` of a cursor from ``StreamEvent.cursor``; ValueError when malformed."""
+    if not isinstance(cursor, str):
+        raise TypeError(f"since must be an event cursor string, not {type(cursor).__name__}")
+    xid, dot, seq = cursor.partition(".")
+    if not dot or not xid.isdigit() or not seq.isdigit():
+        raise ValueError(f"since={cursor!r} is not an event cursor (use StreamEvent.cursor)")
+    position = int(xid), int(seq)
+    if max(position) > _MAX:
+        raise ValueError(f"since={cursor!r} is not an event cursor (use StreamEvent.cursor)")
+    return position
+
+
+def check_kinds(kinds: Iterable[str] | None) -> list[str] | None:
+    """The kinds as a list, each one of ``EventKind``; None for every kind."""
+    if kinds is None:
+        return None
+    if isinstance(kinds, str):
+        raise TypeError("kinds must be a list of event kinds, not a string")
+    known = {k.value for k in EventKind}
+    out = [str(k.value if isinstance(k, EventKind) else k) for k in kinds]
+    unknown = sorted(set(out) - known)
+    if unknown:
+        raise ValueError(f"unknown event kinds {unknown}; known: {sorted(known)}")
+    return out
+
+
+@dataclass(slots=True)
+class EventFilter:
+    workflows: list[str] | None
+    run_id: UUID | None
+    kinds: list[str] | None
+
+
+async def read_events(
+    pool: ConnectionPool,
+    position: tuple[int, int],
+    where: EventFilter,
+    limit: int = _BATCH,
+) -> tuple[list[StreamEvent], tuple[int, int]]:
+    """Events after ``position`` and the position the next read starts from: the last
+    event returned, or (when fewer than ``limit`` matched) everything below the horizon."""
+    rows = await pool.fetch(
+        query("events_after"), *position, where.workflows, where.run_id, where.kinds, limit
+    )
+    events = [_event(r) for r in rows if r["xid"] is not None]
+    if len(events) < limit:
+        horizon = rows[0]["horizon"]
+        return events, max(position, (horizon - 1, _MAX))
+    last = rows[-1]
+    return events, (last["xid"], last["seq"])
+
+
+def _event(row: asyncpg.Record) -> StreamEvent:
+    return StreamEvent(
+        cursor=encode_position(row["xid"], row["seq"]),
+        kind=row["kind"],
+        run_id=row["run_id"],
+        workflow=row["workflow_name"],
+        at=row["at"],
+        step=row["step_key"],
+        step_name=row["step_name"],
+        attempt=row["attempt"],
+    )
+
+
+async def head(runtime: Runtime) -> tuple[int, int]:
+    """The position from which only events not yet visible to anyone follow."""
+    xid = await runtime.store.pool.fetchval(query("events_head"))
+    return int(xid), _MAX
+
+
+async def stream_events(
+    runtime: Runtime,
+    start: tuple[int, int],
+    where: EventFilter,
+    *,
+    poll_interval: float,
+) -> AsyncIterator[StreamEvent]:
+    """Yield events after ``start`` for ever: read, then wait for a notification or the
+    poll interval. A reader that stops between two events loses nothing: its last
+    event's cursor is where it resumes."""
+    wake = Signal()
+    unsubscribe = runtime.listener.on_events(lambda _payload: wake.set())
+    position = start
+    try:
+        while True:
+            events, position = await read_events(runtime.store.pool, position, where)
+            for event in events:
+                yield event
+            if len(events) < _BATCH:
+                await wake.wait(poll_interval)
+    finally:
+        unsubscribe()

@@ -1334,13 +1334,14 @@ FROM durable.webhook_endpoints WHERE id = $1;
 
 -- name: webhook_remove
 -- Delete endpoint $1; deliveries already started fail at their next attempt.
-SELECT id, pg_notify('durable_events', 'webhooks') FROM (
-    DELETE FROM durable.webhook_endpoints WHERE id = $1 RETURNING id) AS gone;
+WITH gone AS (DELETE FROM durable.webhook_endpoints WHERE id = $1 RETURNING id)
+SELECT id, pg_notify('durable_events', 'webhooks') FROM gone;
 
 -- name: webhook_set_disabled
 -- Disable ($2 true) or enable an endpoint; a disabled one gets no new deliveries.
-SELECT id, pg_notify('durable_events', 'webhooks') FROM (
-    UPDATE durable.webhook_endpoints SET disabled = $2 WHERE id = $1 RETURNING id) AS changed;
+WITH changed AS (
+    UPDATE durable.webhook_endpoints SET disabled = $2 WHERE id = $1 RETURNING id)
+SELECT id, pg_notify('durable_events', 'webhooks') FROM changed;
 
 -- name: webhook_target
 -- What one delivery attempt needs: where to post, the secret to sign with, the timeout.

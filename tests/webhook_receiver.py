@@ -47,8 +47,9 @@ class Receiver:
             self.requests.append(Received(path, headers, body))
             self.arrived.set()
             status = self._status()
-            if status == 0:  # hold: never answer
-                await asyncio.Event().wait()
+            if status == 0:  # hold: never answer, until the sender goes away
+                await reader.read()
+                return
             writer.write(f"HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n".encode())
             await writer.drain()
         finally:

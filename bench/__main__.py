@@ -4,6 +4,9 @@ Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url 
 [--output PATH] [--prune-runs N]``. Scenario names: floor, step, throughput, drain, pickup,
 replay, replayer, dashboard, pgqueuer, scaling, prune, commits, parked. The floor always
 runs first: every figure is also given in raw commits.
+[--output PATH]``. Scenario names: floor, step, events, throughput, drain, pickup, replay,
+replayer, dashboard, pgqueuer, parked. The floor always runs first: every figure is also
+given in raw commits.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ Scenario = Callable[[Harness], Awaitable[list[Figure]]]
 SCENARIOS: dict[str, Scenario] = {
     "floor": scenarios_latency.floor,
     "step": scenarios_latency.step_latency,
+    "events": scenarios_latency.events,
     "throughput": scenarios_load.throughput,
     "drain": scenarios_load.drain,
     "pickup": scenarios_latency.pickup,

@@ -7,6 +7,9 @@ system gets its own database on that one server (``bench_durable``, ``bench_dbos
 other's tables, and every figure comes from the same server and disk.
 ``DURABLE_BENCH_DB_PREFIX`` replaces ``bench`` in those names, so two benchmark runs can
 share one server without dropping each other's databases.
+``bench_pgq``; another prefix with ``DURABLE_BENCH_DATABASE_PREFIX``), created fresh at
+the start and dropped at the end, so no system sees the other's tables, and every figure
+comes from the same server and disk.
 """
 
 from __future__ import annotations

@@ -115,7 +115,11 @@ async def test_a_final_failure_is_a_failed_delivery_run_without_secrets(
     )
     spans = json.dumps(
         [
-            (s.name, dict(s.attributes or {}), [e.name for e in s.events])
+            (
+                s.name,
+                dict(s.attributes or {}),
+                [(e.name, dict(e.attributes or {})) for e in s.events],
+            )
             for s in exporter.get_finished_spans()
         ],
         default=str,

@@ -5,12 +5,15 @@ in the transaction that makes it. A reader takes rows in position order ``(xid, 
 below its snapshot's xmin (see ``events_after``), so rows never appear behind a position
 it has passed: resuming from the cursor of the last event handled yields every later event
 once. A notification on ``durable_events`` wakes readers; it is only a hint, and readers
-also poll, so a notification lost while the listener reconnects costs latency only.
+also poll, so a notification lost while the listener reconnects costs latency only. A
+read that fails for the infrastructure (a dropped connection, a restarting server) is
+retried from the same position: the stream outlives it.
 """
 
 from __future__ import annotations
 
 import enum
+import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,6 +22,7 @@ from uuid import UUID
 
 import asyncpg
 
+from durable._faults import INFRASTRUCTURE_ERRORS
 from durable._listener import Signal
 from durable._pool import ConnectionPool
 from durable.sql import query
@@ -39,6 +43,7 @@ __all__ = [
 ]
 
 _MAX = (1 << 63) - 1
+_log = logging.getLogger("durable.events")
 _BATCH = 500
 
 
@@ -168,7 +173,12 @@ async def stream_events(
     position = start
     try:
         while True:
-            events, position = await read_events(runtime.store.pool, position, where)
+            try:
+                events, position = await read_events(runtime.store.pool, position, where)
+            except INFRASTRUCTURE_ERRORS as exc:  # a read is safe to repeat: catch up later
+                _log.warning("event stream read failed (%s); retrying", type(exc).__name__)
+                await wake.wait(poll_interval)
+                continue
             for event in events:
                 yield event
             if len(events) < _BATCH:

@@ -7,6 +7,7 @@ from collections import Counter
 from typing import Any
 
 import anyio
+import asyncpg
 import pytest
 
 import durable
@@ -169,3 +170,37 @@ async def test_events_leave_with_their_runs(make_engine: EngineFactory, database
             handle.run_id,
         )  # fmt: skip
     assert (before, after) == (3, 0)
+
+
+async def test_the_stream_outlives_terminated_connections(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    """Every backend of the database is terminated between two runs (the listener, the
+    pooled connections): the consumer reconnects and catches up, missing nothing."""
+    seen: list[StreamEvent] = []
+    async with make_engine(one_step) as engine:
+        since = await engine.event_cursor()
+
+        async def consume() -> None:
+            async for event in engine.events(since=since, kinds=["run.completed"]):
+                seen.append(event)
+                if len(seen) == 2:
+                    return
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            first = await engine.start(one_step, 1)
+            await first.result(timeout=30)
+            await support.count_rows(
+                database_url,
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            while True:  # the engine's own connections are back: start the second run
+                try:
+                    second = await engine.start(one_step, 2)
+                    break
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                    await anyio.sleep(0.05)
+            await second.result(timeout=30)
+    assert [e.run_id for e in seen] == [first.run_id, second.run_id]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from durable._runtime import Runtime
 
 __all__ = [
+    "Batch",
     "EventFilter",
     "EventKind",
     "StreamEvent",
@@ -45,6 +46,7 @@ __all__ = [
 _MAX = (1 << 63) - 1
 _log = logging.getLogger("durable.events")
 _BATCH = 500
+_FIRST_RETRY = 0.001
 
 
 class EventKind(enum.StrEnum):
@@ -120,23 +122,35 @@ class EventFilter:
     kinds: list[str] | None
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one read returned, and where the next starts."""
+
+    events: list[StreamEvent]
+    position: tuple[int, int]
+    """The last event returned, or (when the batch is not full) the horizon."""
+    full: bool
+    held_back: bool
+    """Committed events wait above the horizon for an older transaction to end."""
+
+
 async def read_events(
     pool: ConnectionPool,
     position: tuple[int, int],
     where: EventFilter,
     limit: int = _BATCH,
-) -> tuple[list[StreamEvent], tuple[int, int]]:
-    """Events after ``position`` and the position the next read starts from: the last
-    event returned, or (when fewer than ``limit`` matched) everything below the horizon."""
+) -> Batch:
+    """The events after ``position``, up to ``limit``."""
     rows = await pool.fetch(
         query("events_after"), *position, where.workflows, where.run_id, where.kinds, limit
     )
     events = [_event(r) for r in rows if r["xid"] is not None]
+    held = bool(rows[0]["held_back"])
     if len(events) < limit:
         horizon = rows[0]["horizon"]
-        return events, max(position, (horizon - 1, _MAX))
+        return Batch(events, max(position, (horizon - 1, _MAX)), False, held)
     last = rows[-1]
-    return events, (last["xid"], last["seq"])
+    return Batch(events, (last["xid"], last["seq"]), True, held)
 
 
 def _event(row: asyncpg.Record) -> StreamEvent:
@@ -171,17 +185,28 @@ async def stream_events(
     wake = Signal()
     unsubscribe = runtime.listener.on_events(lambda _payload: wake.set())
     position = start
+    retry = _FIRST_RETRY
     try:
         while True:
             try:
-                events, position = await read_events(runtime.store.pool, position, where)
+                batch = await read_events(runtime.store.pool, position, where)
             except INFRASTRUCTURE_ERRORS as exc:  # a read is safe to repeat: catch up later
                 _log.warning("event stream read failed (%s); retrying", type(exc).__name__)
                 await wake.wait(poll_interval)
                 continue
-            for event in events:
+            position = batch.position
+            for event in batch.events:
                 yield event
-            if len(events) < _BATCH:
+            if batch.full:
+                continue
+            if batch.events or not batch.held_back:
+                retry = _FIRST_RETRY
+            if not batch.held_back:
                 await wake.wait(poll_interval)
+                continue
+            # Held back events show up when an older transaction ends, which no one
+            # announces: look again soon, less often while nothing comes through.
+            await wake.wait(retry)
+            retry = min(retry * 2, poll_interval)
     finally:
         unsubscribe()

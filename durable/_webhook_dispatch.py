@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["WebhookDispatcher"]
 
 _BATCH = 200
+_FIRST_RETRY = 0.001
 _MAX = (1 << 63) - 1
 _log = logging.getLogger("durable.webhooks")
 
@@ -41,6 +42,8 @@ class WebhookDispatcher:
         self._news = Signal()
         self._endpoints_changed = True
         self._enabled = False
+        self._held_back = False
+        self._progress = False
 
     def _on_events(self, payload: str) -> None:
         if payload != "event":  # an endpoint changed, or the listener reconnected
@@ -50,6 +53,7 @@ class WebhookDispatcher:
     async def run(self) -> None:
         """Dispatch until cancelled; a failing pass is logged and retried later."""
         unsubscribe = self._runtime.listener.on_events(self._on_events)
+        retry = _FIRST_RETRY
         try:
             while True:
                 busy = False
@@ -57,7 +61,15 @@ class WebhookDispatcher:
                     busy = await self.dispatch()
                 except Exception as exc:  # infrastructure never stops the worker
                     _log.warning("webhook dispatch failed (%s); retrying", type(exc).__name__)
-                if not busy and not await self._news.wait(self._runtime.settings.poll_interval):
+                if busy:
+                    continue
+                if self._progress or not self._held_back:
+                    retry = _FIRST_RETRY
+                if self._held_back:  # events wait for an older transaction: look again soon
+                    await self._news.wait(retry)
+                    retry = min(retry * 2, self._runtime.settings.poll_interval)
+                    continue
+                if not await self._news.wait(self._runtime.settings.poll_interval):
                     self._endpoints_changed = True  # a quiet poll re-checks the endpoints
         finally:
             unsubscribe()
@@ -69,12 +81,15 @@ class WebhookDispatcher:
             self._endpoints_changed = False
             self._enabled = bool(await pool.fetchval(query("webhook_any_enabled")))
         if not self._enabled:
+            self._held_back = False
             return False
         cursor = await pool.fetchrow(query("webhook_cursor"))
         if cursor is None:
             return False
         start = (cursor["xid"], cursor["seq"])
         rows = await pool.fetch(query("webhook_due"), *start, _BATCH, DELIVERY_WORKFLOW)
+        self._held_back = bool(rows[0]["held_back"])
+        self._progress = rows[0]["read"] > 0
         for row in rows:
             if row["endpoint_id"] is not None:
                 await self._start(row)

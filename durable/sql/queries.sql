@@ -1287,9 +1287,13 @@ SELECT durable.drop_history_partition($1, durable.now() - make_interval(secs => 
 -- Up to $6 events after position ($1, $2), filtered by workflows $3, run $4 and kinds $5
 -- (NULL: any), read only below the horizon: the xmin of this statement's snapshot, under
 -- which every transaction has ended, so nothing can later appear behind what is returned.
--- Always one row: the horizon, with NULL event columns when no event matched.
+-- Always one row: the horizon, with NULL event columns when no event matched. held_back:
+-- some committed event is above the horizon (an older transaction is still open), so the
+-- reader should look again soon rather than wait for the next notification.
 WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon)
-SELECT h.horizon, e.xid, e.seq, e.run_id, e.workflow_name, e.kind, e.step_key,
+SELECT h.horizon,
+    exists(SELECT 1 FROM durable.event_log AS x WHERE x.xid >= h.horizon) AS held_back,
+    e.xid, e.seq, e.run_id, e.workflow_name, e.kind, e.step_key,
     e.step_name, e.attempt, e.at
 FROM h LEFT JOIN LATERAL (
     SELECT * FROM durable.event_log AS l
@@ -1358,7 +1362,8 @@ SELECT xid, seq FROM durable.webhook_cursor;
 -- Up to $3 events after the dispatch position ($1, $2) below the horizon (as in
 -- events_after), each with the enabled endpoints it matches ($4: the delivery workflow,
 -- whose own events are never delivered). Always one row: the horizon and the position of
--- the last event read, with NULL endpoint columns when nothing matched.
+-- the last event read, with NULL endpoint columns when nothing matched; held_back as in
+-- events_after.
 WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon),
 batch AS (
     SELECT l.* FROM durable.event_log AS l, h
@@ -1369,7 +1374,9 @@ batch AS (
 ), last AS (
     SELECT xid, seq FROM batch ORDER BY xid DESC, seq DESC LIMIT 1
 )
-SELECT h.horizon, (SELECT count(*) FROM batch) AS read, last.xid AS last_xid,
+SELECT h.horizon, (SELECT count(*) FROM batch) AS read,
+    exists(SELECT 1 FROM durable.event_log AS x WHERE x.xid >= h.horizon) AS held_back,
+    last.xid AS last_xid,
     last.seq AS last_seq, m.*
 FROM h LEFT JOIN last ON true LEFT JOIN LATERAL (
     SELECT b.xid, b.seq, b.run_id, b.workflow_name, b.kind, b.step_key, b.step_name,

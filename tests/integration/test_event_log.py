@@ -39,21 +39,21 @@ async def test_a_late_commit_below_a_read_position_is_not_skipped(
     await pool.open()
     a = await asyncpg.connect(database_url)
     try:
-        position, _ = (0, 0), None
         tx = a.transaction()
         await tx.start()
         await a.execute(START, a_run)  # A's event: the lower xid, not committed
         await db.execute(START, b_run)  # B's event: committed
-        events, position = await read_events(pool, position, EVERYTHING)
-        assert events == []  # B waits behind A's open transaction
+        held = await read_events(pool, (0, 0), EVERYTHING)
+        assert held.events == []  # B waits behind A's open transaction
+        assert held.held_back
         await tx.commit()
-        events, position = await read_events(pool, position, EVERYTHING)
-        assert [(e.run_id, e.kind) for e in events] == [
+        batch = await read_events(pool, held.position, EVERYTHING)
+        assert [(e.run_id, e.kind) for e in batch.events] == [
             (a_run, "run.started"),
             (b_run, "run.started"),
         ]
-        again, _ = await read_events(pool, position, EVERYTHING)
-        assert again == []
+        again = await read_events(pool, batch.position, EVERYTHING)
+        assert again.events == []
     finally:
         await a.close()
         await pool.close()

@@ -32,7 +32,14 @@ from durable.sql import query
 if TYPE_CHECKING:
     from durable._runtime import Runtime
 
-__all__ = ["DELIVERY_WORKFLOW", "WebhookEndpoint", "Webhooks", "delivery_tag", "new_secret"]
+__all__ = [
+    "DELIVERY_WORKFLOW",
+    "WebhookEndpoint",
+    "Webhooks",
+    "delivery_tag",
+    "new_secret",
+    "require_signing",
+]
 
 DELIVERY_WORKFLOW = "durable.webhook_delivery"
 """The name of the built-in workflow each delivery is a run of."""
@@ -62,6 +69,17 @@ class WebhookEndpoint:
 def new_secret() -> str:
     """A fresh Standard Webhooks secret: ``whsec_`` and 32 random bytes in base64."""
     return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def require_signing() -> None:
+    """ImportError naming the extra when ``standardwebhooks`` (the signer) is missing."""
+    try:
+        import standardwebhooks  # noqa: F401
+    except ImportError:
+        raise ImportError(
+            "outbound webhooks sign with the standardwebhooks package: "
+            "install durable-sdk[webhooks]"
+        ) from None
 
 
 def delivery_tag(endpoint_id: UUID) -> str:
@@ -115,6 +133,7 @@ class Webhooks:
         seconds, waiting ``retry_interval`` seconds before the second and twice as long
         before each next. Without ``secret`` a new one is made. Returns the endpoint with
         its secret (the only time it is returned)."""
+        require_signing()
         chosen = new_secret() if secret is None else check_secret(secret)
         row = await self._runtime.store.pool.fetchrow(
             query("webhook_add"),

@@ -117,6 +117,8 @@ def check_kinds(kinds: Iterable[str] | None) -> list[str] | None:
 
 @dataclass(slots=True)
 class EventFilter:
+    """Which events a reader wants (None: any)."""
+
     workflows: list[str] | None
     run_id: UUID | None
     kinds: list[str] | None

@@ -1281,6 +1281,8 @@ WHERE $1::float8 IS NULL OR ends_at <= durable.now() - make_interval(secs => $1:
 SELECT durable.drop_history_partition($1, durable.now() - make_interval(secs => $2::float8));
 -- The lifecycle event stream (durable/_event_stream.py) and outbound webhooks
 -- (durable/_webhook_endpoints.py, durable/_webhook_dispatch.py). Events are appended by the
+-- The lifecycle event stream (durable/_client/event_stream.py) and outbound webhooks
+-- (durable/_client/webhooks.py, durable/_worker/webhook_dispatch.py). Events are appended by the
 -- triggers of migration 0012; a position is (xid, seq).
 
 -- name: events_after

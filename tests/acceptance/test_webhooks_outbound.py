@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 import durable
 from durable import Engine, RunHandle, step, workflow
-from durable._webhook_endpoints import DELIVERY_WORKFLOW
+from durable._client.webhooks import DELIVERY_WORKFLOW
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
 from tests.webhook_receiver import receiver

@@ -10,7 +10,7 @@ import pytest
 from standardwebhooks.webhooks import Webhook
 
 from durable import Engine
-from durable._webhook_endpoints import DELIVERY_WORKFLOW
+from durable._client.webhooks import DELIVERY_WORKFLOW
 from tests.chaos.conftest import WorkerProcesses
 from tests.chaos.worker_app import WORKFLOWS, echo_flow
 from tests.webhook_receiver import receiver

@@ -14,8 +14,8 @@ from uuid import UUID
 import asyncpg
 import pytest
 
-from durable._event_stream import EventFilter, read_events
-from durable._pool import ConnectionPool
+from durable._client.event_stream import EventFilter, read_events
+from durable._store.pool import ConnectionPool
 
 pytestmark = pytest.mark.anyio
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from durable import EventKind
-from durable._event_stream import check_kinds, decode_position, encode_position
+from durable._client.event_stream import check_kinds, decode_position, encode_position
 
 
 def test_a_cursor_round_trips_and_orders_by_position() -> None:

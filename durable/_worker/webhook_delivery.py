@@ -16,11 +16,11 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from durable._context import current
-from durable._decorators import step, workflow
-from durable._timers import sleep
-from durable._webhook_endpoints import DELIVERY_WORKFLOW
-from durable._webhook_http import DeliveryError, post_json
+from durable._client.webhooks import DELIVERY_WORKFLOW
+from durable._foundation.http_post import DeliveryError, post_json
+from durable._workflow.context import current
+from durable._workflow.decorators import step, workflow
+from durable._workflow.timers import sleep
 from durable.errors import NonRetryableError, WebhookDeliveryFailed
 from durable.sql import query
 

@@ -17,14 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from durable._event_stream import encode_position
-from durable._listener import Signal
-from durable._webhook_delivery import deliver_webhook
-from durable._webhook_endpoints import DELIVERY_WORKFLOW, delivery_tag
+from durable._client.event_stream import encode_position
+from durable._client.webhooks import DELIVERY_WORKFLOW, delivery_tag
+from durable._store.listener import Signal
+from durable._worker.webhook_delivery import deliver_webhook
 from durable.sql import query
 
 if TYPE_CHECKING:
-    from durable._runtime import Runtime
+    from durable._runs.runtime import Runtime
 
 __all__ = ["WebhookDispatcher"]
 

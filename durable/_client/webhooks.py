@@ -2,8 +2,9 @@
 
 An endpoint subscribes to event kinds and workflows (none listed: all of them). Each
 matching lifecycle event becomes one delivery run of the built-in workflow
-``durable.webhook_delivery`` (see ``_webhook_delivery``), tagged ``webhook:<endpoint id>``,
-so ``engine.webhooks.deliveries(...)`` lists them and a final failure is a failed run.
+``durable.webhook_delivery`` (see ``durable._worker.webhook_delivery``), tagged
+``webhook:<endpoint id>``, so ``engine.webhooks.deliveries(...)`` lists them and a final
+failure is a failed run.
 
 The signing secret lives only in the endpoint's row. ``add`` returns it once (the
 receiver needs it); ``list`` and ``get`` never do, and ``repr`` never shows it.
@@ -24,13 +25,13 @@ from uuid import UUID
 
 import asyncpg
 
-from durable._event_stream import check_kinds
-from durable._validate import check_run_id, check_text, names, real, whole
-from durable._views import Page, RunSummary
+from durable._client.event_stream import check_kinds
+from durable._foundation.validate import check_run_id, check_text, names, real, whole
+from durable._foundation.views import Page, RunSummary
 from durable.sql import query
 
 if TYPE_CHECKING:
-    from durable._runtime import Runtime
+    from durable._runs.runtime import Runtime
 
 __all__ = [
     "DELIVERY_WORKFLOW",

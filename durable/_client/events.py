@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING
 from uuid import UUID
 
-from durable._event_stream import (
+from durable._client.event_stream import (
     EventFilter,
     StreamEvent,
     check_kinds,
@@ -16,11 +16,11 @@ from durable._event_stream import (
     head,
     stream_events,
 )
-from durable._validate import check_run_id, names, real
-from durable._webhook_endpoints import Webhooks
+from durable._client.webhooks import Webhooks
+from durable._foundation.validate import check_run_id, names, real
 
 if TYPE_CHECKING:
-    from durable._runtime import Runtime
+    from durable._runs.runtime import Runtime
 
 __all__ = ["EngineEvents"]
 

@@ -11,10 +11,10 @@ import argparse
 import os
 from typing import Any
 
-from durable import _cli_args as args_
-from durable import _cli_format as fmt
+from durable._cli import args as args_
+from durable._cli import format as fmt
+from durable._client.webhooks import WebhookEndpoint
 from durable._engine import Engine
-from durable._webhook_endpoints import WebhookEndpoint
 
 __all__ = ["add_webhooks_parser", "webhooks_command"]
 

@@ -22,13 +22,13 @@ from uuid import UUID
 
 import asyncpg
 
-from durable._faults import INFRASTRUCTURE_ERRORS
-from durable._listener import Signal
-from durable._pool import ConnectionPool
+from durable._foundation.faults import INFRASTRUCTURE_ERRORS
+from durable._store.listener import Signal
+from durable._store.pool import ConnectionPool
 from durable.sql import query
 
 if TYPE_CHECKING:
-    from durable._runtime import Runtime
+    from durable._runs.runtime import Runtime
 
 __all__ = [
     "Batch",

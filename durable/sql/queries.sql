@@ -1287,12 +1287,12 @@ SELECT durable.drop_history_partition($1, durable.now() - make_interval(secs => 
 
 -- name: events_after
 -- Up to $6 events after position ($1, $2), filtered by workflows $3, run $4 and kinds $5
--- (NULL: any), read only below the horizon: the xmin of this statement's snapshot, under
--- which every transaction has ended, so nothing can later appear behind what is returned.
+-- (NULL: any), read only below the horizon (durable.event_horizon(): no transaction of
+-- this database under it is running), so nothing can later appear behind what is returned.
 -- Always one row: the horizon, with NULL event columns when no event matched. held_back:
 -- some committed event is above the horizon (an older transaction is still open), so the
 -- reader should look again soon rather than wait for the next notification.
-WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon)
+WITH h AS (SELECT durable.event_horizon() AS horizon)
 SELECT h.horizon,
     exists(SELECT 1 FROM durable.event_log AS x WHERE x.xid >= h.horizon) AS held_back,
     e.xid, e.seq, e.run_id, e.workflow_name, e.kind, e.step_key,
@@ -1310,7 +1310,7 @@ ORDER BY e.xid, e.seq;
 
 -- name: events_head
 -- The position just before the next event any reader can see: where "from now on" starts.
-SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1 AS xid;
+SELECT durable.event_horizon() - 1 AS xid;
 
 -- name: webhook_add
 -- A new endpoint; it receives events of transactions still open or started from now on.
@@ -1320,7 +1320,7 @@ WITH ins AS (
         id, url, secret, kinds, workflows, description, max_attempts, retry_interval,
         timeout_seconds, from_xid)
     VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9,
-        pg_snapshot_xmin(pg_current_snapshot())::text::bigint)
+        durable.event_horizon())
     RETURNING id, url, kinds, workflows, description, max_attempts, retry_interval,
         timeout_seconds, disabled, created_at
 )
@@ -1366,7 +1366,7 @@ SELECT xid, seq FROM durable.webhook_cursor;
 -- whose own events are never delivered). Always one row: the horizon and the position of
 -- the last event read, with NULL endpoint columns when nothing matched; held_back as in
 -- events_after.
-WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon),
+WITH h AS (SELECT durable.event_horizon() AS horizon),
 batch AS (
     SELECT l.* FROM durable.event_log AS l, h
     WHERE (l.xid, l.seq) > ($1::bigint, $2::bigint) AND l.xid < h.horizon

@@ -61,6 +61,28 @@ async def test_a_late_commit_below_a_read_position_is_not_skipped(
         await pool.close()
 
 
+async def test_a_transaction_in_another_database_holds_nothing_back(
+    db: asyncpg.Connection, database_url: str, server_dsn: str
+) -> None:
+    """The horizon ignores transactions that pg_stat_activity places in other databases
+    (they cannot write this event log): one left open there delays nothing here."""
+    (run_id,) = await _runs(db, 1)
+    pool = ConnectionPool(lambda: asyncpg.connect(database_url), max_size=1)
+    await pool.open()
+    elsewhere = await asyncpg.connect(server_dsn)
+    try:
+        tx = elsewhere.transaction()
+        await tx.start()
+        await elsewhere.fetchval("SELECT pg_current_xact_id()")  # holds an xid, stays open
+        await db.execute(START, run_id)
+        batch = await read_events(pool, (0, 0), EVERYTHING)
+        assert [(e.run_id, e.kind) for e in batch.events] == [(run_id, "run.started")]
+        await tx.rollback()
+    finally:
+        await elsewhere.close()
+        await pool.close()
+
+
 async def test_a_rolled_back_transition_leaves_no_event(
     db: asyncpg.Connection, database_url: str
 ) -> None:

@@ -7,9 +7,9 @@
 --
 -- Position: (xid, seq), the writing transaction's id and a sequence number. A sequence alone
 -- is not safe to tail: numbers are taken before commit, so 99 may become visible after 100.
--- Readers only read rows whose xid is below the xmin of their snapshot: every transaction
--- under it has ended, and every transaction that starts later gets a larger xid, so no row
--- can appear below a position a reader has passed.
+-- Readers only read rows whose xid is below a horizon (durable.event_horizon()): no
+-- transaction of this database under it is still running, and every transaction that
+-- starts later gets a larger xid, so no row can appear below a position a reader has passed.
 
 CREATE TABLE durable.event_log (
     xid bigint NOT NULL DEFAULT (pg_current_xact_id()::text::bigint),
@@ -25,6 +25,25 @@ CREATE TABLE durable.event_log (
 );
 -- run_id filters and deletion with the run (no foreign key: the writes stay cheap).
 CREATE INDEX event_log_run_idx ON durable.event_log (run_id);
+
+-- The horizon of the calling statement's snapshot: the oldest transaction that was still
+-- running when it was taken and may belong to this database (its events are not visible
+-- yet), else the snapshot's xmax. Transactions that pg_stat_activity shows in another
+-- database cannot write here and do not hold readers back (CREATE DATABASE on the same
+-- server, say); where it cannot tell (no privilege to see them, prepared transactions), a
+-- transaction counts, so the horizon is never too high, only sometimes lower than needed.
+-- xip holds 64-bit ids, backend_xid 32-bit ones: running ids are within 2^31 of each other,
+-- so the low 32 bits identify them.
+CREATE FUNCTION durable.event_horizon() RETURNS bigint LANGUAGE sql STABLE AS $$
+    SELECT least(
+        pg_snapshot_xmax(s.snap)::text::bigint,
+        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s.snap) AS x
+         WHERE NOT EXISTS (
+             SELECT 1 FROM pg_stat_activity AS a
+             WHERE a.datname IS DISTINCT FROM current_database()
+               AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)))
+    FROM (SELECT pg_current_snapshot() AS snap) AS s
+$$;
 
 -- A run's status change as an event kind (NULL: not a lifecycle event). Entering running
 -- from pending for the first time starts the run; from any other state (a timer, a

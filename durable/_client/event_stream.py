@@ -134,6 +134,8 @@ class Batch:
     full: bool
     held_back: bool
     """Committed events wait above the horizon for an older transaction to end."""
+    blocked: bool
+    """That transaction is still running (else it has just ended: read again at once)."""
 
 
 async def read_events(
@@ -147,12 +149,12 @@ async def read_events(
         query("events_after"), *position, where.workflows, where.run_id, where.kinds, limit
     )
     events = [_event(r) for r in rows if r["xid"] is not None]
-    held = bool(rows[0]["held_back"])
+    held, blocked = bool(rows[0]["held_back"]), bool(rows[0]["blocked"])
     if len(events) < limit:
         horizon = rows[0]["horizon"]
-        return Batch(events, max(position, (horizon - 1, _MAX)), False, held)
+        return Batch(events, max(position, (horizon - 1, _MAX)), False, held, blocked)
     last = rows[-1]
-    return Batch(events, (last["xid"], last["seq"]), True, held)
+    return Batch(events, (last["xid"], last["seq"]), True, held, blocked)
 
 
 def _event(row: asyncpg.Record) -> StreamEvent:
@@ -201,7 +203,7 @@ async def stream_events(
                 yield event
             if batch.full:
                 continue
-            if batch.events or not batch.held_back:
+            if batch.events or not batch.held_back or not batch.blocked:
                 retry = _FIRST_RETRY
             if not batch.held_back:
                 await wake.wait(poll_interval)

@@ -89,7 +89,7 @@ class WebhookDispatcher:
         start = (cursor["xid"], cursor["seq"])
         rows = await pool.fetch(query("webhook_due"), *start, _BATCH, DELIVERY_WORKFLOW)
         self._held_back = bool(rows[0]["held_back"])
-        self._progress = rows[0]["read"] > 0
+        self._progress = rows[0]["read"] > 0 or not rows[0]["blocked"]
         for row in rows:
             if row["endpoint_id"] is not None:
                 await self._start(row)

@@ -1290,11 +1290,13 @@ SELECT durable.drop_history_partition($1, durable.now() - make_interval(secs => 
 -- (NULL: any), read only below the horizon (durable.event_horizon(): no transaction of
 -- this database under it is running), so nothing can later appear behind what is returned.
 -- Always one row: the horizon, with NULL event columns when no event matched. held_back:
--- some committed event is above the horizon (an older transaction is still open), so the
--- reader should look again soon rather than wait for the next notification.
-WITH h AS (SELECT durable.event_horizon() AS horizon)
+-- some committed event is above the horizon, so the reader should look again soon rather
+-- than wait for the next notification; blocked: the transaction at the horizon is still
+-- running (otherwise it ended after the snapshot, and the next read gets past it).
+WITH h AS MATERIALIZED (SELECT durable.event_horizon() AS horizon)
 SELECT h.horizon,
     exists(SELECT 1 FROM durable.event_log AS x WHERE x.xid >= h.horizon) AS held_back,
+    durable.horizon_blocked(h.horizon) AS blocked,
     e.xid, e.seq, e.run_id, e.workflow_name, e.kind, e.step_key,
     e.step_name, e.attempt, e.at
 FROM h LEFT JOIN LATERAL (
@@ -1366,7 +1368,7 @@ SELECT xid, seq FROM durable.webhook_cursor;
 -- whose own events are never delivered). Always one row: the horizon and the position of
 -- the last event read, with NULL endpoint columns when nothing matched; held_back as in
 -- events_after.
-WITH h AS (SELECT durable.event_horizon() AS horizon),
+WITH h AS MATERIALIZED (SELECT durable.event_horizon() AS horizon),
 batch AS (
     SELECT l.* FROM durable.event_log AS l, h
     WHERE (l.xid, l.seq) > ($1::bigint, $2::bigint) AND l.xid < h.horizon
@@ -1378,6 +1380,7 @@ batch AS (
 )
 SELECT h.horizon, (SELECT count(*) FROM batch) AS read,
     exists(SELECT 1 FROM durable.event_log AS x WHERE x.xid >= h.horizon) AS held_back,
+    durable.horizon_blocked(h.horizon) AS blocked,
     last.xid AS last_xid,
     last.seq AS last_seq, m.*
 FROM h LEFT JOIN last ON true LEFT JOIN LATERAL (

@@ -34,15 +34,30 @@ CREATE INDEX event_log_run_idx ON durable.event_log (run_id);
 -- transaction counts, so the horizon is never too high, only sometimes lower than needed.
 -- xip holds 64-bit ids, backend_xid 32-bit ones: running ids are within 2^31 of each other,
 -- so the low 32 bits identify them.
-CREATE FUNCTION durable.event_horizon() RETURNS bigint LANGUAGE sql STABLE AS $$
-    SELECT least(
-        pg_snapshot_xmax(s.snap)::text::bigint,
-        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(s.snap) AS x
-         WHERE NOT EXISTS (
-             SELECT 1 FROM pg_stat_activity AS a
-             WHERE a.datname IS DISTINCT FROM current_database()
-               AND a.backend_xid::text::bigint = x::text::bigint % 4294967296)))
-    FROM (SELECT pg_current_snapshot() AS snap) AS s
+CREATE FUNCTION durable.event_horizon() RETURNS bigint LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    snap pg_snapshot := pg_current_snapshot();
+    here oid := (SELECT oid FROM pg_database WHERE datname = current_database());
+    elsewhere bigint[];
+BEGIN
+    -- Read the sessions once (a correlated look per running transaction re-reads them
+    -- all each time); plpgsql keeps the plans for the session.
+    elsewhere := ARRAY(
+        SELECT a.backend_xid::text::bigint FROM pg_stat_get_activity(NULL) AS a
+        WHERE a.datid IS DISTINCT FROM here AND a.backend_xid IS NOT NULL);
+    RETURN least(
+        pg_snapshot_xmax(snap)::text::bigint,
+        (SELECT min(x::text::bigint) FROM pg_snapshot_xip(snap) AS x
+         WHERE NOT (x::text::bigint % 4294967296 = ANY (elsewhere))));
+END
+$$;
+
+-- Whether the transaction a horizon stops at is still running. When it is not, it ended
+-- between the snapshot and the look at pg_stat_activity, and a new read gets past it.
+CREATE FUNCTION durable.horizon_blocked(horizon bigint) RETURNS boolean
+LANGUAGE sql STABLE AS $$
+    SELECT horizon < pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+        AND pg_xact_status(horizon::text::xid8) IS NOT DISTINCT FROM 'in progress'
 $$;
 
 -- A run's status change as an event kind (NULL: not a lifecycle event). Entering running

@@ -95,14 +95,15 @@ EXECUTE FUNCTION durable.log_run_event();
 
 -- A step record written or replaced: completed, failed (retries exhausted) or retrying
 -- (an attempt failed and the step runs again). Only steps: sleeps, signals, children and
--- recorded values are not step events.
+-- recorded values are not step events. No NOTIFY here: it would put the notification
+-- queue's lock into every step commit (measured: most of the stream's cost on the step
+-- path). Readers see step events with the run's next transition, or at their next poll.
 CREATE FUNCTION durable.log_step_event() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO durable.event_log (run_id, workflow_name, kind, step_key, step_name, attempt)
     SELECT NEW.run_id, r.workflow_name, 'step.' || NEW.status, NEW.cursor_key, NEW.name,
         NEW.attempt
     FROM durable.runs AS r WHERE r.id = NEW.run_id;
-    PERFORM pg_notify('durable_events', 'event');
     RETURN NULL;
 END
 $$;

@@ -3,10 +3,7 @@
 Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url URL]
 [--output PATH] [--prune-runs N]``. Scenario names: floor, step, throughput, drain, pickup,
 replay, replayer, dashboard, pgqueuer, scaling, prune, commits, parked. The floor always
-runs first: every figure is also given in raw commits.
-[--output PATH]``. Scenario names: floor, step, events, throughput, drain, pickup, replay,
-replayer, dashboard, pgqueuer, parked. The floor always runs first: every figure is also
-given in raw commits.
+runs first: every figure is also given in raw commits. ``events``: the event stream's cost.
 """
 
 from __future__ import annotations

@@ -3,13 +3,10 @@
 ``DURABLE_BENCH_DATABASE_URL`` (or ``--database-url``) names a server through any of its
 databases; without it the embedded PostgreSQL of ``durable._store.embedded`` is started. Each
 system gets its own database on that one server (``bench_durable``, ``bench_dbos``,
-``bench_pgq``; another prefix with ``DURABLE_BENCH_DATABASE_PREFIX``), created fresh at the start and dropped at the end, so no system sees the
+``bench_pgq``), created fresh at the start and dropped at the end, so no system sees the
 other's tables, and every figure comes from the same server and disk.
 ``DURABLE_BENCH_DB_PREFIX`` replaces ``bench`` in those names, so two benchmark runs can
 share one server without dropping each other's databases.
-``bench_pgq``; another prefix with ``DURABLE_BENCH_DATABASE_PREFIX``), created fresh at
-the start and dropped at the end, so no system sees the other's tables, and every figure
-comes from the same server and disk.
 """
 
 from __future__ import annotations
@@ -24,13 +21,10 @@ import asyncpg
 
 from durable._store.embedded import EmbeddedPostgres
 
-__all__ = ["ENV_VAR", "PREFIX_ENV_VAR", "Databases", "databases", "rss_bytes", "with_database"]
+__all__ = ["ENV_VAR", "Databases", "databases", "rss_bytes", "with_database"]
 
 ENV_VAR = "DURABLE_BENCH_DATABASE_URL"
 PREFIX_VAR = "DURABLE_BENCH_DB_PREFIX"
-PREFIX_ENV_VAR = "DURABLE_BENCH_DATABASE_PREFIX"
-"""Names the databases ``<prefix>_<system>`` (default ``bench``): two benchmarks can then
-share one server without dropping each other's databases."""
 SYSTEMS = ("durable", "dbos", "pgq")
 
 
@@ -80,7 +74,6 @@ async def databases(url: str | None) -> AsyncIterator[Databases]:
     admin = await embedded.start() if embedded is not None else url
     assert admin is not None
     prefix = os.environ.get(PREFIX_VAR) or "bench"
-    prefix = os.environ.get(PREFIX_ENV_VAR) or "bench"
     names = [f"{prefix}_{system}" for system in SYSTEMS]
     try:
         await _recreate(admin, names, create=True)

@@ -6,11 +6,13 @@ calls return at once instead of running again.
 """
 
 from durable._client.client import Client
+from durable._client.event_stream import EventKind, StreamEvent
 from durable._client.handles import RunHandle
 from durable._client.housekeeping import RunNotFinished, WorkflowInfo
 from durable._client.management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
 from durable._client.queues import QueueConfig
 from durable._client.schedules import ScheduleInfo, Schedules
+from durable._client.webhooks import WebhookEndpoint, Webhooks
 from durable._engine import Engine
 from durable._foundation import version as _version
 from durable._foundation.views import (
@@ -52,6 +54,7 @@ from durable.errors import (
     StepFailed,
     StepTimeout,
     UnknownWorkflow,
+    WebhookDeliveryFailed,
     WorkflowFailed,
     WorkflowTimeout,
 )
@@ -68,6 +71,7 @@ __all__ = [
     "DurableError",
     "Engine",
     "ErrorInfo",
+    "EventKind",
     "ForwardKind",
     "ForwardResult",
     "Health",
@@ -104,7 +108,11 @@ __all__ = [
     "StepFailed",
     "StepInfo",
     "StepTimeout",
+    "StreamEvent",
     "UnknownWorkflow",
+    "WebhookDeliveryFailed",
+    "WebhookEndpoint",
+    "Webhooks",
     "Worker",
     "Workflow",
     "WorkflowFailed",

@@ -16,6 +16,8 @@
     durable runs export RUN_ID > run.json       (or --workflow/--status/--since/--limit --dir D)
     durable replay --app myapp.workflows:engine --from-db | --dir histories/ | FILE ...
     durable dashboard [--host 127.0.0.1] [--port 8484] [--allow-actions]
+    durable webhooks add URL [--kind run.failed --workflow checkout --secret-env VAR]
+    durable webhooks list | remove|enable|disable ENDPOINT_ID | deliveries [ENDPOINT_ID]
 
 The database is ``--database-url``, else ``DURABLE_DATABASE_URL``, else ``DATABASE_URL``,
 else the embedded PostgreSQL (like ``Engine``). Exit status: 0 done, 1 the operation
@@ -58,6 +60,7 @@ from durable._cli.runs import (
     watch_command,
     workflows_command,
 )
+from durable._cli.webhooks import add_webhooks_parser, webhooks_command
 from durable._cli.worker import add_worker_arguments, announce, processes_of, supervise
 from durable._engine import Engine
 from durable._foundation.dsn import redact, scrub
@@ -132,6 +135,7 @@ def _parser() -> argparse.ArgumentParser:
     served.add_argument("--json", action="store_true", help="print JSON")
     add_replay_parser(commands, common)
     add_dashboard_parser(commands, common)
+    add_webhooks_parser(commands, common)
     return parser
 
 
@@ -271,6 +275,8 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
             return await _runs(engine, args)
         if args.command == "workflows":
             return await workflows_command(engine, args)
+        if args.command == "webhooks":
+            return await webhooks_command(engine, args)
         return await _schedules(engine, args)
 
 

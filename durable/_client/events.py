@@ -69,7 +69,7 @@ class EngineEvents:
     def webhooks(self) -> Webhooks:
         """Outbound webhook endpoints: ``add``, ``list``, ``get``, ``remove``, ``enable``,
         ``disable`` and ``deliveries``."""
-        return Webhooks(self.runtime)
+        return Webhooks(self)  # type: ignore[arg-type]
 
 
 async def _stream(

@@ -31,7 +31,7 @@ from durable._foundation.views import Page, RunSummary
 from durable.sql import query
 
 if TYPE_CHECKING:
-    from durable._runs.runtime import Runtime
+    from durable._client.client import Client
 
 __all__ = [
     "DELIVERY_WORKFLOW",
@@ -114,8 +114,8 @@ def check_secret(secret: object) -> str:
 class Webhooks:
     """Management of outbound webhook endpoints (``engine.webhooks``)."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, client: Client) -> None:
+        self._client = client
 
     async def add(
         self,
@@ -136,7 +136,7 @@ class Webhooks:
         its secret (the only time it is returned)."""
         require_signing()
         chosen = new_secret() if secret is None else check_secret(secret)
-        row = await self._runtime.store.pool.fetchrow(
+        row = await self._client.runtime.store.pool.fetchrow(
             query("webhook_add"),
             uuid.uuid4(),
             check_url(url),
@@ -153,19 +153,19 @@ class Webhooks:
 
     async def list(self) -> list[WebhookEndpoint]:
         """Every endpoint, oldest first (without secrets)."""
-        rows = await self._runtime.store.pool.fetch(query("webhook_list"))
+        rows = await self._client.runtime.store.pool.fetch(query("webhook_list"))
         return [_endpoint(r) for r in rows]
 
     async def get(self, endpoint_id: UUID | str) -> WebhookEndpoint | None:
         """One endpoint (without its secret), or None."""
-        row = await self._runtime.store.pool.fetchrow(
+        row = await self._client.runtime.store.pool.fetchrow(
             query("webhook_get"), check_run_id("endpoint_id", endpoint_id)
         )
         return None if row is None else _endpoint(row)
 
     async def remove(self, endpoint_id: UUID | str) -> bool:
         """Delete an endpoint; False when there was none. Its pending deliveries fail."""
-        found = await self._runtime.store.pool.fetchrow(
+        found = await self._client.runtime.store.pool.fetchrow(
             query("webhook_remove"), check_run_id("endpoint_id", endpoint_id)
         )
         return found is not None
@@ -191,13 +191,12 @@ class Webhooks:
         tag = None
         if endpoint_id is not None:
             tag = delivery_tag(check_run_id("endpoint_id", endpoint_id))
-        engine = self._runtime.engine
-        return await engine.list_runs(  # type: ignore[no-any-return]
+        return await self._client.list_runs(
             workflow=DELIVERY_WORKFLOW, tag=tag, status=status, limit=limit, cursor=cursor
         )
 
     async def _set_disabled(self, endpoint_id: UUID | str, disabled: bool) -> bool:
-        found = await self._runtime.store.pool.fetchrow(
+        found = await self._client.runtime.store.pool.fetchrow(
             query("webhook_set_disabled"), check_run_id("endpoint_id", endpoint_id), disabled
         )
         return found is not None

@@ -24,6 +24,7 @@ from durable._worker.webhook_delivery import deliver_webhook
 from durable.sql import query
 
 if TYPE_CHECKING:
+    from durable._client.client import Client
     from durable._runs.runtime import Runtime
 
 __all__ = ["WebhookDispatcher"]
@@ -37,8 +38,9 @@ _log = logging.getLogger("durable.webhooks")
 class WebhookDispatcher:
     """The loop that starts delivery runs for new events (one per worker engine)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, client: Client) -> None:
         self._runtime = runtime
+        self._client = client
         self._news = Signal()
         self._endpoints_changed = True
         self._enabled = False
@@ -102,7 +104,7 @@ class WebhookDispatcher:
     async def _start(self, row: asyncpg.Record) -> None:
         position = encode_position(row["xid"], row["seq"])
         endpoint = row["endpoint_id"]
-        await self._runtime.engine.start(
+        await self._client.start(
             deliver_webhook,
             str(endpoint),
             f"msg_{row['xid']}_{row['seq']}",

@@ -24,6 +24,8 @@ from durable._runs.runtime import Runtime, Settings
 from durable._worker.execution import Execution
 from durable._worker.poller import Poller
 from durable._worker.scheduler import Scheduler
+from durable._worker.webhook_delivery import deliver_webhook
+from durable._worker.webhook_dispatch import WebhookDispatcher
 from durable._workflow.decorators import Workflow, check_retries
 
 if TYPE_CHECKING:
@@ -69,6 +71,7 @@ class Worker:
     ) -> None:
         self.client = client
         self.registry = client.registry if workflows is None else Registry(workflows)
+        self.registry.add(deliver_webhook)  # outbound webhooks are runs of every worker
         lease_seconds = real("lease_seconds", lease_seconds, above=True)
         self.settings: Settings = dataclasses.replace(
             client.settings,
@@ -135,6 +138,7 @@ class Worker:
         await self.scheduler.register()
         self._tg.start_soon(self.scheduler.run)
         self._tg.start_soon(keep_partitions_ahead, runtime)
+        self._tg.start_soon(WebhookDispatcher(runtime, self.client).run)
 
     async def _stop(self) -> None:
         for remove in self._unlisten:

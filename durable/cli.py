@@ -62,6 +62,7 @@ from durable._cli.runs import (
 )
 from durable._cli.webhooks import add_webhooks_parser, webhooks_command
 from durable._cli.worker import add_worker_arguments, announce, processes_of, supervise
+from durable._client.webhooks import DELIVERY_WORKFLOW
 from durable._engine import Engine
 from durable._foundation.dsn import redact, scrub
 from durable._foundation.history import InvalidHistory
@@ -335,7 +336,7 @@ def _worker_engine(app: Any, args: argparse.Namespace, url: str | None) -> Engin
 
 def _checked_worker_engine(args: argparse.Namespace, url: str | None) -> Engine:
     engine = _worker_engine(_load_app(args.app), args, url)
-    if len(engine.registry) == 0:
+    if not any(wf.name != DELIVERY_WORKFLOW for wf in engine.registry):  # only built-ins
         raise CommandFailed(f"--app {args.app} registers no workflow: nothing to run", USAGE)
     return engine
 

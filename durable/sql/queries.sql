@@ -1399,3 +1399,18 @@ ORDER BY m.xid, m.seq, m.endpoint_id;
 UPDATE durable.webhook_cursor SET xid = $3, seq = $4
 WHERE xid = $1 AND seq = $2 AND (xid, seq) < ($3::bigint, $4::bigint)
 RETURNING xid;
+
+-- name: step_event_triggers
+-- (Re)create the step event triggers of migration 0012 on durable.steps: switching to the
+-- partitioned layout replaces the table, and a new table has no triggers.
+DO $$
+BEGIN
+    CREATE OR REPLACE TRIGGER steps_event_log_insert AFTER INSERT ON durable.steps
+    FOR EACH ROW WHEN (NEW.kind = 'step' AND NEW.status IN ('completed', 'failed', 'retrying'))
+    EXECUTE FUNCTION durable.log_step_event();
+    CREATE OR REPLACE TRIGGER steps_event_log_update AFTER UPDATE ON durable.steps
+    FOR EACH ROW WHEN (NEW.kind = 'step' AND NEW.status IN ('completed', 'failed', 'retrying')
+        AND (OLD.status, OLD.attempt) IS DISTINCT FROM (NEW.status, NEW.attempt))
+    EXECUTE FUNCTION durable.log_step_event();
+END
+$$;

@@ -134,3 +134,23 @@ async def test_only_status_changes_and_step_outcomes_are_events(db: asyncpg.Conn
     await db.execute("DELETE FROM durable.runs WHERE id = $1", run_id)
     left = await db.fetchval("SELECT count(*) FROM durable.event_log WHERE run_id = $1", run_id)
     assert left == 0
+
+
+async def test_step_events_survive_the_switch_to_partitioned_history(
+    db: asyncpg.Connection,
+) -> None:
+    """The partitioned layout replaces durable.steps; its step triggers come back."""
+    from durable._store.partition_statements import partition_history
+
+    assert await partition_history(db, 86400.0, 2)
+    (run_id,) = await _runs(db, 1)
+    await db.execute(START, run_id)
+    await db.execute(
+        "INSERT INTO durable.steps (run_id, cursor_key, seq, kind, name, status) "
+        "VALUES ($1, 'step:a#0', 0, 'step', 'a', 'completed')",
+        run_id,
+    )
+    kinds = await db.fetch(
+        "SELECT kind FROM durable.event_log WHERE run_id = $1 ORDER BY xid, seq", run_id
+    )
+    assert [r["kind"] for r in kinds] == ["run.started", "step.completed"]

@@ -3,7 +3,8 @@
 Usage: ``python -m bench [--quick] [--only NAME ...] [--reps N] [--database-url URL]
 [--output PATH] [--prune-runs N]``. Scenario names: floor, step, throughput, drain, pickup,
 replay, replayer, dashboard, hooks, pgqueuer, scaling, prune, commits, inflight, parked. The
-floor always runs first: every figure is also given in raw commits.
+floor always runs first: every figure is also given in raw commits. ``events``: the event
+stream's cost.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ Scenario = Callable[[Harness], Awaitable[list[Figure]]]
 SCENARIOS: dict[str, Scenario] = {
     "floor": scenarios_latency.floor,
     "step": scenarios_latency.step_latency,
+    "events": scenarios_latency.events,
     "throughput": scenarios_load.throughput,
     "drain": scenarios_load.drain,
     "pickup": scenarios_latency.pickup,

@@ -16,6 +16,7 @@ import asyncpg
 from bench import work_durable as W
 from bench.costs import Costs
 from bench.dashboard_pages import dashboard_durable
+from bench.events_overhead import events_off, events_on, events_tailed
 from bench.harness import Bench, RepOut, Runner, wait_until
 from bench.inflight import inflight_durable
 from bench.marks import MARKS, now
@@ -235,6 +236,9 @@ async def dashboard(bench: Bench, rep: int) -> RepOut:
 RUNNERS: dict[str, Runner] = {
     "inflight": inflight,
     "step": step,
+    "events_on": events_on,
+    "events_off": events_off,
+    "events_tailed": events_tailed,
     "throughput": throughput,
     "drain": drain,
     "pickup": pickup,

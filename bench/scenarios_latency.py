@@ -10,7 +10,7 @@ from bench.agents import Harness
 from bench.harness import Measure
 from bench.report import Figure
 
-__all__ = ["dashboard", "floor", "pickup", "replay", "replayer", "step_latency"]
+__all__ = ["dashboard", "events", "floor", "pickup", "replay", "replayer", "step_latency"]
 
 
 async def floor(h: Harness) -> list[Figure]:
@@ -34,6 +34,25 @@ async def step_latency(h: Harness) -> list[Figure]:
     measures = [Measure("workflow", "10-step workflow"), Measure("step", "one step")]
     systems = {"durable": "step", "dbos": "step", "dbos sync": "step_sync"}
     return await h.alternate("step latency", measures, systems)
+
+
+async def events(h: Harness) -> list[Figure]:
+    """**events**: the ``step`` scenario (durable only) with the lifecycle event triggers on
+    (as shipped), off (disabled for the rep: the hot path without the event stream), and
+    on with an ``engine.events`` consumer tailing ``run.completed`` in the same process
+    (*start -> event*: from ``engine.start`` to the consumer yielding the run's
+    ``run.completed``). See ``bench/events_overhead.py``."""
+    measures = [
+        Measure("workflow", "10-step workflow"),
+        Measure("step", "one step"),
+        Measure("seen", "start -> run.completed event"),
+    ]
+    systems = {
+        "durable": "events_on",
+        "durable events off": "events_off",
+        "durable tailed": "events_tailed",
+    }
+    return await h.alternate("events", measures, systems)
 
 
 async def pickup(h: Harness) -> list[Figure]:

@@ -6,11 +6,13 @@ calls return at once instead of running again.
 """
 
 from durable._client.client import Client
+from durable._client.event_stream import EventKind, StreamEvent
 from durable._client.handles import RunHandle
 from durable._client.housekeeping import RunNotFinished, WorkflowInfo
 from durable._client.management import ForwardKind, ForwardResult, Health, RetryKind, RetryResult
 from durable._client.queues import QueueConfig
 from durable._client.schedules import ScheduleInfo, Schedules
+from durable._client.webhooks import WebhookEndpoint, Webhooks
 from durable._engine import Engine
 from durable._foundation import version as _version
 from durable._foundation.hooks import (
@@ -75,6 +77,7 @@ from durable.errors import (
     StepFailed,
     StepTimeout,
     UnknownWorkflow,
+    WebhookDeliveryFailed,
     WorkflowFailed,
     WorkflowTimeout,
 )
@@ -91,6 +94,7 @@ __all__ = [
     "DurableError",
     "Engine",
     "ErrorInfo",
+    "EventKind",
     "ForwardKind",
     "ForwardResult",
     "Health",
@@ -141,7 +145,11 @@ __all__ = [
     "StepRetryingEvent",
     "StepStartedEvent",
     "StepTimeout",
+    "StreamEvent",
     "UnknownWorkflow",
+    "WebhookDeliveryFailed",
+    "WebhookEndpoint",
+    "Webhooks",
     "Worker",
     "Workflow",
     "WorkflowFailed",

@@ -22,6 +22,7 @@ from typing import Any
 
 import anyio
 
+from durable._client.webhooks import DELIVERY_WORKFLOW
 from durable._engine import Engine
 from durable._store.embedded import DATABASE_URL_ENV_VARS, EmbeddedPostgres, resolve_database_url
 from durable._worker.supervisor import USAGE_EXIT, Supervisor, supervised_parent
@@ -157,7 +158,7 @@ def _checked_engine(factory: Callable[[], Engine]) -> Engine:
         raise TypeError(f"the app factory must return an Engine, not {type(engine).__name__}")
     if not engine._want_worker:
         raise ValueError("the app factory returned Engine(worker=False): it has no worker")
-    if len(engine.registry) == 0:
+    if not any(wf.name != DELIVERY_WORKFLOW for wf in engine.registry):  # only built-ins
         raise ValueError("the app factory's engine registers no workflow: nothing to run")
     return engine
 

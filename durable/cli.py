@@ -16,6 +16,8 @@
     durable runs export RUN_ID > run.json       (or --workflow/--status/--since/--limit --dir D)
     durable replay --app myapp.workflows:engine --from-db | --dir histories/ | FILE ...
     durable dashboard [--host 127.0.0.1] [--port 8484] [--allow-actions]
+    durable webhooks add URL [--kind run.failed --workflow checkout --secret-env VAR]
+    durable webhooks list | remove|enable|disable ENDPOINT_ID | deliveries [ENDPOINT_ID]
 
 The database is ``--database-url``, else ``DURABLE_DATABASE_URL``, else ``DATABASE_URL``,
 else the embedded PostgreSQL (like ``Engine``); a URL may name several hosts
@@ -61,7 +63,9 @@ from durable._cli.runs import (
     watch_command,
     workflows_command,
 )
+from durable._cli.webhooks import add_webhooks_parser, webhooks_command
 from durable._cli.worker import add_worker_arguments, announce, processes_of, supervise
+from durable._client.webhooks import DELIVERY_WORKFLOW
 from durable._engine import Engine
 from durable._foundation.dsn import redact, scrub
 from durable._foundation.history import InvalidHistory
@@ -141,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     served.add_argument("--json", action="store_true", help="print JSON")
     add_replay_parser(commands, common)
     add_dashboard_parser(commands, common)
+    add_webhooks_parser(commands, common)
     return parser
 
 
@@ -286,6 +291,8 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
             return await _runs(engine, args)
         if args.command == "workflows":
             return await workflows_command(engine, args)
+        if args.command == "webhooks":
+            return await webhooks_command(engine, args)
         return await _schedules(engine, args)
 
 
@@ -344,7 +351,7 @@ def _worker_engine(app: Any, args: argparse.Namespace, url: str | None) -> Engin
 
 def _checked_worker_engine(args: argparse.Namespace, url: str | None) -> Engine:
     engine = _worker_engine(_load_app(args.app), args, url)
-    if len(engine.registry) == 0:
+    if not any(wf.name != DELIVERY_WORKFLOW for wf in engine.registry):  # only built-ins
         raise CommandFailed(f"--app {args.app} registers no workflow: nothing to run", USAGE)
     return engine
 

@@ -27,6 +27,7 @@ __all__ = [
     "StepFailed",
     "StepTimeout",
     "UnknownWorkflow",
+    "WebhookDeliveryFailed",
     "WorkflowFailed",
     "WorkflowTimeout",
 ]
@@ -258,3 +259,10 @@ class ScheduleNotFound(DurableError, LookupError):
     def __init__(self, name: str) -> None:
         super().__init__(f"no schedule named {name!r}")
         self.name = name
+
+
+class WebhookDeliveryFailed(DurableError):
+    """Every attempt of an outbound webhook delivery failed: the delivery run fails with
+    this error (the endpoint id and the last attempt's reason; never the URL or secret)."""
+
+    code = "webhook_delivery_failed"

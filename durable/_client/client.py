@@ -21,6 +21,7 @@ import asyncpg
 from anyio.abc import TaskGroup
 
 from durable._client.addressing import signal_run
+from durable._client.events import EngineEvents
 from durable._client.handles import RunHandle
 from durable._client.housekeeping import ClientHousekeeping
 from durable._client.management import ClientOperations, Health, check_health, fork_run
@@ -67,7 +68,7 @@ Duration = float | int | timedelta | str
 _log = logging.getLogger("durable")
 
 
-class Client(ClientOperations, ClientReads, ClientHousekeeping):
+class Client(ClientOperations, ClientReads, ClientHousekeeping, EngineEvents):
     """Start, signal, cancel, inspect and manage runs; runs no workflow code itself.
 
     ``database_url=None`` reads ``DURABLE_DATABASE_URL``, then ``DATABASE_URL``; with

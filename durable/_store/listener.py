@@ -22,10 +22,11 @@ from uuid import UUID
 import anyio
 import asyncpg
 
-__all__ = ["RUN_CHANNEL", "WAKE_CHANNEL", "Listener", "Outcome", "Signal"]
+__all__ = ["EVENTS_CHANNEL", "RUN_CHANNEL", "WAKE_CHANNEL", "Listener", "Outcome", "Signal"]
 
 WAKE_CHANNEL = "durable_wake"
 RUN_CHANNEL = "durable_run"
+EVENTS_CHANNEL = "durable_events"
 _log = logging.getLogger("durable.listener")
 
 
@@ -74,6 +75,7 @@ class Listener:
         self._conn: asyncpg.Connection | None = None
         self._wake_callbacks: list[Callable[[str], None]] = []
         self._run_callbacks: list[Callable[[UUID, str], None]] = []
+        self._event_callbacks: list[Callable[[str], None]] = []
         # Weak: a subscription dies with the handle that holds it.
         self._watchers: dict[UUID, weakref.WeakSet[Signal]] = {}
         self._lost = anyio.Event()
@@ -93,6 +95,12 @@ class Listener:
         returns what removes the callback."""
         self._run_callbacks.append(callback)
         return lambda: _discard(self._run_callbacks, callback)
+
+    def on_events(self, callback: Callable[[str], None]) -> Callable[[], None]:
+        """Call ``callback(payload)`` on every ``durable_events`` notification (and after
+        reconnects, with ``""``); returns the function that removes it."""
+        self._event_callbacks.append(callback)
+        return lambda: self._event_callbacks.remove(callback)
 
     def subscribe(self, run_id: UUID) -> Signal:
         """A Signal set whenever ``run_id`` changes (and after reconnects), for as long as
@@ -169,6 +177,7 @@ class Listener:
         conn.add_termination_listener(self._on_terminated)
         await conn.add_listener(WAKE_CHANNEL, self._on_notify)
         await conn.add_listener(RUN_CHANNEL, self._on_notify)
+        await conn.add_listener(EVENTS_CHANNEL, self._on_notify)
         self._conn = conn
         self.connected = True
 
@@ -200,6 +209,10 @@ class Listener:
             for wake in self._wake_callbacks:
                 wake(text)
             return
+        if channel == EVENTS_CHANNEL:
+            for on_events in list(self._event_callbacks):
+                on_events(text)
+            return
         run_id, _, what = text.partition(" ")
         try:
             key = UUID(run_id)
@@ -217,6 +230,8 @@ class Listener:
     def _wake_everyone(self) -> None:
         for callback in self._wake_callbacks:
             callback("")
+        for on_events in list(self._event_callbacks):
+            on_events("")
         for watchers in list(self._watchers.values()):
             for signal in list(watchers):
                 signal.set()

@@ -34,6 +34,7 @@ __all__ = [
     "SCHEMA",
     "Clock",
     "Event",
+    "EventLogEntry",
     "Partitioning",
     "Queue",
     "QueueStart",
@@ -42,6 +43,8 @@ __all__ = [
     "SchemaMigration",
     "Signal",
     "Step",
+    "WebhookCursor",
+    "WebhookEndpointRow",
     "WorkerRow",
     "WorkflowVersion",
     "metadata",
@@ -269,6 +272,63 @@ class Event(_Base, table=True):
     key: str = Field(sa_column=Column(Text, primary_key=True))
     value: Any = _col(JSON)
     updated_at: datetime = _ts(nullable=False, now=True)
+
+
+class EventLogEntry(_Base, table=True):
+    """One lifecycle transition (``engine.events``), appended by a trigger (migration 0012)
+    in the transaction that made it; position ``(xid, seq)``."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (Index("event_log_run_idx", "run_id"),)
+    xid: int = Field(
+        sa_column=Column(
+            SABigInteger,
+            primary_key=True,
+            autoincrement=False,
+            server_default=text("(pg_current_xact_id())::text::bigint"),
+        )
+    )
+    seq: int = Field(sa_column=Column(SABigInteger, Identity(always=True), primary_key=True))
+    run_id: uuid.UUID = _col(UUID(as_uuid=True), nullable=False)
+    workflow_name: str = _col(Text, nullable=False)
+    kind: str = _col(Text, nullable=False)
+    step_key: str | None = _col(Text)
+    step_name: str | None = _col(Text)
+    attempt: int | None = _col(Integer)
+    at: datetime = _ts(nullable=False, now=True)
+
+
+class WebhookEndpointRow(_Base, table=True):
+    """An outbound webhook endpoint; its secret never leaves this row but to sign."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (
+        CheckConstraint("max_attempts >= 1", name="webhook_endpoints_max_attempts_check"),
+        CheckConstraint("retry_interval >= 0", name="webhook_endpoints_retry_interval_check"),
+        CheckConstraint("timeout_seconds > 0", name="webhook_endpoints_timeout_seconds_check"),
+    )
+    id: uuid.UUID = Field(sa_column=Column(UUID(as_uuid=True), primary_key=True))
+    url: str = _col(Text, nullable=False)
+    secret: str = _col(Text, nullable=False)
+    kinds: list[str] = _col(ARRAY(Text), nullable=False, default="'{}'::text[]")
+    workflows: list[str] = _col(ARRAY(Text), nullable=False, default="'{}'::text[]")
+    description: str = _col(Text, nullable=False, default="''::text")
+    max_attempts: int = _col(Integer, nullable=False, default="8")
+    retry_interval: float = _col(Double, nullable=False, default="5")
+    timeout_seconds: float = _col(Double, nullable=False, default="10")
+    from_xid: int = _col(SABigInteger, nullable=False)
+    disabled: bool = _col(Boolean, nullable=False, default="false")
+    created_at: datetime = _ts(nullable=False, now=True)
+
+
+class WebhookCursor(_Base, table=True):
+    """How far webhook dispatch has turned events into delivery runs (one row)."""
+
+    __tablename__ = "webhook_cursor"
+    __table_args__ = (CheckConstraint("id", name="webhook_cursor_id_check"),)
+    id: bool = Field(sa_column=Column(Boolean, primary_key=True, server_default=text("true")))
+    xid: int = _col(SABigInteger, nullable=False)
+    seq: int = _col(SABigInteger, nullable=False)
 
 
 class Schedule(_Base, table=True):

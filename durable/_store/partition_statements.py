@@ -45,6 +45,8 @@ async def partition_history(conn: asyncpg.Connection, period_seconds: float, ahe
     False when it already was. ``asyncpg.ObjectNotInPrerequisiteStateError`` once it
     holds runs (nothing changes)."""
     switched: bool = await conn.fetchval(query("partition_history"), period_seconds, ahead)
+    if switched:  # the new durable.steps has none of the old table's triggers
+        await conn.execute(query("step_event_triggers"))
     return switched
 
 

@@ -24,6 +24,8 @@ from durable._runs.runtime import Runtime, Settings
 from durable._worker.execution import Execution
 from durable._worker.poller import Poller
 from durable._worker.scheduler import Scheduler
+from durable._worker.webhook_delivery import deliver_webhook
+from durable._worker.webhook_dispatch import WebhookDispatcher
 from durable._workflow.decorators import check_retries, workflow_list
 
 if TYPE_CHECKING:
@@ -74,6 +76,7 @@ class Worker:
         self.manual = manual
         """True: nothing claims or fires schedules by itself; see ``claim_once``."""
         self.registry = client.registry if workflows is None else Registry(workflow_list(workflows))
+        self.registry.add(deliver_webhook)  # outbound webhooks are runs of every worker
         lease_seconds = real("lease_seconds", lease_seconds, above=True)
         self.settings: Settings = dataclasses.replace(
             client.settings,
@@ -139,6 +142,7 @@ class Worker:
         self._unlisten.append(listener.on_wake(self.scheduler.wake))
         await self.scheduler.register()
         self._tg.start_soon(keep_partitions_ahead, runtime)
+        self._tg.start_soon(WebhookDispatcher(runtime, self.client).run)
         if not self.manual:
             self._tg.start_soon(self.poller.run, self._tg)
             self._tg.start_soon(self.scheduler.run)

@@ -1300,3 +1300,137 @@ SELECT pg_current_wal_lsn()::text;
 -- a promoted standby still reports the last position it replayed).
 SELECT CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false)
             ELSE true END;
+
+-- The lifecycle event stream (durable/_client/event_stream.py) and outbound webhooks
+-- (durable/_client/webhooks.py, durable/_worker/webhook_dispatch.py). Events are appended by the
+-- triggers of migration 0012; a position is (xid, seq).
+
+-- name: events_after
+-- Up to $6 events after position ($1, $2), filtered by workflows $3, run $4 and kinds $5
+-- (NULL: any), read only below the horizon (durable.event_horizon(): no transaction of
+-- this database under it is running), so nothing can later appear behind what is returned.
+-- Always one row: the horizon, with NULL event columns when no event matched. held_back:
+-- some committed event is above the horizon, so the reader should look again soon rather
+-- than wait for the next notification; blocked: the transaction at the horizon is still
+-- running (otherwise it ended after the snapshot, and the next read gets past it).
+WITH h AS MATERIALIZED (SELECT durable.event_horizon() AS horizon)
+SELECT h.horizon,
+    exists(SELECT 1 FROM durable.event_log AS x WHERE x.xid >= h.horizon) AS held_back,
+    durable.horizon_blocked(h.horizon) AS blocked,
+    e.xid, e.seq, e.run_id, e.workflow_name, e.kind, e.step_key,
+    e.step_name, e.attempt, e.at
+FROM h LEFT JOIN LATERAL (
+    SELECT * FROM durable.event_log AS l
+    WHERE (l.xid, l.seq) > ($1::bigint, $2::bigint) AND l.xid < h.horizon
+      AND ($3::text[] IS NULL OR l.workflow_name = ANY($3::text[]))
+      AND ($4::uuid IS NULL OR l.run_id = $4::uuid)
+      AND ($5::text[] IS NULL OR l.kind = ANY($5::text[]))
+    ORDER BY l.xid, l.seq
+    LIMIT $6
+) AS e ON true
+ORDER BY e.xid, e.seq;
+
+-- name: events_head
+-- The position just before the next event any reader can see: where "from now on" starts.
+SELECT durable.event_horizon() - 1 AS xid;
+
+-- name: webhook_add
+-- A new endpoint; it receives events of transactions still open or started from now on.
+-- Tells the dispatchers (a hint: they read the table).
+WITH ins AS (
+    INSERT INTO durable.webhook_endpoints (
+        id, url, secret, kinds, workflows, description, max_attempts, retry_interval,
+        timeout_seconds, from_xid)
+    VALUES ($1, $2, $3, $4::text[], $5::text[], $6, $7, $8, $9,
+        durable.event_horizon())
+    RETURNING id, url, kinds, workflows, description, max_attempts, retry_interval,
+        timeout_seconds, disabled, created_at
+)
+SELECT ins.*, pg_notify('durable_events', 'webhooks') FROM ins;
+
+-- name: webhook_list
+-- Every endpoint, oldest first, without its secret.
+SELECT id, url, kinds, workflows, description, max_attempts, retry_interval,
+    timeout_seconds, disabled, created_at
+FROM durable.webhook_endpoints ORDER BY created_at, id;
+
+-- name: webhook_get
+-- One endpoint, without its secret.
+SELECT id, url, kinds, workflows, description, max_attempts, retry_interval,
+    timeout_seconds, disabled, created_at
+FROM durable.webhook_endpoints WHERE id = $1;
+
+-- name: webhook_remove
+-- Delete endpoint $1; deliveries already started fail at their next attempt.
+WITH gone AS (DELETE FROM durable.webhook_endpoints WHERE id = $1 RETURNING id)
+SELECT id, pg_notify('durable_events', 'webhooks') FROM gone;
+
+-- name: webhook_set_disabled
+-- Disable ($2 true) or enable an endpoint; a disabled one gets no new deliveries.
+WITH changed AS (
+    UPDATE durable.webhook_endpoints SET disabled = $2 WHERE id = $1 RETURNING id)
+SELECT id, pg_notify('durable_events', 'webhooks') FROM changed;
+
+-- name: webhook_target
+-- What one delivery attempt needs: where to post, the secret to sign with, the timeout.
+SELECT url, secret, timeout_seconds, disabled FROM durable.webhook_endpoints WHERE id = $1;
+
+-- name: webhook_any_enabled
+SELECT exists(SELECT 1 FROM durable.webhook_endpoints WHERE NOT disabled);
+
+-- name: webhook_cursor
+-- The dispatch position: events up to it have their delivery runs.
+SELECT xid, seq FROM durable.webhook_cursor;
+
+-- name: webhook_due
+-- Up to $3 events after the dispatch position ($1, $2) below the horizon (as in
+-- events_after), each with the enabled endpoints it matches ($4: the delivery workflow,
+-- whose own events are never delivered). Always one row: the horizon and the position of
+-- the last event read, with NULL endpoint columns when nothing matched; held_back as in
+-- events_after.
+WITH h AS MATERIALIZED (SELECT durable.event_horizon() AS horizon),
+batch AS (
+    SELECT l.* FROM durable.event_log AS l, h
+    WHERE (l.xid, l.seq) > ($1::bigint, $2::bigint) AND l.xid < h.horizon
+      AND l.workflow_name <> $4
+    ORDER BY l.xid, l.seq
+    LIMIT $3
+), last AS (
+    SELECT xid, seq FROM batch ORDER BY xid DESC, seq DESC LIMIT 1
+)
+SELECT h.horizon, (SELECT count(*) FROM batch) AS read,
+    exists(SELECT 1 FROM durable.event_log AS x WHERE x.xid >= h.horizon) AS held_back,
+    durable.horizon_blocked(h.horizon) AS blocked,
+    last.xid AS last_xid,
+    last.seq AS last_seq, m.*
+FROM h LEFT JOIN last ON true LEFT JOIN LATERAL (
+    SELECT b.xid, b.seq, b.run_id, b.workflow_name, b.kind, b.step_key, b.step_name,
+        b.attempt, b.at, w.id AS endpoint_id, w.max_attempts, w.retry_interval
+    FROM batch AS b JOIN durable.webhook_endpoints AS w
+        ON NOT w.disabled AND b.xid >= w.from_xid
+       AND (cardinality(w.kinds) = 0 OR b.kind = ANY(w.kinds))
+       AND (cardinality(w.workflows) = 0 OR b.workflow_name = ANY(w.workflows))
+) AS m ON true
+ORDER BY m.xid, m.seq, m.endpoint_id;
+
+-- name: webhook_cursor_advance
+-- Move the dispatch position from ($1, $2) to ($3, $4); no row when another worker moved
+-- it first (both started the same deliveries: their idempotency keys made them one).
+UPDATE durable.webhook_cursor SET xid = $3, seq = $4
+WHERE xid = $1 AND seq = $2 AND (xid, seq) < ($3::bigint, $4::bigint)
+RETURNING xid;
+
+-- name: step_event_triggers
+-- (Re)create the step event triggers of migration 0012 on durable.steps: switching to the
+-- partitioned layout replaces the table, and a new table has no triggers.
+DO $$
+BEGIN
+    CREATE OR REPLACE TRIGGER steps_event_log_insert AFTER INSERT ON durable.steps
+    FOR EACH ROW WHEN (NEW.kind = 'step' AND NEW.status IN ('completed', 'failed', 'retrying'))
+    EXECUTE FUNCTION durable.log_step_event();
+    CREATE OR REPLACE TRIGGER steps_event_log_update AFTER UPDATE ON durable.steps
+    FOR EACH ROW WHEN (NEW.kind = 'step' AND NEW.status IN ('completed', 'failed', 'retrying')
+        AND (OLD.status, OLD.attempt) IS DISTINCT FROM (NEW.status, NEW.attempt))
+    EXECUTE FUNCTION durable.log_step_event();
+END
+$$;

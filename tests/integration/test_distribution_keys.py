@@ -21,9 +21,18 @@ pytestmark = pytest.mark.anyio
 # Distributed by run id, co-located with durable.runs: table -> its run id column.
 PER_RUN = {"runs": "id", "steps": "run_id", "signals": "run_id", "events": "run_id"}
 # Small, read everywhere, written rarely: a copy on every node.
-REFERENCE = {"workflows", "queues", "clock", "partitioning", "schema_migrations"}
+REFERENCE = {
+    "workflows",
+    "queues",
+    "clock",
+    "partitioning",
+    "schema_migrations",
+    "webhook_endpoints",
+}
 # Written by the coordinator's loops only (schedules, worker heartbeats, rate windows).
-COORDINATOR = {"schedules", "workers", "queue_starts"}
+# The lifecycle event log is one commit-ordered sequence for the whole database (its
+# position is the writing transaction's id), so it stays whole, like its dispatch cursor.
+COORDINATOR = {"schedules", "workers", "queue_starts", "event_log", "webhook_cursor"}
 # Unique indexes of per-run tables that do not start with the run id, each with the
 # plan's answer (docs/scaling.md, "Uniqueness that is not per run").
 NOT_PER_RUN_UNIQUE = {"runs_idempotency_idx"}

@@ -149,8 +149,8 @@ def test_filter_outside_a_run_sets_none() -> None:
 
 
 def test_engine_lifecycle_logs_use_the_stdlib_durable_logger() -> None:
-    from durable import _engine
+    from durable._client import client as _client
     from durable._worker import poller as _worker
 
-    assert _engine._log.name == "durable"
+    assert _client._log.name == "durable"
     assert _worker._log.name.startswith("durable.")

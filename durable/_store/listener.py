@@ -27,6 +27,7 @@ __all__ = ["EVENTS_CHANNEL", "RUN_CHANNEL", "WAKE_CHANNEL", "Listener", "Outcome
 WAKE_CHANNEL = "durable_wake"
 RUN_CHANNEL = "durable_run"
 EVENTS_CHANNEL = "durable_events"
+_CHANNELS = (WAKE_CHANNEL, RUN_CHANNEL, EVENTS_CHANNEL)
 _log = logging.getLogger("durable.listener")
 
 
@@ -175,9 +176,8 @@ class Listener:
     async def _open(self) -> None:
         conn = await self._connect()
         conn.add_termination_listener(self._on_terminated)
-        await conn.add_listener(WAKE_CHANNEL, self._on_notify)
-        await conn.add_listener(RUN_CHANNEL, self._on_notify)
-        await conn.add_listener(EVENTS_CHANNEL, self._on_notify)
+        for channel in _CHANNELS:
+            await conn.add_listener(channel, self._on_notify)
         self._conn = conn
         self.connected = True
 
@@ -190,8 +190,8 @@ class Listener:
             with anyio.move_on_after(2):
                 if not conn.is_closed():  # back to its pool as it came: no callbacks of ours
                     conn.remove_termination_listener(self._on_terminated)
-                    await conn.remove_listener(WAKE_CHANNEL, self._on_notify)
-                    await conn.remove_listener(RUN_CHANNEL, self._on_notify)
+                    for channel in _CHANNELS:
+                        await conn.remove_listener(channel, self._on_notify)
                 await self._release(conn)
         elif not conn.is_closed():
             with anyio.move_on_after(2):

@@ -70,7 +70,7 @@ async def test_list_shows_waits_and_errors_and_show_is_readable(
     mine = {item["run_id"]: item for item in as_json["items"]}
     assert mine[str(waiting.run_id)]["waiting_for"] == ["signal:approve"]
 
-    prefix = str(failed.run_id)[:8]
+    prefix = str(failed.run_id)  # time-ordered ids share their first characters: the whole id
     shown = await cli(database_url, "runs", "show", prefix, "--full-input")
     assert shown.returncode == 0, shown.stderr
     assert " ago)" in shown.stdout  # readable times

@@ -13,7 +13,7 @@ import durable
 from durable.sql import load_queries
 
 # Multi-statement scripts cannot be prepared; they are executed instead.
-_SCRIPTS = {"migrations_bootstrap"}
+_SCRIPTS = {"migrations_bootstrap", "step_event_triggers"}
 _PACKAGE = Path(durable.__file__).parent
 _REFERENCE = re.compile(r"""\bquery\(\s*["'](\w+)["']\s*\)""")
 

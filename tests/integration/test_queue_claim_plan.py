@@ -21,7 +21,9 @@ from durable.sql import query
 
 pytestmark = pytest.mark.anyio
 
-CLAIM_INDEX = "runs_claim_idx"
+# The unmanaged claim reads by served workflow (runs_claim_workflow_idx) when the planner
+# prefers it; either way it is an index scan.
+CLAIM_INDEXES = {"runs_claim_idx", "runs_claim_workflow_idx"}
 FINISHED = 100_000
 NAMES = ["shop.checkout", "shop.refund", "mail.digest"]
 VERSIONS = [1, 1, 1]
@@ -103,7 +105,7 @@ def _claim_index_scans(plan: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         n
         for n in _nodes(plan)
-        if n.get("Index Name") == CLAIM_INDEX
+        if n.get("Index Name") in CLAIM_INDEXES
         and n["Node Type"] in ("Index Scan", "Index Only Scan", "Bitmap Index Scan")
     ]
 
@@ -127,7 +129,7 @@ async def test_queue_claim_statements_stay_index_scans(filled: asyncpg.Connectio
             if _seq_scans_of_runs(plan):
                 failures.append(f"{name} ({mode}) scans all of durable.runs:\n{shown}")
             elif needs_claim_index and not _claim_index_scans(plan):
-                failures.append(f"{name} ({mode}) does not use {CLAIM_INDEX}:\n{shown}")
+                failures.append(f"{name} ({mode}) does not use a claim index:\n{shown}")
     assert not failures, "\n\n".join(failures)
 
 

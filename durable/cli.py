@@ -63,6 +63,7 @@ from durable._cli.runs import (
     watch_command,
     workflows_command,
 )
+from durable._cli.schedules import add_schedules_arguments, schedules_command
 from durable._cli.webhooks import add_webhooks_parser, webhooks_command
 from durable._cli.worker import add_worker_arguments, announce, processes_of, supervise
 from durable._client.webhooks import DELIVERY_WORKFLOW
@@ -84,7 +85,7 @@ from durable._store.embedded import (
 from durable._store.migrations import migrate, pending_migrations
 from durable._store.replicas import READ_URL_ENV
 from durable._workflow.decorators import Workflow
-from durable.errors import DurableError, PayloadTooLarge, ScheduleNotFound, SerializationError
+from durable.errors import DurableError, PayloadTooLarge, SerializationError
 
 __all__ = ["main"]
 
@@ -135,7 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     add_partition_arguments(migrate_cmd)
     _runs_parser(commands.add_parser("runs", parents=[common], help="inspect and act on runs"),
                  common)  # fmt: skip
-    _schedules_parser(
+    add_schedules_arguments(
         commands.add_parser("schedules", parents=[common], help="list and control schedules"),
         common,
     )
@@ -197,21 +198,6 @@ def _runs_parser(runs: argparse.ArgumentParser, common: argparse.ArgumentParser)
     add_export_arguments(
         actions.add_parser("export", parents=[common], help="write run histories as JSON")
     )
-
-
-def _schedules_parser(schedules: argparse.ArgumentParser, common: argparse.ArgumentParser) -> None:
-    actions = schedules.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", parents=[common], help="list schedules")
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    for name, text in (
-        ("pause", "stop firing a schedule"),
-        ("resume", "fire a schedule again from its next tick"),
-        ("trigger", "start a schedule's run now"),
-        ("delete", "delete a schedule"),
-    ):
-        act = actions.add_parser(name, parents=[common], help=text)
-        act.add_argument("name", type=args_.name)
-        act.add_argument("--json", action="store_true", help="print JSON")
 
 
 # -- running -----------------------------------------------------------------------------
@@ -293,7 +279,7 @@ async def _dispatch(args: argparse.Namespace, url: str | None) -> int:
             return await workflows_command(engine, args)
         if args.command == "webhooks":
             return await webhooks_command(engine, args)
-        return await _schedules(engine, args)
+        return await schedules_command(engine, args, _color())
 
 
 def _color() -> bool:
@@ -481,27 +467,4 @@ async def _runs_signal(engine: Engine, args: argparse.Namespace) -> int:
         raise CommandFailed(f"signal {args.name!r} not sent: {delivery.kind}{detail}")
     if not args.json:
         print(f"signal {args.name!r} {delivery.kind}{detail}")
-    return OK
-
-
-async def _schedules(engine: Engine, args: argparse.Namespace) -> int:
-    schedules = engine.schedules
-    if args.action == "list":
-        items = await schedules.list()
-        print(fmt.as_json(items) if args.json else fmt.schedules_table(items, _color()))
-        return OK
-    if args.action == "trigger":
-        handle = await schedules.trigger(args.name)
-        print(fmt.as_json({"run_id": handle.run_id}) if args.json else handle.run_id)
-        return OK
-    if args.action == "delete":
-        if not await schedules.delete(args.name):
-            raise ScheduleNotFound(args.name)
-        print(fmt.as_json({"deleted": args.name}) if args.json else f"deleted schedule {args.name}")
-        return OK
-    info = await (schedules.pause if args.action == "pause" else schedules.resume)(args.name)
-    if args.json:
-        print(fmt.as_json(info))
-    else:
-        print(f"{args.action}d schedule {info.name} (next tick {info.next_fire_at})")
     return OK

@@ -52,6 +52,15 @@ def _combiner(wire: Wire, max_in_flight: int = 1) -> Combiner[str]:
     return Combiner(wire.one, wire.many, lambda item: item, max_in_flight=max_in_flight)
 
 
+async def _on_wire(wire: Wire, count: int) -> None:
+    """Yield to the loop until ``count`` calls reached the wire."""
+    for _ in range(1000):
+        if len(wire.calls) >= count:
+            return
+        await asyncio.sleep(0)
+    raise AssertionError(f"{len(wire.calls)} calls on the wire, expected {count}")
+
+
 async def _queued(combiner: Combiner[str], count: int) -> None:
     """Yield to the loop until ``count`` writes wait behind the one on the wire."""
     for _ in range(1000):
@@ -68,10 +77,24 @@ async def test_a_lone_write_goes_out_at_once_on_its_own() -> None:
     assert wire.calls == [("one", ["a"])]
 
 
+async def test_writes_made_in_one_turn_of_the_loop_leave_together() -> None:
+    # Executions claimed together reach their writes in the same turn of the loop: the
+    # first must not leave alone and make the others wait a round trip behind it.
+    wire = Wire(lost=frozenset("c"))
+    combiner = _combiner(wire)
+    writes = [asyncio.ensure_future(combiner.write(item)) for item in "abcd"]
+    await _on_wire(wire, 1)
+    wire.gate.set()
+    assert [await w for w in writes] == [True, True, False, True]
+    assert wire.calls == [("many", ["a", "b", "c", "d"])]
+    await combiner.close()
+
+
 async def test_writes_queued_behind_a_busy_wire_leave_together() -> None:
     wire = Wire(lost=frozenset("c"))
     combiner = _combiner(wire)
     first = asyncio.ensure_future(combiner.write("a"))
+    await _on_wire(wire, 1)
     rest = [asyncio.ensure_future(combiner.write(item)) for item in "bcd"]
     await _queued(combiner, 3)
     wire.gate.set()
@@ -84,17 +107,22 @@ async def test_writes_queued_behind_a_busy_wire_leave_together() -> None:
 async def test_max_in_flight_writes_go_out_alone_before_any_queue() -> None:
     wire = Wire()
     combiner = _combiner(wire, max_in_flight=2)
-    writes = [asyncio.ensure_future(combiner.write(item)) for item in "abc"]
+    writes = []
+    for n, item in enumerate("ab", start=1):
+        writes.append(asyncio.ensure_future(combiner.write(item)))
+        await _on_wire(wire, n)
+    writes.append(asyncio.ensure_future(combiner.write("c")))
     await _queued(combiner, 1)
     wire.gate.set()
     assert [await w for w in writes] == [True, True, True]
-    assert wire.calls == [("one", ["a"]), ("one", ["b"]), ("many", ["c"])]
+    assert wire.calls == [("one", ["a"]), ("one", ["b"]), ("one", ["c"])]  # a batch of one
 
 
 async def test_a_row_postgres_refuses_fails_only_its_own_waiter() -> None:
     wire = Wire(refused=frozenset("c"))
     combiner = _combiner(wire)
     first = asyncio.ensure_future(combiner.write("a"))
+    await _on_wire(wire, 1)
     rest = [asyncio.ensure_future(combiner.write(item)) for item in "bcd"]
     await _queued(combiner, 3)
     wire.gate.set()
@@ -113,6 +141,7 @@ async def test_any_other_error_of_a_combined_write_reaches_every_waiter() -> Non
     wire.batch_error = ConnectionResetError("lost")
     combiner = _combiner(wire)
     first = asyncio.ensure_future(combiner.write("a"))
+    await _on_wire(wire, 1)
     rest = [asyncio.ensure_future(combiner.write(item)) for item in "bc"]
     await _queued(combiner, 2)
     wire.gate.set()
@@ -126,13 +155,14 @@ async def test_a_queued_write_is_sent_even_when_its_waiter_is_cancelled() -> Non
     wire = Wire()
     combiner = _combiner(wire)
     first = asyncio.ensure_future(combiner.write("a"))
+    await _on_wire(wire, 1)
     queued = asyncio.ensure_future(combiner.write("b"))
     await _queued(combiner, 1)
     queued.cancel()
     wire.gate.set()
     assert await first is True
     await combiner.close()
-    assert wire.calls == [("one", ["a"]), ("many", ["b"])]  # its claim fence decides
+    assert wire.calls == [("one", ["a"]), ("one", ["b"])]  # its claim fence decides
 
 
 class FakeStore:
@@ -169,9 +199,14 @@ async def test_the_record_writer_combines_step_records_of_concurrent_runs() -> N
     writer = RecordWriter(store)  # type: ignore[arg-type]
     runs = [uuid4() for _ in range(4)]
     store.lost_runs = {runs[2]}
-    writes = [asyncio.ensure_future(writer.steps.write(_step(r, f"step:s#{n}")))
-              for n, r in enumerate(runs)]  # fmt: skip
-    await _queued(writer.steps, 3)  # one alone on the wire, three queued behind it
+    writes = [asyncio.ensure_future(writer.steps.write(_step(runs[0], "step:s#0")))]
+    for _ in range(100):  # until the first is alone on the wire
+        if store.calls:
+            break
+        await asyncio.sleep(0)
+    writes += [asyncio.ensure_future(writer.steps.write(_step(r, f"step:s#{n}")))
+               for n, r in enumerate(runs[1:], start=1)]  # fmt: skip
+    await _queued(writer.steps, 3)  # three queued behind it
     store.gate.set()
     assert [await w for w in writes] == [True, True, False, True]
     assert store.calls == [

@@ -65,7 +65,9 @@ async def throughput(bench: Bench, rep: int) -> RepOut:
     await asyncio.gather(*(one() for _ in range(20)))  # warm-up
     t0 = now()
     await asyncio.gather(*(one() for _ in range(bench.n("batch"))))
-    return RepOut({"batch": [now() - t0]})
+    elapsed = now() - t0
+    # DBOS runs every started workflow at once: the same figure stands beside both rows.
+    return RepOut({"batch": [elapsed], "batch_uncapped": [elapsed]})
 
 
 async def drain(bench: Bench, rep: int) -> RepOut:
@@ -90,7 +92,8 @@ async def drain(bench: Bench, rep: int) -> RepOut:
     finally:
         await queue.set_worker_concurrency_async(0)
         await conn.close()
-    return RepOut({"batch": [elapsed]})
+    # The queue has no worker concurrency limit: the same figure stands beside both rows.
+    return RepOut({"batch": [elapsed], "batch_uncapped": [elapsed]})
 
 
 async def pickup(bench: Bench, rep: int) -> RepOut:

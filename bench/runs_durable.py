@@ -33,10 +33,18 @@ DONE = "SELECT count(*) FROM durable.runs WHERE id = ANY($1::uuid[]) AND status 
 
 @asynccontextmanager
 async def durable_engine(
-    bench: Bench, workflows: Iterable[Workflow[Any, Any]], *, worker: bool = True
+    bench: Bench,
+    workflows: Iterable[Workflow[Any, Any]],
+    *,
+    worker: bool = True,
+    concurrency: int | None = None,
 ) -> AsyncIterator[Engine]:
-    """An engine on the durable database with its default settings."""
-    async with Engine(bench.durable_url, workflows=list(workflows), worker=worker) as engine:
+    """An engine on the durable database with its default settings (``concurrency`` given
+    only by the uncapped variants of throughput and drain)."""
+    options: dict[str, Any] = {} if concurrency is None else {"concurrency": concurrency}
+    async with Engine(
+        bench.durable_url, workflows=list(workflows), worker=worker, **options
+    ) as engine:
         yield engine
 
 
@@ -76,11 +84,22 @@ async def step(bench: Bench, rep: int) -> RepOut:
 
 
 async def throughput(bench: Bench, rep: int) -> RepOut:
+    """Default concurrency (16 runs at once), then uncapped (``concurrency`` = the batch:
+    every run executes at once, as DBOS runs a started workflow at once), in one rep."""
     await fresh(bench, rep)
+    capped, capped_note = await _throughput_once(bench, None)
+    uncapped, uncapped_note = await _throughput_once(bench, bench.n("batch"))
+    return RepOut(
+        {"batch": [capped], "batch_uncapped": [uncapped]},
+        {"batch": capped_note, "batch_uncapped": uncapped_note},
+    )
+
+
+async def _throughput_once(bench: Bench, concurrency: int | None) -> tuple[float, str]:
     n, warm = bench.n("batch"), 20
     costs = Costs(bench.durable_url)
     await costs.begin()
-    async with durable_engine(bench, [W.one_step]) as engine:
+    async with durable_engine(bench, [W.one_step], concurrency=concurrency) as engine:
 
         async def one() -> int:
             return await (await engine.start(W.one_step)).result(timeout=TIMEOUT)
@@ -94,7 +113,7 @@ async def throughput(bench: Bench, rep: int) -> RepOut:
     await costs.end()
     # CPU of the timed batch (starts and results too: same process); commits over the
     # engine's life, starts included, per run including the warm-up's.
-    return RepOut({"batch": [elapsed]}, {"batch": costs.note(n, commit_items=n + warm)})
+    return elapsed, costs.note(n, commit_items=n + warm)
 
 
 async def _poll_done(conn: asyncpg.Connection, ids: Sequence[UUID], target: int) -> int:
@@ -108,7 +127,17 @@ async def _poll_done(conn: asyncpg.Connection, ids: Sequence[UUID], target: int)
 
 
 async def drain(bench: Bench, rep: int) -> RepOut:
+    """Default concurrency, then uncapped (as DBOS's queue with no worker concurrency)."""
     await fresh(bench, rep)
+    capped, capped_note = await _drain_once(bench, None)
+    uncapped, uncapped_note = await _drain_once(bench, bench.n("batch"))
+    return RepOut(
+        {"batch": [capped], "batch_uncapped": [uncapped]},
+        {"batch": capped_note, "batch_uncapped": uncapped_note},
+    )
+
+
+async def _drain_once(bench: Bench, concurrency: int | None) -> tuple[float, str]:
     n = bench.n("batch")
     async with durable_engine(bench, [W.one_step], worker=False) as client:
         handles = await asyncio.gather(*(client.start(W.one_step) for _ in range(n)))
@@ -119,7 +148,7 @@ async def drain(bench: Bench, rep: int) -> RepOut:
     try:
         costs.cpu_begin()
         t0 = now()
-        async with durable_engine(bench, [W.one_step]):
+        async with durable_engine(bench, [W.one_step], concurrency=concurrency):
             polls = await _poll_done(conn, ids, n)
             elapsed = now() - t0
             costs.cpu_end()
@@ -127,7 +156,7 @@ async def drain(bench: Bench, rep: int) -> RepOut:
         await conn.close()
     await costs.end(excluded=polls)
     # The worker's CPU and commits only: the runs were started before the clock.
-    return RepOut({"batch": [elapsed]}, {"batch": costs.note(n)})
+    return elapsed, costs.note(n)
 
 
 async def pickup(bench: Bench, rep: int) -> RepOut:

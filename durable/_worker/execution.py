@@ -49,6 +49,10 @@ class Execution:
         self.scope = anyio.CancelScope()
         self.parked = False
         """True once this execution parked its run (the worker then re-reads its timers)."""
+        self.ending = False
+        """True from just before the write that ends this claim (finish, park, automatic
+        retry): the run may stop being 'running' by this execution's own hand, and that
+        write, fenced by the claim, reports a lost lease itself."""
         self.hooks = runtime.hooks.bind(
             self.run_id, workflow.name, workflow.version, workflow.hooks, self.attempt
         )
@@ -155,6 +159,7 @@ class Execution:
 
     async def _retry_later(self, error: str) -> bool:
         """Requeue the failed run after its backoff when it has automatic retries left."""
+        self.ending = True  # requeued or failed: the claim ends either way
         try:
             delay = await retry_after_failure(
                 self.runtime.store, self.run_id, self.attempt, error, self.workflow.retry
@@ -179,6 +184,7 @@ class Execution:
         # Not shielded: a write cut short by cancellation is simply not committed (or is),
         # and the run is replayed from its records either way.
         finish = Finish(self.run_id, self.attempt, status, output, error, cascade)
+        self.ending = True
         try:
             done = await self.runtime.writer.finishes.write(finish)
         except INFRASTRUCTURE_ERRORS as exc:
@@ -297,7 +303,7 @@ class Execution:
         raise Suspended
 
     async def _park_now(self, ctx: RunContext) -> None:
-        self.parked = True
+        self.parked = self.ending = True
         requests = ctx.park_requests
         statuses = {r.status for r in requests}
         # A pause outranks the rest: the run waits for an operator before anything else.

@@ -101,7 +101,7 @@ class Poller:
         finally:
             self._confirming.discard(run_id)
             self._recheck.discard(run_id)
-        if self.active.get(run_id) is execution:
+        if self._taken(execution):
             _log.info("run %s was cancelled or paused; cancelling its execution", run_id)
             execution.scope.cancel()
 
@@ -326,10 +326,17 @@ class Poller:
         if not known:  # silent so long that another worker removed our row
             await self.register()
         for run_id, execution in sent.items():
-            if run_id not in held and self.active.get(run_id) is execution:
+            if run_id not in held and self._taken(execution):
                 _log.warning("run %s: lease lost; cancelling its execution", run_id)
                 execution.scope.cancel()
         await self.runtime.sync_clock()
+
+    def _taken(self, execution: Execution) -> bool:
+        """Whether a run found no longer held here was taken from ``execution`` (another
+        worker, a cancel, a delete). Not when the execution is gone, nor when it is ending
+        the claim itself: its own finish or park may have committed while the check was on
+        the wire, and that write, fenced by the claim, tells a lost lease by itself."""
+        return self.active.get(execution.run_id) is execution and not execution.ending
 
     async def stop(self) -> None:
         """Stop claiming, let running executions finish within the grace period, then hand

@@ -171,9 +171,15 @@ class Store(QueueStatements, OperationStatements, SignalStatements, PartitionSta
         )  # fmt: skip
         return [ClaimedRun.of(row) for row in rows]
 
-    async def next_wake(self) -> float | None:
-        """Seconds until the next timer, lease expiry or delayed start, if any."""
-        value: float | None = await self.pool.fetchval(query("next_wake"))
+    async def next_wake(
+        self, queues: Sequence[str], names: Sequence[str], versions: Sequence[int]
+    ) -> float | None:
+        """Seconds until the next timer, lease expiry, delayed start or rate window of
+        ``queues``, if any; 0 when a rate window ended while due runs of the served
+        (name, version) pairs wait for it."""
+        value: float | None = await self.pool.fetchval(
+            query("next_wake"), list(queues), list(names), list(versions)
+        )
         return value
 
     async def release(self, worker_id: str, run_ids: list[UUID]) -> None:

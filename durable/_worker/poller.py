@@ -281,7 +281,9 @@ class Poller:
     async def _idle_timeout(self) -> float:
         """Sleep until the next known wake time, capped by the fallback poll interval."""
         try:
-            seconds = await self.runtime.store.next_wake()
+            seconds = await self.runtime.store.next_wake(
+                self.settings.queues, self._names, self._versions
+            )
         except Exception as exc:
             report_loop_failure(_log, "reading the next wake time", exc)
             return self.settings.poll_interval

@@ -146,6 +146,12 @@ FROM durable.queues WHERE name = $1 FOR UPDATE;
 
 -- name: queue_load
 -- Runs of queue $1 running under a live lease, and first claims within the last $2 s.
+-- First claims older than that are forgotten: their window ended, and next_wake, which
+-- wakes workers for an ended window, must see it only until a claim has looked at it.
+WITH expired AS (
+    DELETE FROM durable.queue_starts
+    WHERE queue = $1 AND started_at <= durable.now() - make_interval(secs => $2::float8)
+)
 SELECT
     (SELECT count(*) FROM durable.runs
         WHERE status = 'running' AND queue = $1 AND lease_expires_at > durable.now())
@@ -237,19 +243,40 @@ SELECT name, concurrency, rate_limit, rate_period_seconds, key_concurrency, upda
 FROM durable.queues ORDER BY name;
 
 -- name: next_wake
--- Seconds until the earliest future wake of any unfinished run, or until a rate-limited
--- queue's window makes room (NULL: none), so an idle worker sleeps exactly until the next
--- timer, lease expiry, delayed start or rate window. A period no interval can hold (a row
--- written by hand: infinity, NaN, centuries) is skipped; the claim reports that queue.
+-- Seconds until the earliest future wake of any unfinished run, or until a rate window of
+-- a queue in $1 makes room (NULL: none), so an idle worker sleeps exactly until the next
+-- timer, lease expiry, delayed start or rate window. A window that already ended (the
+-- claim before took longer than the rest of it) while runs of the served (name, version)
+-- pairs $2/$3 wait in its queue for their first claim means now (0). That claim forgets
+-- the ended window (queue_load), so a worker that still cannot take them (a full
+-- concurrency or key limit) sleeps until the next wake instead of asking again. A period
+-- no interval can hold (a row written by hand: infinity, NaN, centuries) is skipped; the
+-- claim reports that queue.
 SELECT extract(epoch FROM least(
     (SELECT min(wake_at) FROM durable.runs
         WHERE status IN ('pending', 'running', 'sleeping', 'waiting')
           AND wake_at > durable.now()),
     (SELECT min(s.started_at + make_interval(secs => q.rate_period_seconds))
         FROM durable.queue_starts AS s JOIN durable.queues AS q ON q.name = s.queue
-        WHERE CASE WHEN q.rate_period_seconds <= 3153600000  -- _validate.MAX_SECONDS
+        WHERE q.name = ANY($1::text[])
+          AND CASE WHEN q.rate_period_seconds <= 3153600000  -- _validate.MAX_SECONDS
             THEN s.started_at + make_interval(secs => q.rate_period_seconds) > durable.now()
-        END)
+          END),
+    (SELECT durable.now() FROM durable.queues AS q
+        WHERE q.name = ANY($1::text[])
+          AND CASE WHEN q.rate_period_seconds <= 3153600000 THEN EXISTS (
+                SELECT 1 FROM durable.queue_starts AS s
+                WHERE s.queue = q.name AND s.started_at
+                    <= durable.now() - make_interval(secs => q.rate_period_seconds))
+          END
+          AND EXISTS (
+                SELECT 1 FROM durable.runs AS r
+                WHERE r.status IN ('pending', 'running', 'sleeping', 'waiting')
+                  AND r.wake_at <= durable.now() AND r.queue = q.name
+                  AND r.started_at IS NULL
+                  AND (r.workflow_name, r.workflow_version)
+                      IN (SELECT * FROM unnest($2::text[], $3::int[])))
+        LIMIT 1)
 ) - durable.now())::float8;
 
 -- name: heartbeat_runs

@@ -17,6 +17,7 @@ import anyio
 import pytest
 
 from durable import Engine, QueueConfig, RunStatus, step, workflow
+from durable._worker.queue_choice import choose_runs
 from durable.testing import shift_clock
 from tests.acceptance import support
 from tests.acceptance.conftest import EngineFactory
@@ -136,12 +137,6 @@ async def test_a_rate_limited_worker_sleeps_until_the_window_frees_not_the_poll(
         assert [await h.status() for h in handles].count(RunStatus.COMPLETED) == 2 * rate
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="next_wake counts only rate windows that end in the future: when the window "
-    "ended before the idle worker asks (a slow claim), it sleeps for the fallback poll "
-    "while runs are due",
-)
 async def test_a_window_that_ended_before_the_idle_check_wakes_the_worker_at_once(
     make_engine: EngineFactory,
 ) -> None:
@@ -155,7 +150,71 @@ async def test_a_window_that_ended_before_the_idle_check_wakes_the_worker_at_onc
         assert worker.poller is not None
         assert await worker.claim_once() == rate
         await shift_clock(engine, period)  # the claim "took" longer than the window
-        assert await worker.poller._idle_timeout() <= period
+        assert await worker.poller._idle_timeout() == 0.0  # ten runs are due: claim now
+        assert await worker.claim_once() == rate
+        assert 0 < await worker.poller._idle_timeout() <= period  # a new window runs
+
+
+def _manual_worker(engine: Engine) -> Any:
+    worker = engine.worker
+    assert worker is not None
+    assert worker.poller is not None
+    return worker
+
+
+async def _held_elsewhere(engine: Engine, queue: str, workflow_name: str) -> None:
+    """Another worker claims one due run of managed ``queue`` (its first claim, counted by
+    the rate limit) and holds it under an hour-long lease, executing it nowhere here."""
+    taken = await engine.runtime.store.claim_managed(
+        queue, "another-worker", 3600.0, 1, [workflow_name], [1], choose_runs
+    )
+    assert len(taken) == 1
+
+
+@pytest.mark.parametrize(
+    ("limits", "key"),
+    [({"concurrency": 1}, None), ({"key_concurrency": 1}, "k")],
+    ids=["queue-concurrency-full", "key-concurrency-full"],
+)
+async def test_an_ended_window_wakes_a_worker_once_when_another_limit_holds_the_runs_back(
+    make_engine: EngineFactory, limits: dict[str, int], key: str | None
+) -> None:
+    """Due runs a worker cannot claim for another limit do not keep an ended window's
+    "wake now": the claim that looks at the window forgets it, and the worker then sleeps
+    until the next wake it knows (here the held run's lease), not in a loop of claims."""
+    period = 60.0
+    async with make_engine(task, worker="manual", poll_interval=3600.0) as engine:
+        await engine.queues.configure("work", rate_limit=(5, period), **limits)
+        for n in range(3):
+            await engine.start(task, f"r{n}", concurrency_key=key)
+        await _held_elsewhere(engine, "work", "queues_test.task")
+        await shift_clock(engine, period)  # the window of that first claim ended
+        worker = _manual_worker(engine)
+        assert await worker.poller._idle_timeout() == 0.0  # it cannot know before a claim
+        assert await worker.claim_once() == 0  # the other limit holds the runs back
+        assert await worker.poller._idle_timeout() > period  # the lease, in about an hour
+        assert await worker.claim_once() == 0
+
+
+async def test_an_ended_window_of_runs_a_worker_does_not_claim_does_not_wake_it(
+    make_engine: EngineFactory,
+) -> None:
+    """Only due runs this worker would claim, in a queue it serves, make an ended window
+    "wake now": no other worker spins on a queue it never claims from."""
+    period = 60.0
+    async with (
+        make_engine(a_task, worker="manual", queues=["a"]) as serving,
+        make_engine(a_task, worker="manual", queues=["work"], poll_interval=3600.0) as other_queue,
+        make_engine(task, worker="manual", queues=["a"], poll_interval=3600.0) as other_workflow,
+    ):
+        await serving.queues.configure("a", rate_limit=(1, period))
+        for n in range(3):
+            await serving.start(a_task, f"a{n}")
+        assert await _manual_worker(serving).claim_once() == 1
+        await shift_clock(serving, period, other_queue, other_workflow)
+        assert await _manual_worker(serving).poller._idle_timeout() == 0.0
+        for engine in (other_queue, other_workflow):
+            assert await _manual_worker(engine).poller._idle_timeout() == 3600.0
 
 
 # -- per-key concurrency ---------------------------------------------------------------------

@@ -107,13 +107,37 @@ async def test_claim_runs_uses_the_claim_index(db: asyncpg.Connection, finished:
     assert len(claimed) == 8  # four pending and four sleeping runs whose wake_at passed
 
 
+SERVED = (["default"], NAMES, [1] * len(NAMES))
+
+# A rate-limited 'default' queue whose window ended an hour ago, with no claim since.
+_ENDED_WINDOW = """
+WITH q AS (INSERT INTO durable.queues (name, rate_limit, rate_period_seconds)
+    VALUES ('default', 5, 60.0) RETURNING name)
+INSERT INTO durable.queue_starts (queue, started_at, run_id)
+SELECT name, now() - interval '1 hour', gen_random_uuid() FROM q
+"""
+
+
 @pytest.mark.parametrize("finished", [10_000, 100_000])
 async def test_next_wake_uses_the_claim_index(db: asyncpg.Connection, finished: int) -> None:
     await _fill(db, finished)
-    plan = await _plan(db, query("next_wake"))
+    plan = await _plan(db, query("next_wake"), *SERVED)
     _assert_uses_claim_index(plan, "next_wake")
-    seconds = await db.fetchval(query("next_wake"))
+    seconds = await db.fetchval(query("next_wake"), *SERVED)
     assert 0 < seconds <= 30.0  # the other worker's lease expires first
+
+
+@pytest.mark.parametrize("finished", [10_000, 100_000])
+async def test_next_wake_after_an_ended_window_uses_the_claim_index(
+    db: asyncpg.Connection, finished: int
+) -> None:
+    await _fill(db, finished)
+    await db.execute(_ENDED_WINDOW)
+    await db.execute("ANALYZE durable.queues, durable.queue_starts")
+    plan = await _plan(db, query("next_wake"), *SERVED)
+    _assert_uses_claim_index(plan, "next_wake")
+    # Pending runs awaiting their first claim are due: the worker claims now.
+    assert await db.fetchval(query("next_wake"), *SERVED) == 0.0
 
 
 # Due runs of a workflow no worker here serves: the claim must not read them at all.

@@ -15,6 +15,7 @@ from durable._foundation.validate import names, real, seconds, whole
 from durable._runs.hook_dispatch import HookDispatcher
 from durable._runs.registry import Registry
 from durable._store.record_writer import RecordWriter
+from durable._store.run_inserts import RunInserts
 from durable._store.store import Store
 
 if TYPE_CHECKING:
@@ -124,11 +125,14 @@ class Runtime:
     """The engine's lifecycle hooks and their delivery queue (``_hook_dispatch``)."""
     writer: RecordWriter = field(init=False)
     """Step records of this process's executions, combined under load."""
+    starts: RunInserts = field(init=False)
+    """Starts made without a caller's connection, combined under load."""
     read_store: Store | None = None
     """The replica's store (``Engine(read_url=...)``), when there is one."""
 
     def __post_init__(self) -> None:
         self.writer = RecordWriter(self.store)
+        self.starts = RunInserts(self.store.pool)
 
     @property
     def reads(self) -> Store:

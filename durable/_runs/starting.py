@@ -3,7 +3,7 @@
 App starts (``client.start``, ``workflow.start``), child runs and schedule ticks all build
 a ``StartRequest`` and call ``start_run``: one PRODUCER span, one payload check, one
 insert (on the caller's connection when it passes one, so the run commits or rolls back
-with the caller's transaction).
+with the caller's transaction; otherwise combined with the client's concurrent starts).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import asyncpg
 from durable._foundation.codec import Signature, encode_start_input
 from durable._foundation.limits import check_payload
 from durable._runs.runtime import Runtime
+from durable._store.run_inserts import NewRun, insert_run
 
 __all__ = ["StartRequest", "encode_input", "start_run"]
 
@@ -71,26 +72,16 @@ async def start_run(
     with telemetry.start_workflow(
         request.workflow, request.version, request.queue, request.run_id, root=request.root_span
     ) as started:
-        run_id, created = await runtime.store.insert_run(
-            run_id=request.run_id,
-            workflow=request.workflow,
-            version=request.version,
-            input_json=request.input_json,
-            queue=request.queue,
-            priority=request.priority,
-            tags=request.tags,
-            idempotency_key=request.idempotency_key,
-            parent_run_id=request.parent_run_id,
-            parent_cursor=request.parent_cursor,
-            delay_seconds=request.delay_seconds,
-            timeout_seconds=request.timeout_seconds,
-            traceparent=started.traceparent,
-            tracestate=started.tracestate,
-            depth=request.depth,
-            concurrency_key=request.concurrency_key,
-            resource_id=request.resource_id,
-            metadata_json=request.metadata_json,
-            conn=conn,
-        )
+        run = NewRun(
+            request.run_id, request.workflow, request.version, request.input_json,
+            request.queue, request.priority, request.tags, request.idempotency_key,
+            request.parent_run_id, request.parent_cursor, request.delay_seconds,
+            request.timeout_seconds, started.traceparent, started.tracestate, request.depth,
+            request.concurrency_key, request.resource_id, request.metadata_json,
+        )  # fmt: skip
+        if conn is None:  # combined with this client's concurrent starts under load
+            run_id, created = await runtime.starts.start(run)
+        else:  # in the caller's transaction: commits or rolls back with it, alone
+            run_id, created = await insert_run(conn, run)
         started.stored(run_id, created)
     return run_id, created

@@ -25,6 +25,7 @@ from durable._store.queue_statements import QueueStatements
 from durable._store.read_models import detail_from_rows, signal_infos, summary_from_row
 from durable._store.record_writer import UNSTORABLE_ERRORS, Finish, PendingRecord, StepWrite
 from durable._store.rows import ClaimedRun, RunOutcome
+from durable._store.run_inserts import NewRun, insert_run
 from durable._store.signal_statements import SignalStatements
 from durable.sql import query
 
@@ -79,31 +80,12 @@ class Store(QueueStatements, OperationStatements, SignalStatements, PartitionSta
     ) -> tuple[UUID, bool]:
         """Insert a run; return (id, created). An existing id or idempotency key wins,
         unless it belongs to another resource (``ValueError``: never another's handle)."""
-        args = (
-            run_id, workflow, version, input_json, queue, priority, list(tags),
-            idempotency_key, parent_run_id, parent_cursor, delay_seconds, timeout_seconds,
-            traceparent, tracestate, depth, concurrency_key, resource_id, metadata_json,
+        run = NewRun(
+            run_id, workflow, version, input_json, queue, priority, tags, idempotency_key,
+            parent_run_id, parent_cursor, delay_seconds, timeout_seconds, traceparent,
+            tracestate, depth, concurrency_key, resource_id, metadata_json,
         )  # fmt: skip
-        executor = conn or self.pool
-        created = await executor.fetchval(query("insert_run"), *args)
-        if created is not None:
-            return created, True
-        existing = await executor.fetchrow(
-            query("find_existing_run"), run_id, workflow, idempotency_key
-        )
-        if existing is None:  # the conflicting row vanished (pruned) between the statements
-            raise RuntimeError(f"run {run_id} conflicted with a run that no longer exists")
-        if existing["workflow_name"] != workflow:
-            raise ValueError(
-                f"run id {run_id} is taken by a run of workflow {existing['workflow_name']!r}; "
-                f"it cannot start a run of {workflow!r}"
-            )
-        if existing["resource_id"] != resource_id:
-            raise ValueError(
-                f"the run id or idempotency key of this {workflow!r} start is taken by a run "
-                "of another resource"
-            )
-        return existing["id"], False
+        return await insert_run(conn or self.pool, run)
 
     async def latest_workflow_version(self, name: str) -> tuple[int, str, float | None] | None:
         """(version, queue, timeout seconds) of the newest version a worker served."""

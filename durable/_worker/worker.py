@@ -156,6 +156,7 @@ class Worker:
                 await self.poller.stop()
             if self._own_runtime and self._runtime is not None:
                 await self._runtime.writer.close()
+                await self._runtime.starts.close()
         if self._tg is not None:
             self._tg.cancel_scope.cancel()
             await self._tg.__aexit__(None, None, None)

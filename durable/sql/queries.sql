@@ -46,10 +46,41 @@ WITH ins AS (
 SELECT ins.id FROM ins
 LEFT JOIN LATERAL (SELECT pg_notify('durable_wake', ins.queue) WHERE ins.due) AS n ON true;
 
+-- name: insert_runs
+-- insert_run for several starts in one statement and one commit: starts made while
+-- another is on the wire leave together. One entry per run in each array; arrays of
+-- arrays do not unnest, so the tags of all runs come flat in $7 and run i's are the slice
+-- $8[i]..$9[i]. Wakes each queue that got a due run once. Returns the id of every run
+-- inserted; a run whose id or (workflow, idempotency key) exists is left out.
+WITH ins AS (
+    INSERT INTO durable.runs (
+        id, workflow_name, workflow_version, input, queue, priority, tags, idempotency_key,
+        parent_run_id, parent_cursor, wake_at, deadline_at, traceparent, tracestate, depth,
+        concurrency_key, resource_id, metadata)
+    SELECT i.id, i.workflow, i.version, i.input::json, i.queue, i.priority,
+        ($7::text[])[i.tags_from:i.tags_to], i.idempotency_key, i.parent_run_id,
+        i.parent_cursor, durable.now() + make_interval(secs => coalesce(i.delay, 0)),
+        durable.now() + make_interval(secs => i.timeout), i.traceparent, i.tracestate,
+        i.depth, i.concurrency_key, i.resource_id, i.metadata::jsonb
+    FROM unnest($1::uuid[], $2::text[], $3::int[], $4::text[], $5::text[], $6::int[],
+            $8::int[], $9::int[], $10::text[], $11::uuid[], $12::text[], $13::float8[],
+            $14::float8[], $15::text[], $16::text[], $17::int[], $18::text[], $19::text[],
+            $20::text[])
+        AS i(id, workflow, version, input, queue, priority, tags_from, tags_to,
+            idempotency_key, parent_run_id, parent_cursor, delay, timeout, traceparent,
+            tracestate, depth, concurrency_key, resource_id, metadata)
+    ON CONFLICT DO NOTHING
+    RETURNING id, queue, wake_at <= durable.now() AS due
+), woken AS (
+    SELECT count(pg_notify('durable_wake', q.queue)) AS queues
+    FROM (SELECT DISTINCT queue FROM ins WHERE due) AS q
+)
+SELECT ins.id FROM ins, woken;
+
 -- name: find_existing_run
--- The run an insert_run conflicted with: same id (first), or same workflow and
--- idempotency key; with its workflow (a run id of another workflow is refused) and its
--- resource (a run of another resource is never handed out).
+-- The run an insert_run (or an insert_runs row) conflicted with: same id (first), or same
+-- workflow and idempotency key; with its workflow (a run id of another workflow is
+-- refused) and its resource (a run of another resource is never handed out).
 SELECT id, workflow_name, resource_id FROM durable.runs
 WHERE id = $1 OR (workflow_name = $2 AND idempotency_key = $3)
 ORDER BY id = $1 DESC

@@ -176,9 +176,12 @@ class Combiner(Generic[T]):
             return exc
 
     async def close(self) -> None:
-        """Wait for batches already on the wire."""
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Wait for the writes accepted so far: the batches on the wire, and the items
+        queued for the end of this turn of the loop (sent now)."""
+        self._next()
+        # A batch that finishes sends what queued behind it before it is done.
+        while pending := [task for task in self._tasks if not task.done()]:
+            await asyncio.gather(*pending, return_exceptions=True)
 
 
 class RecordWriter:

@@ -1,11 +1,11 @@
 """Inserting runs: one start on a caller's connection, or starts combined under load.
 
 A start made on a caller's connection is one ``insert_run`` in the caller's transaction.
-Starts made without one go through ``RunInserts``: a lone start is sent at once, and
-starts made while one is on the wire leave together as one ``insert_runs`` statement
-(one commit, one wake per queue). Each start then learns its own outcome: a row that was
-not inserted (its id or idempotency key exists) takes the conflict path a lone start
-takes, so the existing run wins.
+Starts made without one go through ``RunInserts`` (a ``Combiner``): a lone start is sent
+at once, and starts made in the same turn of the loop, or while one is on the wire, leave
+together as one ``insert_runs`` statement (one commit, one wake per queue). Each start
+then learns its own outcome: a row that was not inserted (its id or idempotency key
+exists) takes the conflict path a lone start takes, so the existing run wins.
 """
 
 from __future__ import annotations

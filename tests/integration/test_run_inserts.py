@@ -1,7 +1,7 @@
 """Combined starts on Postgres (``RunInserts``): each waiter learns its own outcome.
 
-A start that queues while another is on the wire leaves with the others queued beside it
-in one insert. A row Postgres refuses fails only its own start, a cancelled waiter costs
+Starts made in one turn of the loop, or while another is on the wire, leave together in
+one insert. A row Postgres refuses fails only its own start, a cancelled waiter costs
 the others nothing, and closing waits for the batch on the wire.
 """
 
@@ -47,16 +47,16 @@ async def _stored(pool: ConnectionPool, runs: list[NewRun]) -> set[uuid.UUID]:
 
 async def test_a_row_postgres_refuses_fails_only_its_own_start(pool: ConnectionPool) -> None:
     inserts = RunInserts(pool)
-    lone, good, bad, other = _run(), _run(tags=["ok"]), _run(tags=["a\x00b"]), _run()
+    first, good, bad, other = _run(), _run(tags=["ok"]), _run(tags=["a\x00b"]), _run()
     outcomes = await asyncio.gather(
-        *(inserts.start(run) for run in (lone, good, bad, other)), return_exceptions=True
+        *(inserts.start(run) for run in (first, good, bad, other)), return_exceptions=True
     )
     assert isinstance(outcomes[2], asyncpg.DataError)
     assert [outcomes[i] for i in (0, 1, 3)] == [
-        (lone.run_id, True), (good.run_id, True), (other.run_id, True)
+        (first.run_id, True), (good.run_id, True), (other.run_id, True)
     ]  # fmt: skip
-    assert await _stored(pool, [lone, good, bad, other]) == {
-        lone.run_id, good.run_id, other.run_id
+    assert await _stored(pool, [first, good, bad, other]) == {
+        first.run_id, good.run_id, other.run_id
     }  # fmt: skip
     tags = await pool.fetchval("SELECT tags FROM durable.runs WHERE id = $1", good.run_id)
     assert tags == ["ok"]
@@ -65,17 +65,16 @@ async def test_a_row_postgres_refuses_fails_only_its_own_start(pool: ConnectionP
 async def test_two_starts_of_one_run_id_in_a_batch_create_it_once(pool: ConnectionPool) -> None:
     inserts = RunInserts(pool)
     run_id = uuid.uuid4()
-    lone, first, again = _run(), _run(run_id=run_id), _run(run_id=run_id)
-    outcomes = await asyncio.gather(*(inserts.start(run) for run in (lone, first, again)))
-    assert outcomes == [(lone.run_id, True), (run_id, True), (run_id, False)]
+    before, first, again = _run(), _run(run_id=run_id), _run(run_id=run_id)
+    outcomes = await asyncio.gather(*(inserts.start(run) for run in (before, first, again)))
+    assert outcomes == [(before.run_id, True), (run_id, True), (run_id, False)]
 
 
 async def test_a_cancelled_waiter_loses_no_other_start(pool: ConnectionPool) -> None:
     inserts = RunInserts(pool)
     runs = [_run() for _ in range(4)]
     tasks = [asyncio.create_task(inserts.start(run)) for run in runs]
-    for _ in range(3):  # each task reaches the combiner: the first on the wire, the rest queued
-        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # each task reaches the combiner and queues
     tasks[2].cancel()
     outcomes = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(outcomes[2], asyncio.CancelledError)
@@ -84,13 +83,12 @@ async def test_a_cancelled_waiter_loses_no_other_start(pool: ConnectionPool) -> 
     assert await _stored(pool, runs) == {run.run_id for run in runs}
 
 
-async def test_close_waits_for_the_batch_on_the_wire(pool: ConnectionPool) -> None:
+async def test_close_sends_and_waits_for_every_start_accepted(pool: ConnectionPool) -> None:
     inserts = RunInserts(pool)
     runs = [_run() for _ in range(5)]
     tasks = [asyncio.create_task(inserts.start(run)) for run in runs]
-    await asyncio.sleep(0)  # each task reaches the combiner: one on the wire, four queued
+    await asyncio.sleep(0)  # each task reaches the combiner and queues
     assert inserts.unanswered == len(runs)
-    await tasks[0]  # the lone insert answered: the other four left together
     await inserts.close()
     assert await _stored(pool, runs) == {run.run_id for run in runs}
-    await asyncio.gather(*tasks)
+    assert await asyncio.gather(*tasks) == [(run.run_id, True) for run in runs]

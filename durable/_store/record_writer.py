@@ -99,10 +99,16 @@ class Combiner(Generic[T]):
         *,
         max_in_flight: int = 1,
         alone_on: tuple[type[Exception], ...] = UNSTORABLE_ERRORS,
+        max_batch: int = 500,
+        size: Callable[[T], int] | None = None,
+        max_batch_bytes: int = 16 << 20,
     ) -> None:
         self._one, self._many, self._key = one, many, key
         self._alone_on = alone_on
         self._max_in_flight = max_in_flight
+        # A burst of writes leaves in statements of bounded rows and bytes (``size`` gives
+        # an item's payload bytes), not one statement of everything queued.
+        self._max_batch, self._size, self._max_bytes = max_batch, size, max_batch_bytes
         self._in_flight = 0
         self._queue: list[tuple[T, asyncio.Future[bool]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
@@ -129,13 +135,26 @@ class Combiner(Generic[T]):
         return await asyncio.shield(waiter)
 
     def _next(self) -> None:
-        if not self._queue or self._in_flight >= self._max_in_flight:
-            return
-        batch, self._queue = self._queue, []
-        self._in_flight += 1
-        task = asyncio.get_running_loop().create_task(self._flush(batch))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        while self._queue and self._in_flight < self._max_in_flight:
+            count = self._batch_length()
+            batch, self._queue = self._queue[:count], self._queue[count:]
+            self._in_flight += 1
+            task = asyncio.get_running_loop().create_task(self._flush(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _batch_length(self) -> int:
+        """How many queued items the next batch takes: at most ``max_batch``, and no more
+        than fit in ``max_batch_bytes`` (always at least one)."""
+        count = min(len(self._queue), self._max_batch)
+        if self._size is None:
+            return count
+        total = 0
+        for n, (item, _) in enumerate(self._queue[:count]):
+            total += self._size(item)
+            if total > self._max_bytes and n:
+                return n
+        return count
 
     async def _flush(self, batch: list[tuple[T, asyncio.Future[bool]]]) -> None:
         try:
@@ -189,10 +208,10 @@ class RecordWriter:
 
     def __init__(self, store: Store) -> None:
         self.steps: Combiner[StepWrite] = Combiner(
-            store.record_step, store.record_steps, lambda w: (w.run_id, w.key)
+            store.record_step, store.record_steps, lambda w: (w.run_id, w.key), size=_bytes
         )
         self.finishes: Combiner[Finish] = Combiner(
-            self._finish_one, store.finish_runs, lambda f: f.run_id
+            self._finish_one, store.finish_runs, lambda f: f.run_id, size=_bytes
         )
         self._store = store
 
@@ -202,3 +221,7 @@ class RecordWriter:
     async def close(self) -> None:
         await self.steps.close()
         await self.finishes.close()
+
+
+def _bytes(write: StepWrite | Finish) -> int:
+    return len(write.output_json or "") + len(write.error_json or "")

@@ -105,7 +105,9 @@ class RunInserts:
     def __init__(self, pool: ConnectionPool) -> None:
         self._pool = pool
         # Each start is its own key (NewRun compares by identity): see _insert_many.
-        self._combiner: Combiner[NewRun] = Combiner(self._insert_one, self._insert_many, _itself)
+        self._combiner: Combiner[NewRun] = Combiner(
+            self._insert_one, self._insert_many, _itself, size=_input_bytes
+        )
 
     @property
     def unanswered(self) -> int:
@@ -165,3 +167,7 @@ def _columns(runs: Sequence[NewRun]) -> tuple[list[Any], ...]:
         [r.concurrency_key for r in runs], [r.resource_id for r in runs],
         [r.metadata_json for r in runs],
     )  # fmt: skip
+
+
+def _input_bytes(run: NewRun) -> int:
+    return len(run.input_json) + len(run.metadata_json or "")

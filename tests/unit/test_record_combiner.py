@@ -118,6 +118,25 @@ async def test_max_in_flight_writes_go_out_alone_before_any_queue() -> None:
     assert wire.calls == [("one", ["a"]), ("one", ["b"]), ("one", ["c"])]  # a batch of one
 
 
+async def test_a_burst_leaves_in_batches_of_at_most_max_batch_items() -> None:
+    wire = Wire()
+    wire.gate.set()
+    combiner = Combiner(wire.one, wire.many, lambda item: item, max_batch=3)
+    assert await asyncio.gather(*(combiner.write(item) for item in "abcdefg")) == [True] * 7
+    assert wire.calls == [("many", ["a", "b", "c"]), ("many", ["d", "e", "f"]),
+                          ("one", ["g"])]  # fmt: skip
+
+
+async def test_a_burst_leaves_in_batches_of_bounded_bytes() -> None:
+    wire = Wire()
+    wire.gate.set()
+    combiner = Combiner(wire.one, wire.many, lambda item: item, size=len, max_batch_bytes=6)
+    items = ["aaa", "bbb", "ccc", "dddddddd", "e"]  # an item over the cap still goes, alone
+    assert await asyncio.gather(*(combiner.write(item) for item in items)) == [True] * 5
+    assert wire.calls == [("many", ["aaa", "bbb"]), ("one", ["ccc"]), ("one", ["dddddddd"]),
+                          ("one", ["e"])]  # fmt: skip
+
+
 async def test_a_row_postgres_refuses_fails_only_its_own_waiter() -> None:
     wire = Wire(refused=frozenset("c"))
     combiner = _combiner(wire)

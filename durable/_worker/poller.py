@@ -271,7 +271,9 @@ class Poller:
         except Exception:  # run() handles its own; this would be a bug in durable
             _log.exception("run %s: execution ended unexpectedly", execution.run_id)
         finally:
-            self.active.pop(execution.run_id, None)
+            # By identity: a run this execution parked may already run in a new one here.
+            if self.active.get(execution.run_id) is execution:
+                del self.active[execution.run_id]
             # A parked run has a new wake time: the idle loop must re-read the next timer.
             if self._maybe_more or self._stopping or execution.parked:
                 self._wake.set()

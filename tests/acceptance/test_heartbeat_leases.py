@@ -178,3 +178,52 @@ async def test_a_run_deleted_under_its_execution_is_a_lost_lease(
                 await poller._heartbeat()
                 assert execution.scope.cancel_called
         assert f"run {handle.run_id}: {LOST}" in caplog.text
+
+
+SECOND = Gate()
+
+
+@durable.workflow(name="tests.leases.nap_then_hold")
+async def nap_then_hold() -> str:
+    await durable.sleep("1h")
+    await SECOND.hold()
+    return "done"
+
+
+async def test_a_run_claimed_again_while_its_parked_execution_ends_stays_registered(
+    make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The run parks, is due again and is claimed by a second execution before the first
+    has removed itself: the first must not remove the second's registration (which keeps
+    its lease beating and its slot counted)."""
+    global SECOND
+    SECOND = Gate()
+    engine = make_engine(
+        nap_then_hold, worker="manual", inline_wait_seconds=0.0,
+        lease_seconds=LEASE, heartbeat_seconds=LEASE / 2,
+    )  # fmt: skip
+    async with engine:
+        store = engine.runtime.store
+        monkeypatch.setattr(store, "park", _then_hold(store.park))
+        handle = await engine.start(nap_then_hold)
+        poller = _poller(engine)
+        first_done = anyio.Event()
+
+        async def first_claim() -> None:
+            await poller.claim_once()
+            first_done.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(first_claim)
+            await GATE.reached.wait()  # parked (committed), still registered
+            first = poller.active[handle.run_id]
+            await shift_clock(engine, 3601)  # due again
+            tg.start_soon(poller.claim_once)
+            await SECOND.reached.wait()  # the second execution runs the rest
+            second = poller.active[handle.run_id]
+            assert second is not first
+            GATE.release.set()
+            await first_done.wait()  # the first execution has ended
+            assert poller.active.get(handle.run_id) is second
+            SECOND.release.set()
+        assert await handle.result(timeout=5) == "done"

@@ -223,6 +223,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping, EngineEvents):
             if self._runtime is not None:
                 await self._runtime.writer.close()
                 await self._runtime.starts.close()
+                await self._runtime.reader.close()
                 await self._runtime.hooks.close(self.settings.shutdown_grace_seconds)
             listener, self._listener = self._listener, None
             if listener is not None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from uuid import UUID
 
@@ -12,7 +14,7 @@ from durable._foundation.views import Progress, RunDetail, RunStatus, progress_o
 from durable._runs.deliveries import SignalDelivery
 from durable._runs.operations import get_event, wait_progress
 from durable._runs.scoping import require_in_resource
-from durable._store.listener import Signal
+from durable._store.listener import Listener, Signal
 from durable._workflow import context as _context
 from durable._workflow import handle_calls as _handle_calls
 from durable.errors import RunCancelled, RunNotFound, WorkflowFailed
@@ -71,7 +73,8 @@ class RunHandle(Generic[R]):
     async def result(self, timeout: float | None = None) -> R:
         """Wait for the run to finish and return its output.
 
-        Wakes on NOTIFY when the run finishes, re-reading the row on a fallback interval.
+        Wakes on NOTIFY when the run finishes, re-reading the row on a fallback interval;
+        the reads of a client's concurrent waiters leave together (``OutcomeReader``).
         A notification is only a hint: the outcome is read from the run's row, or handed
         over in-process by the execution of this engine that committed it.
         Raises ``WorkflowFailed`` (with the recorded error) when the run failed,
@@ -95,17 +98,17 @@ class RunHandle(Generic[R]):
             # Subscribed before the run existed, no notification can have been missed: wait
             # for one instead of reading the row first.
             if news is not None:
-                await _next_change(news, poll)
+                await _next_change(news, poll, runtime.listener, self.run_id)
                 if news.outcome is not None:
                     return self._outcome(*news.outcome)
             with runtime.listener.watch(self.run_id) as changed:
                 while True:
-                    row = await runtime.store.run_outcome(self.run_id)
+                    row = await runtime.reader.read(self.run_id)
                     if row is None:
                         raise RunNotFound(self.run_id)
                     if RunStatus(row.status).finished:
                         return self._outcome(row.status, row.output, row.error)
-                    await _next_change(changed, poll)
+                    await _next_change(changed, poll, runtime.listener, self.run_id)
                     if changed.outcome is not None:
                         return self._outcome(*changed.outcome)
 
@@ -200,9 +203,23 @@ class RunHandle(Generic[R]):
         return await self.client.get_run(self.run_id, resource_id=self.resource_id)
 
 
-async def _next_change(changed: Signal, poll: float) -> None:
+async def _next_change(changed: Signal, poll: float, listener: Listener, run_id: UUID) -> None:
     """Wait for a hint that the run's status may have changed (progress notifications of
-    steps and events do not count), or for the fallback poll interval."""
-    while await changed.wait(poll):
-        if changed.outcome is not None or changed.news not in ("step", "event"):
+    steps and events do not count), or for the next fallback poll.
+
+    While an execution of this process writes the run's outcome, a status notification is
+    that outcome's: the waiter holds on for the handover (or the wake that says there is
+    none) instead of racing it with a read."""
+    while await changed.wait(_until_next_poll(poll)):
+        if changed.outcome is not None:
             return
+        if changed.news not in ("step", "event") and not listener.finishing_here(run_id):
+            return
+
+
+def _until_next_poll(interval: float) -> float:
+    """Seconds to the next multiple of ``interval`` on this process's monotonic clock:
+    the waiting handles poll on these shared instants, so their reads leave together
+    (``OutcomeReader``) however far apart they started waiting."""
+    now = time.monotonic()
+    return (math.floor(now / interval) + 1) * interval - now

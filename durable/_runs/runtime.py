@@ -14,6 +14,7 @@ from durable._foundation.telemetry import Telemetry
 from durable._foundation.validate import names, real, seconds, whole
 from durable._runs.hook_dispatch import HookDispatcher
 from durable._runs.registry import Registry
+from durable._store.outcome_reader import OutcomeReader
 from durable._store.record_writer import RecordWriter
 from durable._store.run_inserts import RunInserts
 from durable._store.store import Store
@@ -127,12 +128,15 @@ class Runtime:
     """Step records of this process's executions, combined under load."""
     starts: RunInserts = field(init=False)
     """Starts made without a caller's connection, combined under load."""
+    reader: OutcomeReader = field(init=False)
+    """The outcome reads of this client's ``result()`` waiters, combined under load."""
     read_store: Store | None = None
     """The replica's store (``Engine(read_url=...)``), when there is one."""
 
     def __post_init__(self) -> None:
         self.writer = RecordWriter(self.store)
         self.starts = RunInserts(self.store.pool)
+        self.reader = OutcomeReader(self.store)
 
     @property
     def reads(self) -> Store:

@@ -79,6 +79,7 @@ class Listener:
         self._event_callbacks: list[Callable[[str], None]] = []
         # Weak: a subscription dies with the handle that holds it.
         self._watchers: dict[UUID, weakref.WeakSet[Signal]] = {}
+        self._finishing: dict[UUID, int] = {}
         self._lost = anyio.Event()
         self._closed = False
         self._opening = anyio.Lock()
@@ -122,6 +123,27 @@ class Listener:
                 watchers.discard(signal)
                 if not watchers:
                     del self._watchers[run_id]
+
+    @contextmanager
+    def finishing(self, run_id: UUID) -> Iterator[None]:
+        """Around an execution of this process writing the run's outcome: its waiters
+        may wait for the handover (``finished_here``) instead of reading the row. Should
+        the write end without one (claim lost, error, cancelled), they are woken to read."""
+        self._finishing[run_id] = self._finishing.get(run_id, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._finishing.pop(run_id) - 1
+            if left:
+                self._finishing[run_id] = left
+            for signal in list(self._watchers.get(run_id, ())):
+                if signal.outcome is None:
+                    signal.set()
+
+    def finishing_here(self, run_id: UUID) -> bool:
+        """True while an execution of this process writes the run's outcome: its next
+        status change is that outcome, handed over in-process (or a wake to read)."""
+        return run_id in self._finishing
 
     def finished_here(self, run_id: UUID, outcome: Outcome) -> None:
         """Hand the outcome an execution of this process has just committed to the

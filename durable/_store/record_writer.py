@@ -3,23 +3,25 @@
 A lone write goes out at the end of the loop's current turn, so a sequential workflow pays
 no extra latency, and writes made in the same turn leave together. While
 ``max_in_flight`` writes of a kind are on the wire, further ones queue and leave together
-as one multi-row statement when a writer frees up: under load a worker commits many step
-records (or run finishes) at a time instead of one per round trip. Each row is still
-fenced by its own run's claim, and each waiter learns whether its own row was written.
+as one multi-row statement when a writer frees up (``Batcher``): under load a worker
+commits many step records (or run finishes) at a time instead of one per round trip.
+Each row is still fenced by its own run's claim, and each waiter learns whether its own
+row was written.
 A combined write that Postgres refuses for its data is retried row by row, so one row
 that cannot be stored fails only its own waiter.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 from uuid import UUID
 
 import asyncpg
+
+from durable._store.batching import Batcher
 
 if TYPE_CHECKING:
     from durable._store.store import Store
@@ -88,8 +90,8 @@ class Finish:
     """Cancel the run's unfinished descendants in the same statement (a timeout)."""
 
 
-class Combiner(Generic[T]):
-    """Sends items one by one while the wire is free, in batches while it is busy."""
+class Combiner(Batcher[T, bool]):
+    """Writes sent one by one while the wire is free, in batches while it is busy."""
 
     def __init__(
         self,
@@ -103,15 +105,12 @@ class Combiner(Generic[T]):
         size: Callable[[T], int] | None = None,
         max_batch_bytes: int = 16 << 20,
     ) -> None:
+        super().__init__(
+            max_in_flight=max_in_flight, max_batch=max_batch, size=size,
+            max_batch_bytes=max_batch_bytes,
+        )  # fmt: skip
         self._one, self._many, self._key = one, many, key
         self._alone_on = alone_on
-        self._max_in_flight = max_in_flight
-        # A burst of writes leaves in statements of bounded rows and bytes (``size`` gives
-        # an item's payload bytes), not one statement of everything queued.
-        self._max_batch, self._size, self._max_bytes = max_batch, size, max_batch_bytes
-        self._in_flight = 0
-        self._queue: list[tuple[T, asyncio.Future[bool]]] = []
-        self._tasks: set[asyncio.Task[None]] = set()
         self.unanswered = 0
         """Writes accepted and not yet answered (on the wire or queued)."""
 
@@ -119,61 +118,9 @@ class Combiner(Generic[T]):
         """Write ``item``; False when its run's claim was lost (nothing written)."""
         self.unanswered += 1
         try:
-            return await self._write(item)
+            return await self._submit(item)
         finally:
             self.unanswered -= 1
-
-    async def _write(self, item: T) -> bool:
-        waiter: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append((item, waiter))
-        if len(self._queue) == 1 and self._in_flight < self._max_in_flight:
-            # Sent at the end of this turn of the loop, not now: executions claimed together
-            # reach their writes in one turn, and leave in one statement instead of one
-            # alone and the rest a round trip behind it. A lone write waits no longer.
-            asyncio.get_running_loop().call_soon(self._next)
-        # A queued item is sent even if its waiter is cancelled: its fence decides.
-        return await asyncio.shield(waiter)
-
-    def _next(self) -> None:
-        while self._queue and self._in_flight < self._max_in_flight:
-            count = self._batch_length()
-            batch, self._queue = self._queue[:count], self._queue[count:]
-            self._in_flight += 1
-            task = asyncio.get_running_loop().create_task(self._flush(batch))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
-
-    def _batch_length(self) -> int:
-        """How many queued items the next batch takes: at most ``max_batch``, and no more
-        than fit in ``max_batch_bytes`` (always at least one)."""
-        count = min(len(self._queue), self._max_batch)
-        if self._size is None:
-            return count
-        total = 0
-        for n, (item, _) in enumerate(self._queue[:count]):
-            total += self._size(item)
-            if total > self._max_bytes and n:
-                return n
-        return count
-
-    async def _flush(self, batch: list[tuple[T, asyncio.Future[bool]]]) -> None:
-        try:
-            outcomes = await self._outcomes([item for item, _ in batch])
-        except BaseException:
-            for _, waiter in batch:
-                waiter.cancel()
-            raise
-        else:
-            for (_, waiter), outcome in zip(batch, outcomes, strict=True):
-                if waiter.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    waiter.set_exception(outcome)
-                else:
-                    waiter.set_result(outcome)
-        finally:
-            self._in_flight -= 1
-            self._next()
 
     async def _outcomes(self, items: list[T]) -> list[bool | Exception]:
         """Each item's outcome: written, claim lost, or the error its write raised."""
@@ -193,14 +140,6 @@ class Combiner(Generic[T]):
             return await self._one(item)
         except Exception as exc:
             return exc
-
-    async def close(self) -> None:
-        """Wait for the writes accepted so far: the batches on the wire, and the items
-        queued for the end of this turn of the loop (sent now)."""
-        self._next()
-        # A batch that finishes sends what queued behind it before it is done.
-        while pending := [task for task in self._tasks if not task.done()]:
-            await asyncio.gather(*pending, return_exceptions=True)
 
 
 class RecordWriter:

@@ -185,6 +185,11 @@ class Execution:
         # and the run is replayed from its records either way.
         finish = Finish(self.run_id, self.attempt, status, output, error, cascade)
         self.ending = True
+        with self.runtime.listener.finishing(self.run_id):
+            await self._write_finish(finish, fallback)
+
+    async def _write_finish(self, finish: Finish, fallback: bool) -> None:
+        status, output, error = finish.status, finish.output_json, finish.error_json
         try:
             done = await self.runtime.writer.finishes.write(finish)
         except INFRASTRUCTURE_ERRORS as exc:
@@ -198,8 +203,9 @@ class Execution:
             _log.error("run %s failed: %s", self.run_id, failure)
             self.runtime.telemetry.record_failure(failure)
             await self._finish(
-                "failed", None, to_json(encode_error(failure)), fallback=True, cascade=cascade
-            )
+                "failed", None, to_json(encode_error(failure)),
+                fallback=True, cascade=finish.cancel_children,
+            )  # fmt: skip
             return
         if not done:
             raise LeaseLost(f"run {self.run_id} finished elsewhere or its lease was lost")

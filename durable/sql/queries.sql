@@ -521,6 +521,11 @@ FROM told;
 -- The status, output and error of one run: what handle.result() waits for.
 SELECT status, output, error FROM durable.runs WHERE id = $1;
 
+-- name: run_outcomes
+-- The status, output and error of the runs $1: the outcome reads of many result()
+-- waiters of one client, combined into one primary-key read (a missing id: no row).
+SELECT id, status, output, error FROM durable.runs WHERE id = ANY($1::uuid[]);
+
 -- name: get_run
 -- version_available: some live worker (heartbeat within a minute) serves the run's
 -- (name, version), so a run pinned to a retired version is reported, never stranded quietly.

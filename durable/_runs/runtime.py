@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from durable._foundation.telemetry import Telemetry
@@ -146,6 +147,17 @@ class Runtime:
     def clock(self) -> float:
         """The database clock as an epoch timestamp, estimated without a round trip."""
         return time.time() + self.clock_skew
+
+    def caught_up(self, db_time: datetime) -> None:
+        """The database clock read ``db_time`` a moment ago: never estimate it behind that.
+
+        A claim returns its database time; when the database clock moved forward since
+        the last ``sync_clock`` (a clock step on its host, a test's shifted clock), the
+        estimate would lag it and a run claimed because its timer is due would see the
+        timer still ahead, park again and be claimed again, until the next heartbeat."""
+        behind = db_time.timestamp() - self.clock()
+        if behind > 0:
+            self.clock_skew += behind
 
     async def sync_clock(self) -> None:
         """Measure the database clock's skew (it moves when tests shift ``durable.now()``)."""

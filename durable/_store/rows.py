@@ -31,6 +31,8 @@ class ClaimedRun:
     tracestate: str | None
     depth: int
     started_at: datetime | None
+    claimed_at: datetime
+    """The database time (``durable.now()``) of this claim."""
     lost_executions: int
     exhausted: bool
     """Too many executions lost their lease for nothing: fail it without running it."""
@@ -43,7 +45,7 @@ class ClaimedRun:
             row["id"], row["workflow_name"], row["workflow_version"], row["input"],
             row["attempt"], row["queue"], row["deadline_at"], row["parent_run_id"],
             row["traceparent"], row["tracestate"], row["depth"], row["started_at"],
-            row["lost_executions"], row["exhausted"], row["records"],
+            row["claimed_at"], row["lost_executions"], row["exhausted"], row["records"],
         )  # fmt: skip
 
 

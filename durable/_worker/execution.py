@@ -46,6 +46,7 @@ class Execution:
         self.run_id: UUID = row.id
         self.attempt: int = row.attempt
         self.row = row
+        runtime.caught_up(row.claimed_at)  # its timers compare against a clock not behind it
         self.scope = anyio.CancelScope()
         self.parked = False
         """True once this execution parked its run (the worker then re-reads its timers)."""

@@ -116,7 +116,8 @@ DELETE FROM durable.workers WHERE id = $1;
 -- Due: pending, sleeping or waiting with wake_at passed, or running with an expired lease
 -- (a running run's wake_at is its lease expiry). Runs of managed queues (limits, keys)
 -- go through claim_ids instead. Each row carries every record of the run, so a resume
--- costs this one query.
+-- costs this one query, and claimed_at, the database time of the claim: the worker's
+-- estimate of durable.now() catches up to it before the run's timers are compared.
 -- Each served (name, version) reads its first $3 due runs from runs_claim_workflow_idx in
 -- claim order, so due runs of other workflows cost nothing; the best $3 of those are
 -- claimed. Rows a name locked beyond them stay locked (skipped by other claims) only
@@ -157,7 +158,7 @@ FROM due
 WHERE r.id = due.id
 RETURNING r.id, r.workflow_name, r.workflow_version, r.input, r.attempt, r.queue,
     r.deadline_at, r.parent_run_id, r.traceparent, r.tracestate, r.depth, r.started_at,
-    r.lost_executions, r.lost_executions >= $7 AS exhausted,
+    r.claimed_at, r.lost_executions, r.lost_executions >= $7 AS exhausted,
     -- An exhausted run is failed by the worker without running it: no records to load.
     (SELECT json_agg(json_build_object(
             'key', s.cursor_key, 'seq', s.seq, 'kind', s.kind, 'name', s.name,
@@ -232,7 +233,7 @@ UPDATE durable.runs AS r SET
 WHERE r.id = ANY($3::uuid[])
 RETURNING r.id, r.workflow_name, r.workflow_version, r.input, r.attempt, r.queue,
     r.deadline_at, r.parent_run_id, r.traceparent, r.tracestate, r.depth, r.started_at,
-    r.lost_executions, r.lost_executions >= $4 AS exhausted,
+    r.claimed_at, r.lost_executions, r.lost_executions >= $4 AS exhausted,
     -- An exhausted run is failed by the worker without running it: no records to load.
     (SELECT json_agg(json_build_object(
             'key', s.cursor_key, 'seq', s.seq, 'kind', s.kind, 'name', s.name,

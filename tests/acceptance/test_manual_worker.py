@@ -62,6 +62,27 @@ async def test_nothing_runs_until_claim_once(make_engine: EngineFactory) -> None
         assert support.CALLS["after"] == 0
 
 
+async def test_a_run_due_by_the_database_clock_runs_on_while_this_worker_lags_it(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    async with _manual(make_engine) as engine:
+        assert engine.worker is not None
+        handle = await nap.start()
+        assert await engine.worker.claim_once() == 1  # parks for its hour
+        # The database clock moves on and this worker has not measured it yet (as between
+        # shift_clock's two halves, or after the database host's clock stepped forward).
+        await engine.runtime.store.shift_clock(2 * 3600)
+        assert await engine.worker.claim_once() == 1
+        assert await handle.status() == RunStatus.COMPLETED  # not parked again for the hour
+        assert await handle.result(timeout=30) == "after"
+        assert support.CALLS["before"] == 1
+        row = await support.fetch_row(
+            database_url, "SELECT attempt FROM durable.runs WHERE id = $1", handle.run_id
+        )
+        assert row is not None
+        assert row["attempt"] == 2
+
+
 async def test_a_signal_makes_the_waiting_run_claimable(make_engine: EngineFactory) -> None:
     async with _manual(make_engine) as engine:
         assert engine.worker is not None

@@ -54,6 +54,8 @@ class Execution:
         """True from just before the write that ends this claim (finish, park, automatic
         retry): the run may stop being 'running' by this execution's own hand, and that
         write, fenced by the claim, reports a lost lease itself."""
+        self.on_ending: Callable[[Execution], None] | None = None
+        """Told once when ``ending`` becomes True (the worker frees the run's slot)."""
         self.hooks = runtime.hooks.bind(
             self.run_id, workflow.name, workflow.version, workflow.hooks, self.attempt
         )
@@ -61,6 +63,12 @@ class Execution:
 
     def clock(self) -> float:
         return self.runtime.clock()
+
+    def _end_claim(self) -> None:
+        if not self.ending:
+            self.ending = True
+            if self.on_ending is not None:
+                self.on_ending(self)
 
     def _traced(self) -> ExecutingRun:
         row = self.row
@@ -160,7 +168,7 @@ class Execution:
 
     async def _retry_later(self, error: str) -> bool:
         """Requeue the failed run after its backoff when it has automatic retries left."""
-        self.ending = True  # requeued or failed: the claim ends either way
+        self._end_claim()  # requeued or failed: the claim ends either way
         try:
             delay = await retry_after_failure(
                 self.runtime.store, self.run_id, self.attempt, error, self.workflow.retry
@@ -185,7 +193,7 @@ class Execution:
         # Not shielded: a write cut short by cancellation is simply not committed (or is),
         # and the run is replayed from its records either way.
         finish = Finish(self.run_id, self.attempt, status, output, error, cascade)
-        self.ending = True
+        self._end_claim()
         with self.runtime.listener.finishing(self.run_id):
             await self._write_finish(finish, fallback)
 
@@ -310,7 +318,8 @@ class Execution:
         raise Suspended
 
     async def _park_now(self, ctx: RunContext) -> None:
-        self.parked = self.ending = True
+        self.parked = True
+        self._end_claim()
         requests = ctx.park_requests
         statuses = {r.status for r in requests}
         # A pause outranks the rest: the run waits for an operator before anything else.

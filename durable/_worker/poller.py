@@ -43,6 +43,8 @@ class Poller:
         self.runtime = runtime
         self.settings = runtime.settings
         self.active: dict[UUID, Execution] = {}
+        self._ending = 0
+        """Executions in ``active`` whose final write is queued or on the wire."""
         self._wake = Signal()
         self._stopping = False
         self._claim_scope = anyio.CancelScope()
@@ -63,7 +65,9 @@ class Poller:
 
     @property
     def free_slots(self) -> int:
-        return self.settings.concurrency - len(self.active)
+        # A run whose body has ended and whose final write (finish, park) is on the wire
+        # runs no code: its slot is free, so the next claim overlaps that write.
+        return self.settings.concurrency - len(self.active) + self._ending
 
     def on_run(self, run_id: UUID, what: str) -> None:
         """A run executing here may have been cancelled or paused: check its row, and stop
@@ -262,8 +266,18 @@ class Poller:
         if workflow is None:  # cannot happen: the claim filters on registered pairs
             raise RuntimeError(f"claimed a run of unregistered workflow {row.workflow_name}")
         execution = Execution(self.runtime, row, workflow)
+        execution.on_ending = self._claim_ending
+        previous = self.active.get(execution.run_id)
+        if previous is not None and previous.ending:  # parked and due again already
+            self._ending -= 1
         self.active[execution.run_id] = execution
         tg.start_soon(self._execute, execution)
+
+    def _claim_ending(self, execution: Execution) -> None:
+        if self.active.get(execution.run_id) is execution:
+            self._ending += 1
+            if self._maybe_more:
+                self._wake.set()
 
     async def _execute(self, execution: Execution) -> None:
         try:
@@ -274,6 +288,8 @@ class Poller:
             # By identity: a run this execution parked may already run in a new one here.
             if self.active.get(execution.run_id) is execution:
                 del self.active[execution.run_id]
+                if execution.ending:
+                    self._ending -= 1
             # A parked run has a new wake time: the idle loop must re-read the next timer.
             if self._maybe_more or self._stopping or execution.parked:
                 self._wake.set()

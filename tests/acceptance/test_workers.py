@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
@@ -121,3 +123,35 @@ async def test_two_workers_complete_every_run_exactly_once(make_engine: EngineFa
         assert detail.attempt == 1  # claimed once: no worker took a run another held
         assert [s.cursor_key for s in detail.steps] == ["step:stage_one#0", "step:stage_two#0"]
     assert sum(CALLS[k] for k in CALLS if k[0] == "stage_one") == runs
+
+
+@workflow(name="tests.workers.tagged")
+async def tagged(tag: str) -> str:
+    return tag
+
+
+async def test_a_run_whose_finish_is_on_the_wire_does_not_hold_its_slot(
+    make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With one slot, the next run executes while the first run's finish is still held on
+    the wire: its code has ended, so the claim overlaps that write."""
+    held, release = anyio.Event(), anyio.Event()
+    async with make_engine(tagged, concurrency=1) as engine:
+        finishes = engine.runtime.writer.finishes
+        write = finishes.write
+
+        async def held_first(finish: Any) -> bool:
+            if not held.is_set():
+                held.set()
+                await release.wait()
+            return await write(finish)
+
+        monkeypatch.setattr(finishes, "write", held_first)
+        first = await engine.start(tagged, "first")
+        await held.wait()
+        second = await engine.start(tagged, "second")
+        with anyio.fail_after(10):
+            assert await second.result() == "second"  # ran while the first was held
+        assert await first.status() == RunStatus.RUNNING
+        release.set()
+        assert await first.result(timeout=10) == "first"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import importlib
 import logging
 import os
@@ -48,6 +49,10 @@ async def serve(
     once serving, ``stopping(reason)`` when the stop begins."""
     with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with engine:
+            # This process is a worker now: what startup left alive (the app's modules, the
+            # engine) stays alive, so take it out of the collector's scans. Under load the
+            # full collections otherwise re-scan it all, a sixth of the worker's CPU.
+            gc.freeze()
             _log.info("worker %s serving (pid %d)", engine.runtime.worker_id, os.getpid())
             if announce is not None:
                 announce(engine)

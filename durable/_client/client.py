@@ -49,7 +49,7 @@ from durable._runs.operations import cancel_run
 from durable._runs.registry import Registry, default_registry
 from durable._runs.runtime import Runtime, Settings
 from durable._runs.scoping import check_resource_id, encode_metadata, require_in_resource
-from durable._runs.starting import StartRequest, encode_input, start_run
+from durable._runs.starting import NewRun, encode_input, start_run
 from durable._store.connecting import connector
 from durable._store.embedded import EmbeddedPostgres, resolve_database_url
 from durable._store.listener import Listener
@@ -384,7 +384,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping, EngineEvents):
         input_json = encode_input(
             runtime, f"workflow {name!r}", signature, args, kwargs, by_name=by_name
         )
-        request = StartRequest(
+        request = NewRun(
             run_id=run_id, workflow=name, version=version, queue=queue, input_json=input_json,
             priority=priority, tags=tags, idempotency_key=idempotency_key,
             delay_seconds=delay_seconds, concurrency_key=concurrency_key,

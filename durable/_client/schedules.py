@@ -17,7 +17,7 @@ from durable._foundation.durations import to_seconds
 from durable._foundation.limits import check_payload, unstorable_text
 from durable._foundation.run_ids import new_run_id
 from durable._foundation.views import RunStatus
-from durable._runs.starting import StartRequest, start_run
+from durable._runs.starting import NewRun, start_run
 from durable._store.rows import ScheduleRow
 from durable.errors import InvalidSchedule, ScheduleNotFound
 
@@ -93,15 +93,15 @@ def tick_request(
     run_id: UUID,
     idempotency_key: str | None,
     delay: float | None,
-) -> StartRequest:
-    """The start of one run by ``schedule`` (tagged ``schedule:<name>``, a trace of its
-    own); ``workflow`` is (name, version, queue, timeout)."""
+) -> NewRun:
+    """The start of one run by ``schedule`` (tagged ``schedule:<name>``; started with
+    ``root_span=True``, a trace of its own); ``workflow`` is (name, version, queue,
+    timeout)."""
     name, version, queue, timeout = workflow
-    return StartRequest(
+    return NewRun(
         run_id=run_id, workflow=name, version=version, queue=queue, input_json=input_json,
         tags=(f"schedule:{schedule}",), idempotency_key=idempotency_key,
         delay_seconds=delay, timeout_seconds=runtime.settings.run_timeout(timeout),
-        root_span=True,
     )  # fmt: skip
 
 
@@ -213,7 +213,7 @@ class Schedules:
             self._runtime, (wf_name, version, queue, timeout), name, row.input,
             run_id=new_run_id(), idempotency_key=None, delay=None,
         )  # fmt: skip
-        run_id, _ = await start_run(self._runtime, request)
+        run_id, _ = await start_run(self._runtime, request, root_span=True)
         await self._runtime.store.set_schedule_last_run(name, run_id)
         return RunHandle(self._engine, run_id, wf)
 

@@ -183,7 +183,7 @@ class Scheduler:
                 idempotency_key=f"schedule:{row.name}:{tick.isoformat()}",
                 delay=random.uniform(0, jitter) if jitter > 0 else None,
             )  # fmt: skip
-            new_id, _ = await start_run(self.runtime, request, conn=conn)
+            new_id, _ = await start_run(self.runtime, request, root_span=True, conn=conn)
             if new_id != run_id and run_id == runs[-1][1]:
                 await self.runtime.store.set_schedule_last_run(row.name, new_id, conn)
 

@@ -18,7 +18,7 @@ from durable._foundation.codec import decode_error, encode_error, error_info, to
 from durable._foundation.run_ids import child_id_of
 from durable._foundation.telemetry import EVENT_CHILD_START
 from durable._runs.start_options import NO_OPTIONS, StartOptions
-from durable._runs.starting import StartRequest, encode_input, start_run
+from durable._runs.starting import NewRun, encode_input, start_run
 from durable._workflow.context import Call, ParkRequest, RunContext
 from durable._workflow.replay import epoch, tracked, write
 from durable.errors import DurableError, RunCancelled, WorkflowFailed
@@ -86,7 +86,7 @@ async def _child(
     await execution.flush(ctx)
     runtime.telemetry.event(EVENT_CHILD_START, **{"durable.child.workflow": workflow.name,
                                                   "durable.step.cursor": call.key})  # fmt: skip
-    request = StartRequest(
+    request = NewRun(
         run_id=child_id, workflow=workflow.name, version=workflow.version,
         queue=options.queue or workflow.queue, input_json=input_json,
         priority=options.priority or 0, tags=options.tags or (),

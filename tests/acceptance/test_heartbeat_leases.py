@@ -140,44 +140,50 @@ async def test_a_park_committed_while_the_heartbeat_is_on_the_wire_is_not_a_lost
         assert await handle.status() == RunStatus.SLEEPING
 
 
+async def _lost_while_held(
+    engine: Engine, caplog: pytest.LogCaptureFixture, take: Callable[[UUID], Awaitable[None]]
+) -> None:
+    """Hold an execution of ``held``, ``take`` its run from under it, heartbeat once: the
+    lease is reported lost and the execution cancelled."""
+    handle = await engine.start(held)
+    poller = _poller(engine)
+    with caplog.at_level(logging.INFO, logger="durable.worker"):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(poller.claim_once)
+            await GATE.reached.wait()
+            execution = poller.active[handle.run_id]
+            await take(handle.run_id)
+            await poller._heartbeat()
+            assert execution.scope.cancel_called
+    assert f"run {handle.run_id}: {LOST}" in caplog.text
+
+
 async def test_a_run_another_worker_took_over_is_a_lost_lease(
     make_engine: EngineFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with _manual(make_engine) as engine:
-        handle = await engine.start(held)
-        poller = _poller(engine)
-        with caplog.at_level(logging.INFO, logger="durable.worker"):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(poller.claim_once)
-                await GATE.reached.wait()
-                execution = poller.active[handle.run_id]
-                await shift_clock(engine, LEASE + 1)  # the lease expired: another takes it
-                taken = await engine.runtime.store.claim(
-                    "another-worker", LEASE, 1, ["default"], ["tests.leases.held"], [1]
-                )
-                assert [row.id for row in taken] == [handle.run_id]
-                await poller._heartbeat()
-                assert execution.scope.cancel_called
-        assert f"run {handle.run_id}: {LOST}" in caplog.text
+
+        async def take_over(run_id: UUID) -> None:
+            await shift_clock(engine, LEASE + 1)  # the lease expired: another takes it
+            taken = await engine.runtime.store.claim(
+                "another-worker", LEASE, 1, ["default"], ["tests.leases.held"], [1]
+            )
+            assert [row.id for row in taken] == [run_id]
+
+        await _lost_while_held(engine, caplog, take_over)
 
 
 async def test_a_run_deleted_under_its_execution_is_a_lost_lease(
     make_engine: EngineFactory, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with _manual(make_engine) as engine:
-        handle = await engine.start(held)
-        poller = _poller(engine)
-        with caplog.at_level(logging.INFO, logger="durable.worker"):
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(poller.claim_once)
-                await GATE.reached.wait()
-                execution = poller.active[handle.run_id]
-                await engine.runtime.store.pool.execute(
-                    "DELETE FROM durable.runs WHERE id = $1", handle.run_id
-                )
-                await poller._heartbeat()
-                assert execution.scope.cancel_called
-        assert f"run {handle.run_id}: {LOST}" in caplog.text
+
+        async def delete(run_id: UUID) -> None:
+            await engine.runtime.store.pool.execute(
+                "DELETE FROM durable.runs WHERE id = $1", run_id
+            )
+
+        await _lost_while_held(engine, caplog, delete)
 
 
 SECOND = Gate()

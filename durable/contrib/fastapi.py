@@ -6,7 +6,7 @@
     from durable import Engine
     from durable.contrib.fastapi import durable_lifespan, durable_router, get_engine
 
-    engine = Engine()                       # or Engine(worker=False) for API-only processes
+    engine = Engine()                       # or Client() for API-only processes
     app = FastAPI(lifespan=durable_lifespan(engine))
     app.include_router(durable_router(engine, workflows=[checkout]), prefix="/durable")
 
@@ -14,6 +14,9 @@
     async def order(order_id: str, engine: Engine = Depends(get_engine)):
         handle = await engine.start(checkout, order_id, idempotency_key=order_id)
         return {"run_id": str(handle.run_id)}
+
+An API-only process that holds a plain ``Client`` (its workers run elsewhere) passes it to
+the same lifespan and router, and takes it with ``get_client`` / ``ClientDep``.
 
 Needs the ``durable-sdk[fastapi]`` extra. See ``docs/web-frameworks.md``.
 """
@@ -30,6 +33,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from durable._client.client import Client
 from durable._engine import Engine
 from durable._foundation.views import RunDetail
 from durable._workflow.decorators import Workflow
@@ -42,11 +46,13 @@ from durable.contrib.webhooks import (
 from durable.errors import PayloadTooLarge, RunNotFound, SerializationError, UnknownWorkflow
 
 __all__ = [
+    "ClientDep",
     "EngineDep",
     "StartRequest",
     "durable_exception_handlers",
     "durable_lifespan",
     "durable_router",
+    "get_client",
     "get_engine",
     "public_run_view",
 ]
@@ -62,11 +68,12 @@ _START_OPTIONS = frozenset(
 )
 
 
-def durable_lifespan(engine: Engine, lifespan: Lifespan | None = None) -> Lifespan:
-    """A lifespan for ``FastAPI(lifespan=...)`` (or Starlette) that enters ``engine`` on
-    startup, puts it on ``app.state`` for ``get_engine``, then runs the app's own
-    ``lifespan`` inside it (whatever that yields is passed on), and closes the engine,
-    worker included, on shutdown."""
+def durable_lifespan(engine: Client, lifespan: Lifespan | None = None) -> Lifespan:
+    """A lifespan for ``FastAPI(lifespan=...)`` (or Starlette) that enters ``engine`` (an
+    ``Engine``, or a plain ``Client`` in an API-only process) on startup, puts it on
+    ``app.state`` for ``get_engine`` / ``get_client``, then runs the app's own ``lifespan``
+    inside it (whatever that yields is passed on), and closes it, worker included, on
+    shutdown."""
 
     @asynccontextmanager
     async def run(app: Any) -> AsyncIterator[Any]:
@@ -84,16 +91,30 @@ def durable_lifespan(engine: Engine, lifespan: Lifespan | None = None) -> Lifesp
     return run
 
 
+def get_client(request: Request) -> Client:
+    """The ``Client`` or ``Engine`` entered by ``durable_lifespan`` (a FastAPI dependency:
+    ``durable: Client = Depends(get_client)``)."""
+    client = getattr(request.app.state, STATE_KEY, None)
+    if isinstance(client, Client):
+        return client
+    raise RuntimeError(
+        "no durable client on app.state: use FastAPI(lifespan=durable_lifespan(engine))"
+    )
+
+
 def get_engine(request: Request) -> Engine:
     """The engine entered by ``durable_lifespan`` (a FastAPI dependency:
-    ``engine: Engine = Depends(get_engine)``)."""
-    engine = getattr(request.app.state, STATE_KEY, None)
+    ``engine: Engine = Depends(get_engine)``); ``get_client`` also takes a plain Client."""
+    engine = get_client(request)
     if isinstance(engine, Engine):
         return engine
     raise RuntimeError(
-        "no durable engine on app.state: use FastAPI(lifespan=durable_lifespan(engine))"
+        "durable_lifespan entered a Client, not an Engine: use get_client (ClientDep)"
     )
 
+
+ClientDep = Annotated[Client, Depends(get_client)]
+"""``durable: ClientDep`` in an endpoint's parameters is the running client or engine."""
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
 """``engine: EngineDep`` in an endpoint's parameters is the running engine."""
@@ -165,17 +186,18 @@ def public_run_view(
 
 
 def durable_router(
-    engine: Engine,
+    engine: Client,
     *,
     expose_input: bool = False,
     expose_traceback: bool = False,
     workflows: Iterable[Workflow[..., Any] | str] | None = None,
     webhook_secrets: Iterable[str | bytes] = (),
 ) -> APIRouter:
-    """Routes over ``engine``: ``POST /runs/{workflow}`` starts a run of an allowed workflow
-    (body ``{"args": [...], "kwargs": {...}, "idempotency_key": ...}``), ``GET
-    /runs/{run_id}`` reads a run (``public_run_view``), and, with ``webhook_secrets``,
-    signed webhooks become signals: ``POST /runs/{run_id}/signals/{name}`` and ``POST
+    """Routes over ``engine`` (an ``Engine`` or a plain ``Client``): ``POST
+    /runs/{workflow}`` starts a run of an allowed workflow (body ``{"args": [...],
+    "kwargs": {...}, "idempotency_key": ...}``), ``GET /runs/{run_id}`` reads a run
+    (``public_run_view``), and, with ``webhook_secrets``, signed webhooks become signals:
+    ``POST /runs/{run_id}/signals/{name}`` and ``POST
     /workflows/{workflow}/signals/{name}?key=<idempotency key>`` (see
     ``durable.contrib.webhooks``).
 

@@ -36,7 +36,7 @@ from durable._runs.deliveries import SignalDelivery, SignalKind
 from durable.errors import PayloadTooLarge, SerializationError
 
 if TYPE_CHECKING:
-    from durable._engine import Engine
+    from durable._client.client import Client
     from durable._workflow.decorators import Workflow
 
 __all__ = [
@@ -137,7 +137,7 @@ class WebhookOutcome:
 
 
 async def deliver_webhook(
-    engine: Engine,
+    engine: Client,
     verifier: WebhookVerifier,
     body: bytes,
     headers: Mapping[str, str],
@@ -162,7 +162,7 @@ async def deliver_webhook(
 
 
 async def deliver_verified(
-    engine: Engine,
+    engine: Client,
     verified: VerifiedWebhook,
     *,
     name: str,

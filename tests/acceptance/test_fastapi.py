@@ -11,8 +11,9 @@ from typing import Annotated, Any
 import pytest
 from fastapi import Depends, FastAPI
 
-from durable import Engine, WorkflowFailed, step, workflow
+from durable import Client, Engine, WorkflowFailed, step, workflow
 from durable.contrib.fastapi import (
+    ClientDep,
     EngineDep,
     durable_exception_handlers,
     durable_lifespan,
@@ -167,3 +168,32 @@ async def test_through_a_real_uvicorn(make_engine: EngineFactory) -> None:
         assert await engine.handle(run_id).result(timeout=10) == {"sku": "U", "total": 200}
         view = await http.get(f"/durable/runs/{run_id}")
         assert view.json()["status"] == "completed"
+
+
+async def test_an_api_only_app_holds_a_plain_client_and_a_worker_runs_elsewhere(
+    make_engine: EngineFactory, database_url: str
+) -> None:
+    """The web process holds a ``Client`` (no worker code runs there); a worker engine
+    elsewhere executes what its router and its own endpoints start."""
+    client = Client(database_url, workflows=[web_quote])
+    app = FastAPI(lifespan=durable_lifespan(client))
+    app.include_router(durable_router(client, workflows=[web_quote]), prefix="/durable")
+
+    @app.post("/quote/{sku}")
+    async def quote(sku: str, durable: ClientDep) -> dict[str, str]:
+        handle = await durable.start(web_quote, Item(sku, 2))
+        return {"run_id": str(handle.run_id)}
+
+    @app.get("/engine-only")
+    async def engine_only(engine: EngineDep) -> dict[str, str]:
+        return {"worker": str(engine.worker)}
+
+    async with make_engine(web_quote), in_process(app) as http:
+        mine = (await http.post("/quote/B-2")).json()["run_id"]
+        body = {"args": [{"sku": "C-3", "quantity": 1}]}
+        routed = (await http.post("/durable/runs/web_quote", json=body)).json()["run_id"]
+        assert await client.handle(mine).result(timeout=10) == {"sku": "B-2", "total": 200}
+        assert await client.handle(routed).result(timeout=10) == {"sku": "C-3", "total": 100}
+        assert (await http.get(f"/durable/runs/{routed}")).json()["status"] == "completed"
+        with pytest.raises(RuntimeError, match="a Client, not an Engine"):
+            await http.get("/engine-only")

@@ -24,6 +24,9 @@ from durable.sql import query
 pytestmark = pytest.mark.anyio
 
 CLAIM_INDEX = "runs_claim_idx"
+# claim_runs reads either index, as the planner prefers: by wake order, or by served
+# workflow (runs_claim_workflow_idx); both bound the rows it reads.
+CLAIM_RUNS_INDEXES = (CLAIM_INDEX, "runs_claim_workflow_idx")
 NAMES = ["shop.checkout", "shop.refund", "mail.digest"]
 
 _FINISHED = """
@@ -99,7 +102,7 @@ async def test_claim_runs_uses_the_claim_index(db: asyncpg.Connection, finished:
         db, query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions, 10
     )
     # With few runs due either claim index serves; with many due elsewhere, see below.
-    _assert_uses_claim_index(plan, "claim_runs", (CLAIM_INDEX, "runs_claim_workflow_idx"))
+    _assert_uses_claim_index(plan, "claim_runs", CLAIM_RUNS_INDEXES)
     # The plan is not only cheap but right: it claims the due runs and nothing else.
     claimed = await db.fetch(
         query("claim_runs"), "host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions, 10

@@ -19,6 +19,7 @@ from durable._store.partition_statements import partition_history
 from durable.sql import query
 from tests.integration.test_claim_plan import (
     _UNFINISHED,
+    CLAIM_RUNS_INDEXES,
     NAMES,
     _assert_uses_claim_index,
     _nodes,
@@ -83,7 +84,7 @@ async def test_claim_runs_uses_the_claim_index_and_indexes_on_every_partition(
     versions = [1] * len(NAMES)
     args = ("host:123:abcd1234", 30.0, 16, ["default"], NAMES, versions, 10)
     plan = await _plan(db, query("claim_runs"), *args)
-    _assert_uses_claim_index(plan, "claim_runs")
+    _assert_uses_claim_index(plan, "claim_runs", CLAIM_RUNS_INDEXES)
     shown = json.dumps(plan, indent=1)
     scans = _steps_scans(plan)
     assert scans, f"claim_runs no longer loads the records:\n{shown}"

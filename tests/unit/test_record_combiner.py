@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Hashable, Sequence
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -61,13 +62,24 @@ async def _on_wire(wire: Wire, count: int) -> None:
     raise AssertionError(f"{len(wire.calls)} calls on the wire, expected {count}")
 
 
-async def _queued(combiner: Combiner[str], count: int) -> None:
+async def _queued(combiner: Combiner[Any], count: int) -> None:
     """Yield to the loop until ``count`` writes wait behind the one on the wire."""
     for _ in range(1000):
         if len(combiner._queue) >= count:
             return
         await asyncio.sleep(0)
     raise AssertionError(f"{len(combiner._queue)} writes queued, expected {count}")
+
+
+async def _behind_one(
+    combiner: Combiner[str], wire: Wire, first: str, rest: str
+) -> tuple[asyncio.Task[bool], list[asyncio.Task[bool]]]:
+    """``first`` alone on the wire, then each of ``rest`` queued behind it."""
+    alone = asyncio.ensure_future(combiner.write(first))
+    await _on_wire(wire, 1)
+    queued = [asyncio.ensure_future(combiner.write(item)) for item in rest]
+    await _queued(combiner, len(rest))
+    return alone, queued
 
 
 async def test_a_lone_write_goes_out_at_once_on_its_own() -> None:
@@ -93,10 +105,7 @@ async def test_writes_made_in_one_turn_of_the_loop_leave_together() -> None:
 async def test_writes_queued_behind_a_busy_wire_leave_together() -> None:
     wire = Wire(lost=frozenset("c"))
     combiner = _combiner(wire)
-    first = asyncio.ensure_future(combiner.write("a"))
-    await _on_wire(wire, 1)
-    rest = [asyncio.ensure_future(combiner.write(item)) for item in "bcd"]
-    await _queued(combiner, 3)
+    first, rest = await _behind_one(combiner, wire, "a", "bcd")
     wire.gate.set()
     assert await first is True
     assert [await w for w in rest] == [True, False, True]  # each learns its own outcome
@@ -140,10 +149,7 @@ async def test_a_burst_leaves_in_batches_of_bounded_bytes() -> None:
 async def test_a_row_postgres_refuses_fails_only_its_own_waiter() -> None:
     wire = Wire(refused=frozenset("c"))
     combiner = _combiner(wire)
-    first = asyncio.ensure_future(combiner.write("a"))
-    await _on_wire(wire, 1)
-    rest = [asyncio.ensure_future(combiner.write(item)) for item in "bcd"]
-    await _queued(combiner, 3)
+    first, rest = await _behind_one(combiner, wire, "a", "bcd")
     wire.gate.set()
     assert await first is True
     outcomes = await asyncio.gather(*rest, return_exceptions=True)
@@ -159,10 +165,7 @@ async def test_any_other_error_of_a_combined_write_reaches_every_waiter() -> Non
     wire = Wire()
     wire.batch_error = ConnectionResetError("lost")
     combiner = _combiner(wire)
-    first = asyncio.ensure_future(combiner.write("a"))
-    await _on_wire(wire, 1)
-    rest = [asyncio.ensure_future(combiner.write(item)) for item in "bc"]
-    await _queued(combiner, 2)
+    first, rest = await _behind_one(combiner, wire, "a", "bc")
     wire.gate.set()
     assert await first is True
     outcomes = await asyncio.gather(*rest, return_exceptions=True)

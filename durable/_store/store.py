@@ -56,35 +56,10 @@ class Store(QueueStatements, OperationStatements, SignalStatements, PartitionSta
     # -- starting runs ---------------------------------------------------------------
 
     async def insert_run(
-        self,
-        *,
-        run_id: UUID,
-        workflow: str,
-        version: int,
-        input_json: str,
-        queue: str,
-        priority: int,
-        tags: Sequence[str],
-        idempotency_key: str | None,
-        parent_run_id: UUID | None,
-        parent_cursor: str | None,
-        delay_seconds: float | None,
-        timeout_seconds: float | None,
-        traceparent: str | None,
-        tracestate: str | None,
-        depth: int = 0,
-        concurrency_key: str | None = None,
-        resource_id: str | None = None,
-        metadata_json: str | None = None,
-        conn: asyncpg.Connection | None = None,
+        self, run: NewRun, *, conn: asyncpg.Connection | None = None
     ) -> tuple[UUID, bool]:
         """Insert a run; return (id, created). An existing id or idempotency key wins,
         unless it belongs to another resource (``ValueError``: never another's handle)."""
-        run = NewRun(
-            run_id, workflow, version, input_json, queue, priority, tags, idempotency_key,
-            parent_run_id, parent_cursor, delay_seconds, timeout_seconds, traceparent,
-            tracestate, depth, concurrency_key, resource_id, metadata_json,
-        )  # fmt: skip
         return await insert_run(conn or self.pool, run)
 
     async def latest_workflow_version(self, name: str) -> tuple[int, str, float | None] | None:

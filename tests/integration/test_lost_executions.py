@@ -13,6 +13,7 @@ import pytest
 from durable._store.pool import ConnectionPool
 from durable._store.record_writer import StepWrite
 from durable._store.rows import ClaimedRun
+from durable._store.run_inserts import NewRun
 from durable._store.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -32,11 +33,8 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 async def _start(store: Store) -> uuid.UUID:
     run_id, _ = await store.insert_run(
-        run_id=uuid.uuid4(), workflow="poison", version=1,
-        input_json='{"args": [], "kwargs": {}}', queue="default", priority=0, tags=[],
-        idempotency_key=None, parent_run_id=None, parent_cursor=None, delay_seconds=None,
-        timeout_seconds=None, traceparent=None, tracestate=None,
-    )  # fmt: skip
+        NewRun(uuid.uuid4(), "poison", 1, '{"args": [], "kwargs": {}}', "default")
+    )
     return run_id
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from durable._store.pool import ConnectionPool
 from durable._store.record_writer import StepWrite
+from durable._store.run_inserts import NewRun
 from durable._store.store import Store
 
 pytestmark = pytest.mark.anyio
@@ -31,12 +32,7 @@ async def store(database_url: str) -> AsyncIterator[Store]:
 
 
 async def _claimed(store: Store) -> tuple[uuid.UUID, int]:
-    await store.insert_run(
-        run_id=uuid.uuid4(), workflow="wf", version=1, input_json='{"args":[],"kwargs":{}}',
-        queue="default", priority=0, tags=(), idempotency_key=None, parent_run_id=None,
-        parent_cursor=None, delay_seconds=None, timeout_seconds=None, traceparent=None,
-        tracestate=None,
-    )  # fmt: skip
+    await store.insert_run(NewRun(uuid.uuid4(), "wf", 1, '{"args":[],"kwargs":{}}', "default"))
     [row] = await store.claim("w1", 30.0, 1, ["default"], ["wf"], [1])
     return row.id, row.attempt
 

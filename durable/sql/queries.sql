@@ -519,7 +519,8 @@ SELECT told.id,
 FROM told;
 
 -- name: run_outcome
--- The status, output and error of one run: what handle.result() waits for.
+-- The status, output and error of one run: handle.status(), a child's outcome, a
+-- handle read inside a workflow (result() waiters read through run_outcomes).
 SELECT status, output, error FROM durable.runs WHERE id = $1;
 
 -- name: run_outcomes

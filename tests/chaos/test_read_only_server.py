@@ -44,8 +44,11 @@ async def _read_only(server_dsn: str, database: str, on: bool, *, terminate: boo
     try:
         await conn.execute(f'ALTER DATABASE "{database}" {setting}')
         if terminate:
+            # Wait for each backend to be gone (PostgreSQL 14+): a write that met one still
+            # shutting down would fail on the dead connection, not on the read-only server,
+            # and the run's claims after its lease (writes too) would never reach the step.
             await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity WHERE datname = $1",
                 database,
             )
     finally:

@@ -30,9 +30,16 @@ pytestmark = pytest.mark.anyio
 
 HOURS = 36
 
-# A v7 id per run, started `g * $3` seconds ago, with random low bits.
+# Run g started `(g - 0.5) * $3` seconds before the current hour began (in UTC, as the
+# partitions are cut), so every partition that holds history holds a full hour of it
+# whenever the test runs: one holding a minute's worth is rightly scanned in sequence.
+_STARTED = (
+    "(date_trunc('hour', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'"
+    " - (g - 0.5) * $3 * interval '1 second')"
+)
+# A v7 id per run, of its start, with random low bits.
 _V7 = (
-    "overlay(durable.uuid7_floor(now() - g * $3 * interval '1 second')::text "
+    f"overlay(durable.uuid7_floor({_STARTED})::text "
     "placing substr(md5(g::text), 1, 12) from 25 for 12)::uuid"
 )
 
@@ -41,7 +48,7 @@ INSERT INTO durable.runs (
     id, workflow_name, workflow_version, status, input, output, queue, attempt,
     created_at, started_at, finished_at, updated_at)
 SELECT {_V7}, ($2::text[])[1 + g % 3], 1, 'completed', '{{"args": [], "kwargs": {{}}}}', '42',
-    'default', 1, now() - g * $3 * interval '1 second', now(), now(), now()
+    'default', 1, {_STARTED}, now(), now(), now()
 FROM generate_series(1, $1::int) AS g
 """
 
@@ -65,7 +72,7 @@ async def _fill(db: asyncpg.Connection, finished: int) -> None:
         "SELECT durable.ensure_history_partitions(now() - make_interval(hours => $1), now())",
         HOURS,
     )
-    await db.execute(_FINISHED, finished, NAMES, (HOURS - 1) * 3600.0 / finished)
+    await db.execute(_FINISHED, finished, NAMES, (HOURS - 2) * 3600.0 / finished)
     await db.execute(_STEPS)
     await db.execute(_UNFINISHED, NAMES)
     await db.execute("ANALYZE durable.runs")

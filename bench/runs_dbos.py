@@ -23,6 +23,10 @@ DONE = (
     "SELECT count(*) FROM dbos.workflow_status"
     " WHERE workflow_uuid = ANY($1::text[]) AND status = 'SUCCESS'"
 )
+STARTED = (
+    "SELECT count(*) FROM dbos.workflow_status"
+    " WHERE workflow_uuid = ANY($1::text[]) AND status <> 'ENQUEUED'"
+)
 
 
 async def step(bench: Bench, rep: int) -> RepOut:
@@ -71,18 +75,31 @@ async def throughput(bench: Bench, rep: int) -> RepOut:
 
 
 async def drain(bench: Bench, rep: int) -> RepOut:
+    """The batch is enqueued on a queue of this rep's own, registered held
+    (``worker_concurrency=0``); once DBOS's queue thread has polled it with all of the
+    batch enqueued and run none, the limit is lifted (the clock starts) and the queue is
+    deleted when all are done.
+
+    One queue is not held again for the next rep: DBOS's queue thread reads a queue's
+    settings before each polling interval's wait and dequeues after it with what it read
+    (``queue_worker_thread`` in ``dbos/_queue.py``, 3.4.0), so a queue set back to 0 right
+    after a drain still dequeues once without a limit, up to a second later."""
     n = bench.n("batch")
-    queue = await DBOS.retrieve_queue_async(X.DRAIN_QUEUE)
-    if queue is None:
-        raise RuntimeError(f"queue {X.DRAIN_QUEUE} is not registered")
-    handles = await asyncio.gather(
-        *(DBOS.enqueue_workflow_async(X.DRAIN_QUEUE, X.one_step) for _ in range(n))
-    )
-    ids = [h.get_workflow_id() for h in handles]
+    name = f"{X.DRAIN_QUEUE}_{rep}"
     conn = await asyncpg.connect(bench.dbos_url)
     try:
-        if await conn.fetchval(DONE, ids):
-            raise RuntimeError("the paused DBOS queue ran workflows")
+        queue = await DBOS.register_queue_async(name, worker_concurrency=0)
+        registered = now()
+        handles = await asyncio.gather(
+            *(DBOS.enqueue_workflow_async(name, X.one_step) for _ in range(n))
+        )
+        ids = [h.get_workflow_id() for h in handles]
+        # DBOS's queue manager looks for new queues every 1 s and starts a thread for each,
+        # which polls once per polling interval (+-5% jitter): hold the batch until it has.
+        poll = await queue.get_polling_interval_sec_async()
+        await anyio.sleep(max(0.0, max(registered + 1.0, now()) + 1.25 * poll - now()))
+        if await conn.fetchval(STARTED, ids):
+            raise RuntimeError("the held DBOS queue ran workflows")
         t0 = now()
         await queue.set_worker_concurrency_async(None)
         with anyio.fail_after(TIMEOUT):
@@ -90,8 +107,8 @@ async def drain(bench: Bench, rep: int) -> RepOut:
                 await anyio.sleep(0.005)
         elapsed = now() - t0
     finally:
-        await queue.set_worker_concurrency_async(0)
         await conn.close()
+        await DBOS.delete_queue_async(name)
     # The queue has no worker concurrency limit: the same figure stands beside both rows.
     return RepOut({"batch": [elapsed], "batch_uncapped": [elapsed]})
 

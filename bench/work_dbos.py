@@ -28,6 +28,7 @@ APP_VERSION = "durable-bench"
 """Pinned, so the replay child process and this one serve the same workflows."""
 PICKUP_QUEUE = "bench_pickup"
 DRAIN_QUEUE = "bench_drain"
+"""The prefix of the drain's queues, one per rep."""
 
 
 @DBOS.step()
@@ -104,14 +105,14 @@ def config(url: str, executor_id: str | None = None) -> DBOSConfig:
 
 async def launch(url: str, executor_id: str | None = None, *, queues: bool = True) -> None:
     """Create and launch DBOS on ``url`` with its default settings, then (``queues``)
-    register ``bench_pickup`` as DBOS makes it and ``bench_drain`` paused
-    (``worker_concurrency=0``)."""
+    register ``bench_pickup`` as DBOS makes it. The drain registers a queue of its own per
+    rep (``bench_drain_<rep>``, held with ``worker_concurrency=0`` until its clock starts;
+    see ``runs_dbos.drain``)."""
     logging.getLogger("dbos").setLevel(logging.WARNING)
     DBOS(config=config(url, executor_id))
     await asyncio.to_thread(DBOS.launch)
     if queues:
         await DBOS.register_queue_async(PICKUP_QUEUE)
-        await DBOS.register_queue_async(DRAIN_QUEUE, worker_concurrency=0)
 
 
 async def shutdown() -> None:

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
+from typing import Any
 from uuid import UUID
 
 from opentelemetry import context as otel_context
@@ -245,11 +246,10 @@ class Telemetry:
             )
             yield StartedRun(span, parent, state, self, name)
 
-    @contextmanager
-    def executing(self, run: ExecutingRun, interrupted: Callable[[], bool]) -> Iterator[Span]:
+    def executing(self, run: ExecutingRun, interrupted: Callable[[], bool]) -> _Executing:
         """The CONSUMER span of one execution attempt, and the run's structlog context.
         ``interrupted`` tells, once the body ends, whether the worker cut it short."""
-        name = run.workflow
+        name, run_id = run.workflow, str(run.run_id)
         span = self.tracer.start_span(
             f"run_workflow {name}",
             context=extract_context(run.traceparent, run.tracestate),
@@ -257,22 +257,14 @@ class Telemetry:
             attributes={
                 WORKFLOW_NAME: name,
                 WORKFLOW_VERSION: run.version,
-                RUN_ID: str(run.run_id),
+                RUN_ID: run_id,
                 RUN_ATTEMPT: run.attempt,
                 QUEUE_NAME: run.queue,
                 WORKER_ID: run.worker_id,
             },
         )
-        tokens = bind_contextvars(
-            run_id=str(run.run_id), workflow=name, run_attempt=run.attempt, cursor=...
-        )
-        try:
-            with _Active(span):
-                yield span
-                if interrupted():
-                    span.add_event(EVENT_INTERRUPTED)
-        finally:
-            reset_contextvars(**tokens)
+        logged = {"run_id": run_id, "workflow": name, "run_attempt": run.attempt}
+        return _Executing(span, logged, interrupted)
 
     def step_attempt(
         self, run: tuple[str, UUID, int, str], name: str, key: str, attempt: int
@@ -370,6 +362,36 @@ class _Active:
             if self._token is not None:
                 otel_context.detach(self._token)  # type: ignore[arg-type]
             self.span.end()
+
+
+class _Executing(_Active):
+    """An execution's span, current while it runs, with the run bound for structlog. A
+    class, not a generator: one per run."""
+
+    __slots__ = ("_interrupted", "_logged", "_tokens")
+
+    def __init__(self, span: Span, logged: dict[str, Any], interrupted: Callable[[], bool]) -> None:
+        super().__init__(span)
+        self._logged = logged
+        self._interrupted = interrupted
+        self._tokens: Mapping[str, Any] = {}
+
+    def __enter__(self) -> Span:
+        self._tokens = bind_contextvars(**self._logged, cursor=...)
+        return super().__enter__()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is None and self._interrupted():
+                self.span.add_event(EVENT_INTERRUPTED)
+            super().__exit__(exc_type, exc, tb)
+        finally:
+            reset_contextvars(**self._tokens)
 
 
 class _StepAttempt(_Active):

@@ -124,21 +124,22 @@ class Listener:
                 if not watchers:
                     del self._watchers[run_id]
 
-    @contextmanager
-    def finishing(self, run_id: UUID) -> Iterator[None]:
-        """Around an execution of this process writing the run's outcome: its waiters
-        may wait for the handover (``finished_here``) instead of reading the row. Should
-        the write end without one (claim lost, error, cancelled), they are woken to read."""
+    def begin_finishing(self, run_id: UUID) -> None:
+        """Before an execution of this process writes the run's outcome: its waiters may
+        wait for the handover (``finished_here``) instead of reading the row. Every call
+        is paired with ``end_finishing`` in a ``finally`` (a pair of calls, not a context
+        manager: this runs once per run)."""
         self._finishing[run_id] = self._finishing.get(run_id, 0) + 1
-        try:
-            yield
-        finally:
-            left = self._finishing.pop(run_id) - 1
-            if left:
-                self._finishing[run_id] = left
-            for signal in list(self._watchers.get(run_id, ())):
-                if signal.outcome is None:
-                    signal.set()
+
+    def end_finishing(self, run_id: UUID) -> None:
+        """After the write: should it have ended without a handover (claim lost, error,
+        cancelled), the waiters are woken to read."""
+        left = self._finishing.pop(run_id) - 1
+        if left:
+            self._finishing[run_id] = left
+        for signal in list(self._watchers.get(run_id, ())):
+            if signal.outcome is None:
+                signal.set()
 
     def finishing_here(self, run_id: UUID) -> bool:
         """True while an execution of this process writes the run's outcome: its next

@@ -194,8 +194,12 @@ class Execution:
         # and the run is replayed from its records either way.
         finish = Finish(self.run_id, self.attempt, status, output, error, cascade)
         self._end_claim()
-        with self.runtime.listener.finishing(self.run_id):
+        listener = self.runtime.listener
+        listener.begin_finishing(self.run_id)
+        try:
             await self._write_finish(finish, fallback)
+        finally:
+            listener.end_finishing(self.run_id)
 
     async def _write_finish(self, finish: Finish, fallback: bool) -> None:
         status, output, error = finish.status, finish.output_json, finish.error_json

@@ -18,7 +18,7 @@ import anyio
 
 from durable._foundation.codec import encode_error, rebuild_exception, to_json
 from durable._foundation.limits import check_payload
-from durable._workflow.context import Call, CurrentStep, RunContext, in_step
+from durable._workflow.context import Call, CurrentStep, InStep, RunContext
 from durable.errors import (
     DurableCallInStep,
     LeaseLost,
@@ -80,7 +80,7 @@ async def _step(
             info = CurrentStep(ctx.run_id, ctx.workflow, step.name, key, attempt)
             with (
                 ctx.execution.runtime.telemetry.step_attempt(ctx.span_run, step.name, key, attempt),
-                in_step(info),
+                InStep(info),
             ):
                 ctx.execution.hooks.step_started(step.name, key, attempt)
                 value = await _attempt(step, key, _timeout(ctx, step), args, kwargs)

@@ -740,3 +740,31 @@ def test_arg_that_is_not_plain_json_is_not_rebuilt_as_another_value(arg: Any) ->
     else:
         assert type(rebuilt) is Incident
         assert rebuilt.args == exc.args
+
+
+def _plain(a, b=1): ...  # type: ignore[no-untyped-def]
+def _starred(a, *rest): ...  # type: ignore[no-untyped-def]
+def _positional_only(a, /, b=2): ...  # type: ignore[no-untyped-def]
+def _needs_keyword(a, *, k): ...  # type: ignore[no-untyped-def]
+def _optional_keyword(*, k=3): ...  # type: ignore[no-untyped-def]
+def _no_parameters(): ...  # type: ignore[no-untyped-def]
+
+
+@pytest.mark.parametrize(
+    "fn", [_plain, _starred, _positional_only, _needs_keyword, _optional_keyword, _no_parameters]
+)
+@pytest.mark.parametrize("count", range(5))
+def test_stored_positional_arguments_fit_exactly_when_python_would_bind_them(
+    fn: Any, count: int
+) -> None:
+    """decode_args skips inspect's binding for keyword-free calls; the shortcut must agree
+    with it on every shape of signature."""
+    sig = Signature(fn)
+    stored = json.dumps({"args": list(range(count)), "kwargs": {}})
+    try:
+        sig.bind(tuple(range(count)), {})
+    except TypeError:
+        with pytest.raises(SerializationError, match="do not fit"):
+            sig.decode_args(stored)
+    else:
+        assert sig.decode_args(stored) == (tuple(range(count)), {})

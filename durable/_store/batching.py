@@ -5,6 +5,10 @@ An item is sent at the end of the loop's current turn, so a lone call waits no l
 and the items of one turn leave together. While ``max_in_flight`` batches are on the
 wire, further items queue and leave together when one frees up. Subclasses say what a
 batch sends and what each of its items gets back (``_outcomes``).
+
+A call that finds the wire free leads: it yields once (the end of the turn), and when no
+other call joined it, sends its item from its own task. That lone path, the one-step
+latency path, costs no future, task or extra turn of the loop; a batch costs one task.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ class Batcher(Generic[T, V]):
         # payload bytes), not one statement of everything queued.
         self._max_batch, self._size, self._max_bytes = max_batch, size, max_batch_bytes
         self._in_flight = 0
+        self._leading = False
+        """True while a call that found the wire free waits for the end of the turn."""
         self._queue: list[tuple[T, asyncio.Future[V]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -43,18 +49,42 @@ class Batcher(Generic[T, V]):
         raise NotImplementedError
 
     async def _submit(self, item: T) -> V:
+        if not self._queue and not self._leading and self._in_flight < self._max_in_flight:
+            return await self._lead(item)
         waiter: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._queue.append((item, waiter))
-        if len(self._queue) == 1 and self._in_flight < self._max_in_flight:
-            # Sent at the end of this turn of the loop, not now: calls made in one turn
-            # leave in one statement instead of one alone and the rest a round trip
-            # behind it. A lone call waits no longer.
-            asyncio.get_running_loop().call_soon(self._next)
         # A queued item is sent even if its caller is cancelled (which cancels only the
         # waiter, skipped when the answer comes): a write's fence decides, and a read
         # costs the others in its batch nothing. No shield: it would cost a future and
         # two callbacks per item.
         return await waiter
+
+    async def _lead(self, item: T) -> V:
+        """Send ``item`` at the end of this turn of the loop: alone, from this task, or in
+        one batch with the calls made meanwhile (which queued behind it)."""
+        self._leading = True
+        try:
+            await asyncio.sleep(0)  # every call made in this turn runs before this returns
+        except BaseException:
+            self._leading = False
+            self._next()  # cancelled: the calls queued behind this one still leave
+            raise
+        self._leading = False
+        if self._queue:  # joined: all leave in one batch, this call's answer like theirs
+            waiter: asyncio.Future[V] = asyncio.get_running_loop().create_future()
+            self._queue.insert(0, (item, waiter))
+            self._next()
+            return await waiter
+        # Alone: sent from this task, so cancelling it cancels its own statement only.
+        self._in_flight += 1
+        try:
+            (outcome,) = await self._outcomes([item])
+        finally:
+            self._in_flight -= 1
+            self._next()  # what queued meanwhile
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
 
     def _next(self) -> None:
         while self._queue and self._in_flight < self._max_in_flight:
@@ -99,7 +129,8 @@ class Batcher(Generic[T, V]):
 
     async def close(self) -> None:
         """Wait for the items accepted so far: the batches on the wire, and the items
-        queued for the end of this turn of the loop (sent now)."""
+        queued for the end of this turn of the loop (sent now). A call sending its item
+        alone is awaited by its caller, not here."""
         self._next()
         # A batch that finishes sends what queued behind it before it is done.
         while pending := [task for task in self._tasks if not task.done()]:

@@ -63,9 +63,10 @@ class Poller:
         self._recheck: set[UUID] = set()
         self._tg: TaskGroup | None = None
         self._tasks: dict[asyncio.Task[None], Execution] = {}
-        """Every execution's task, ended or parked ones' until their task ends. Plain
-        asyncio tasks: an anyio task costs a cancel scope and an event more, about 14 µs
-        per run (see docs/performance.md). Each execution has its own cancel scope."""
+        """Each execution's task until it ends (one that parked its run may outlive its
+        place in ``active``). Plain asyncio tasks: an anyio task costs a cancel scope and an
+        event more, about 14 µs per run (docs/performance.md); each execution runs under a
+        cancel scope of its own, which stop() cancels before joining the tasks."""
         self.running = False
 
     @property

@@ -266,15 +266,19 @@ class Signature:
 
     def encode_args(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         """JSON text of a call's arguments, checked against the signature and hints."""
-        bound = self.bind(args, kwargs)
-        targets = self._targets(len(bound.args))
+        if not kwargs and self._fits_positionally(len(args)):
+            bound_args, bound_kwargs = args, kwargs  # what binding would give, without it
+        else:
+            bound = self.bind(args, kwargs)
+            bound_args, bound_kwargs = bound.args, bound.kwargs
+        targets = self._targets(len(bound_args))
         out_args = [
             _dump(self._adapter_for(param), value, self._what(param))
-            for param, value in zip(targets, bound.args, strict=True)
+            for param, value in zip(targets, bound_args, strict=True)
         ]
         var_kw = self._layout[2]
         out_kwargs = {}
-        for key, value in bound.kwargs.items():
+        for key, value in bound_kwargs.items():
             param = self._keyword_target(key) or var_kw
             out_kwargs[key] = _dump(self._adapter_for(param), value, f"argument {key!r}")
         return _text({"args": out_args, "kwargs": out_kwargs}, f"arguments of {self._name}")

@@ -12,7 +12,9 @@ connection is re-established with backoff, and every waiter is woken once it is 
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import math
 import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
@@ -36,28 +38,54 @@ Outcome = tuple[str, str | None, str | None]
 
 
 class Signal:
-    """A resettable wake-up flag: ``set()`` from callbacks, ``wait()`` from one waiter."""
+    """A resettable wake-up flag: ``set()`` from callbacks, ``wait()`` from one waiter.
+
+    A future and a timer, not an event under a cancel scope: every ``result()`` waits on
+    one, and anyio's event and scope cost about five times as much (docs/performance.md).
+    """
 
     def __init__(self) -> None:
-        self._event = anyio.Event()
+        self._fired = False
+        self._waiter: asyncio.Future[None] | None = None
         self.news: str | None = None
         """What the latest notification said (e.g. ``"completed"``): a hint, never a fact."""
         self.outcome: Outcome | None = None
         """Set only by an execution of this process once it committed the run's outcome:
         unlike a notification, nothing outside the process can forge it."""
 
+    @property
+    def pending(self) -> bool:
+        """True when set() was called since the last wait() returned."""
+        return self._fired
+
     def set(self, news: str | None = None) -> None:
         self.news = news
-        self._event.set()
+        self._fired = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def wait(self, timeout: float | None) -> bool:
         """Wait for the next set() (or one since the last wait); False on timeout."""
-        with anyio.move_on_after(timeout):
-            await self._event.wait()
-        fired = self._event.is_set()
-        if fired:
-            self._event = anyio.Event()
+        if not self._fired:
+            loop = asyncio.get_running_loop()
+            waiter = self._waiter = loop.create_future()
+            timer = None
+            if timeout is not None and not math.isinf(timeout):
+                timer = loop.call_later(max(0.0, timeout), _wake_up, waiter)
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+                if timer is not None:
+                    timer.cancel()
+        fired, self._fired = self._fired, False
         return fired
+
+
+def _wake_up(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class Listener:

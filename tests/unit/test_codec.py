@@ -757,14 +757,18 @@ def _no_parameters() -> None: ...
 def test_stored_positional_arguments_fit_exactly_when_python_would_bind_them(
     fn: Any, count: int
 ) -> None:
-    """decode_args skips inspect's binding for keyword-free calls; the shortcut must agree
-    with it on every shape of signature."""
+    """encode_args and decode_args skip inspect's binding for keyword-free calls; the
+    shortcut must agree with it on every shape of signature."""
     sig = Signature(fn)
-    stored = json.dumps({"args": list(range(count)), "kwargs": {}})
+    args = tuple(range(count))
+    stored = json.dumps({"args": list(args), "kwargs": {}})
     try:
-        sig.bind(tuple(range(count)), {})
+        sig.bind(args, {})
     except TypeError:
+        with pytest.raises(TypeError):
+            sig.encode_args(args, {})
         with pytest.raises(SerializationError, match="do not fit"):
             sig.decode_args(stored)
     else:
-        assert sig.decode_args(stored) == (tuple(range(count)), {})
+        assert json.loads(sig.encode_args(args, {})) == {"args": list(args), "kwargs": {}}
+        assert sig.decode_args(stored) == (args, {})

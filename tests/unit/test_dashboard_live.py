@@ -25,7 +25,7 @@ async def test_a_burst_of_notifications_is_one_change() -> None:
     for _ in range(50):  # while the page re-reads itself
         signal.set()
     assert await anext(events) == CHANGE  # one more, for all fifty
-    assert not signal._event.is_set()  # nothing else pending
+    assert not signal.pending  # nothing else pending
     await events.aclose()
 
 
@@ -54,10 +54,10 @@ async def test_the_feed_attaches_once_and_wakes_every_page() -> None:
     assert len(listener._run_callbacks) == 1
     assert len(listener._wake_callbacks) == 1
     listener._on_notify(None, 0, "durable_run", f"{uuid4()} completed")
-    assert all(page._event.is_set() for page in pages)
+    assert all(page.pending for page in pages)
     one = uuid4()
     mine = feed.subscribe(listener, one)
     listener._on_notify(None, 0, "durable_run", f"{uuid4()} step")
-    assert not mine._event.is_set()
+    assert not mine.pending
     listener._on_notify(None, 0, "durable_run", f"{one} step")
-    assert mine._event.is_set()
+    assert mine.pending

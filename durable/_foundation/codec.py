@@ -249,11 +249,17 @@ class Signature:
         fewest = sum(1 for p in positional if p.default is p.empty)
         return fewest, math.inf if var_pos is not None else len(positional)
 
-    def _fits_positionally(self, count: int) -> bool:
-        """Whether ``count`` positional arguments and no keywords bind; the check a run's
-        arguments take on every claim, without ``inspect``'s general binding (a few µs)."""
+    def _bound(
+        self, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+    ) -> tuple[tuple[Any, ...], Mapping[str, Any]]:
+        """The positional and keyword arguments of a call as binding gives them; TypeError
+        when they do not fit. A keyword-free call only has its count checked: every start
+        and every claim binds, and ``inspect``'s general binding costs a few µs."""
         arity = self._positional_arity
-        return arity is not None and arity[0] <= count <= arity[1]
+        if not kwargs and arity is not None and arity[0] <= len(args) <= arity[1]:
+            return args, kwargs
+        bound = self.bind(args, kwargs)
+        return bound.args, bound.kwargs
 
     def _targets(self, count: int) -> list[inspect.Parameter | None]:
         """The parameter each of ``count`` positional arguments binds to."""
@@ -266,11 +272,7 @@ class Signature:
 
     def encode_args(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         """JSON text of a call's arguments, checked against the signature and hints."""
-        if not kwargs and self._fits_positionally(len(args)):
-            bound_args, bound_kwargs = args, kwargs  # what binding would give, without it
-        else:
-            bound = self.bind(args, kwargs)
-            bound_args, bound_kwargs = bound.args, bound.kwargs
+        bound_args, bound_kwargs = self._bound(args, kwargs)
         targets = self._targets(len(bound_args))
         out_args = [
             _dump(self._adapter_for(param), value, self._what(param))
@@ -303,11 +305,10 @@ class Signature:
         raw_args, raw_kwargs = data.get("args", []), data.get("kwargs", {})
         if not isinstance(raw_args, list) or not isinstance(raw_kwargs, dict):
             raise SerializationError(f"the stored arguments of {self._name} are malformed")
-        if raw_kwargs or not self._fits_positionally(len(raw_args)):
-            try:
-                self.bind(tuple(raw_args), raw_kwargs)
-            except TypeError as exc:
-                raise SerializationError(f"arguments of {self._name} do not fit: {exc}") from exc
+        try:
+            self._bound(tuple(raw_args), raw_kwargs)
+        except TypeError as exc:
+            raise SerializationError(f"arguments of {self._name} do not fit: {exc}") from exc
         targets = self._targets(len(raw_args))
         args = tuple(
             _load(self._adapter_for(param), value, self._what(param))

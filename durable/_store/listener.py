@@ -61,9 +61,8 @@ class Signal:
     def set(self, news: str | None = None) -> None:
         self.news = news
         self._fired = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if self._waiter is not None:
+            _wake_up(self._waiter)
 
     async def wait(self, timeout: float | None) -> bool:
         """Wait for the next set() (or one since the last wait); False on timeout."""

@@ -149,6 +149,10 @@ def decode_json(raw: str | None) -> Any:
     return None if raw is None else json.loads(raw)
 
 
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+"""One encoder for every payload: ``json.dumps`` with options builds a new one per call."""
+
+
 def to_json(value: Any, what: str = "value") -> str:
     """JSON text of an already JSON-ready value that Postgres can store exactly.
 
@@ -157,7 +161,7 @@ def to_json(value: Any, what: str = "value") -> str:
     jsonb) and a lone surrogate (not encodable as UTF-8).
     """
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _JSON.encode(value)
     except (ValueError, TypeError) as exc:  # NaN or infinity; a type json cannot write
         raise SerializationError(f"{what} cannot be encoded as JSON: {exc}") from exc
     problem = unstorable_json(text)

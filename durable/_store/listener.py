@@ -4,6 +4,10 @@ Engines of one process share it per database (``listener_share``): each adds its
 callbacks and removes them when it closes, and each runs ``run()``, of which one at a time
 keeps the connection up (the others wait their turn, so it outlives any one engine).
 
+A process hears ``durable_run`` (every run's status and progress) only once something in
+it waits on runs: a worker alone hears ``durable_wake``, ``durable_control`` (cancels and
+pauses, which stop executions) and ``durable_events``, not the finish of every run.
+
 Notifications are hints, never the source of truth (anyone who can connect can NOTIFY):
 every waiter re-reads the database when woken and also polls on a fallback interval, so a
 notification lost while the connection was down costs latency, not correctness. The
@@ -24,12 +28,21 @@ from uuid import UUID
 import anyio
 import asyncpg
 
-__all__ = ["EVENTS_CHANNEL", "RUN_CHANNEL", "WAKE_CHANNEL", "Listener", "Outcome", "Signal"]
+__all__ = [
+    "CONTROL_CHANNEL",
+    "EVENTS_CHANNEL",
+    "RUN_CHANNEL",
+    "WAKE_CHANNEL",
+    "Listener",
+    "Outcome",
+    "Signal",
+]
 
 WAKE_CHANNEL = "durable_wake"
 RUN_CHANNEL = "durable_run"
+CONTROL_CHANNEL = "durable_control"
 EVENTS_CHANNEL = "durable_events"
-_CHANNELS = (WAKE_CHANNEL, RUN_CHANNEL, EVENTS_CHANNEL)
+_ALWAYS = (WAKE_CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL)
 _log = logging.getLogger("durable.listener")
 
 
@@ -103,6 +116,7 @@ class Listener:
         self._conn: asyncpg.Connection | None = None
         self._wake_callbacks: list[Callable[[str], None]] = []
         self._run_callbacks: list[Callable[[UUID, str], None]] = []
+        self._control_callbacks: list[Callable[[UUID, str], None]] = []
         self._event_callbacks: list[Callable[[str], None]] = []
         # Weak: a subscription dies with the handle that holds it.
         self._watchers: dict[UUID, weakref.WeakSet[Signal]] = {}
@@ -112,6 +126,9 @@ class Listener:
         self._opening = anyio.Lock()
         self._driving = anyio.Lock()
         self.connected = False
+        self._runs_wanted = False  # sticky: once anything here waited on runs
+        self._runs_heard = False  # LISTENing on durable_run on the current connection
+        self._hearing: asyncio.Task[None] | None = None
 
     def on_wake(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(queue)`` when runs of ``queue`` become due (and after reconnects);
@@ -123,7 +140,14 @@ class Listener:
         """Call ``callback(run_id, what)`` on every run notification (status or progress);
         returns what removes the callback."""
         self._run_callbacks.append(callback)
+        self._want_runs()
         return lambda: _discard(self._run_callbacks, callback)
+
+    def on_control(self, callback: Callable[[UUID, str], None]) -> Callable[[], None]:
+        """Call ``callback(run_id, what)`` when a run is cancelled or paused (a worker then
+        stops its execution); returns what removes the callback."""
+        self._control_callbacks.append(callback)
+        return lambda: _discard(self._control_callbacks, callback)
 
     def on_events(self, callback: Callable[[str], None]) -> Callable[[], None]:
         """Call ``callback(payload)`` on every ``durable_events`` notification (and after
@@ -136,7 +160,40 @@ class Listener:
         the caller keeps it."""
         signal = Signal()
         self._watchers.setdefault(run_id, weakref.WeakSet()).add(signal)
+        self._want_runs()
         return signal
+
+    @property
+    def hears_runs(self) -> bool:
+        """True while run notifications reach this process: a waiter subscribed now misses
+        none. Before that, a subscriber is woken once they do and must read the row then."""
+        return self._runs_heard and self._conn is not None
+
+    async def hear_runs(self) -> None:
+        """Hear run notifications from now on (once connected, when disconnected)."""
+        self._runs_wanted = True
+        await self._listen_runs()
+
+    def _want_runs(self) -> None:
+        if self._runs_wanted:
+            return
+        self._runs_wanted = True
+        if self._conn is not None:  # else _open listens, now that it is wanted
+            self._hearing = asyncio.get_running_loop().create_task(self._listen_runs())
+
+    async def _listen_runs(self) -> None:
+        async with self._opening:
+            conn = self._conn
+            if conn is None or self._runs_heard:
+                return
+            try:
+                await conn.add_listener(RUN_CHANNEL, self._on_notify)
+            except Exception as exc:  # the connection is going: the reconnect listens
+                _log.info("listening for run notifications failed (%s)", exc)
+                return
+            self._runs_heard = True
+        # A change committed before the LISTEN went unheard: every waiter reads again.
+        self._wake_watchers()
 
     @contextmanager
     def watch(self, run_id: UUID) -> Iterator[Signal]:
@@ -213,6 +270,8 @@ class Listener:
         self._closed = True
         self._lost.set()
         await self._drop()
+        if self._hearing is not None:  # it finds no connection now and ends
+            await self._hearing
 
     async def _open_if_closed(self) -> bool:
         """Open the connection unless it is open; True if this call opened it. Locked, so
@@ -226,21 +285,27 @@ class Listener:
     async def _open(self) -> None:
         conn = await self._connect()
         conn.add_termination_listener(self._on_terminated)
-        for channel in _CHANNELS:
+        for channel in _ALWAYS:
             await conn.add_listener(channel, self._on_notify)
         self._conn = conn
+        if self._runs_wanted:  # read after _conn is set: from then on _want_runs listens
+            await conn.add_listener(RUN_CHANNEL, self._on_notify)
+            self._runs_heard = True
         self.connected = True
 
     async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
+        async with self._opening:  # not while _listen_runs adds a channel to it
+            conn, self._conn = self._conn, None
+            heard, self._runs_heard = self._runs_heard, False
         self.connected = False
         if conn is None:
             return
         if self._release is not None:
+            channels = (*_ALWAYS, RUN_CHANNEL) if heard else _ALWAYS
             with anyio.move_on_after(2):
                 if not conn.is_closed():  # back to its pool as it came: no callbacks of ours
                     conn.remove_termination_listener(self._on_terminated)
-                    for channel in _CHANNELS:
+                    for channel in channels:
                         await conn.remove_listener(channel, self._on_notify)
                 await self._release(conn)
         elif not conn.is_closed():
@@ -268,6 +333,10 @@ class Listener:
             key = UUID(run_id)
         except ValueError:
             return
+        if channel == CONTROL_CHANNEL:
+            for on_control in self._control_callbacks:
+                on_control(key, what)
+            return
         watchers = self._watchers.get(key)
         if watchers is not None:
             for signal in list(watchers):
@@ -282,6 +351,9 @@ class Listener:
             callback("")
         for on_events in list(self._event_callbacks):
             on_events("")
+        self._wake_watchers()
+
+    def _wake_watchers(self) -> None:
         for watchers in list(self._watchers.values()):
             for signal in list(watchers):
                 signal.set()

@@ -62,7 +62,7 @@ class Poller:
         self._confirming: set[UUID] = set()
         self._recheck: set[UUID] = set()
         self._tg: TaskGroup | None = None
-        self._tasks: dict[asyncio.Task[None], Execution] = {}
+        self._tasks: dict[Execution, asyncio.Task[None]] = {}
         """Each execution's task until it ends (one that parked its run may outlive its
         place in ``active``). Plain asyncio tasks: an anyio task costs a cancel scope and an
         event more, about 14 µs per run (docs/performance.md); each execution runs under a
@@ -75,7 +75,7 @@ class Poller:
         # runs no code: its slot is free, so the next claim overlaps that write.
         return self.settings.concurrency - len(self.active) + self._ending
 
-    def on_run(self, run_id: UUID, what: str) -> None:
+    def on_control(self, run_id: UUID, what: str) -> None:
         """A run executing here may have been cancelled or paused: check its row, and stop
         the execution if this worker no longer holds the run. The notification alone is
         not enough (anyone who can connect can NOTIFY)."""
@@ -290,18 +290,21 @@ class Poller:
             self._ending -= 1
         self.active[execution.run_id] = execution
         task = asyncio.get_running_loop().create_task(self._execute(execution))
-        self._tasks[task] = execution
-        task.add_done_callback(self._tasks.pop)
+        self._tasks[execution] = task  # _execute forgets it (no done callback: one turn less)
         return task
 
     def _cancel_executions(self) -> None:
-        for execution in list(self._tasks.values()):
+        for execution in list(self._tasks):
             execution.scope.cancel()
 
     async def _join(self) -> None:
         """Wait until every execution's task has ended."""
         while self._tasks:
-            await asyncio.wait(list(self._tasks))
+            await asyncio.wait(list(self._tasks.values()))
+            # A task cancelled before its first step never ran _execute to forget itself.
+            for execution, task in list(self._tasks.items()):
+                if task.done():
+                    self._tasks.pop(execution, None)
 
     def _claim_ending(self, execution: Execution) -> None:
         if self.active.get(execution.run_id) is execution:
@@ -325,6 +328,7 @@ class Poller:
                 self._wake.set()
             if not self.active:
                 self._idle.set()
+            self._tasks.pop(execution, None)
 
     async def _idle_timeout(self) -> float:
         """Sleep until the next known wake time, capped by the fallback poll interval."""

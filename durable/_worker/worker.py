@@ -136,7 +136,10 @@ class Worker:
         await self._tg.__aenter__()
         listener = runtime.listener
         self.poller = Poller(runtime)
-        self._unlisten += [listener.on_wake(self.poller.wake), listener.on_run(self.poller.on_run)]
+        self._unlisten += [
+            listener.on_wake(self.poller.wake),
+            listener.on_control(self.poller.on_control),
+        ]
         await self.poller.register()
         self.scheduler = Scheduler(runtime)
         self._unlisten.append(listener.on_wake(self.scheduler.wake))

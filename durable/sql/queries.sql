@@ -496,7 +496,8 @@ WITH RECURSIVE done AS (
             'message', 'the run was cancelled: its parent timed out', 'code', 'run_cancelled')
     FROM tree
     WHERE r.id = tree.id AND r.status NOT IN ('completed', 'failed', 'cancelled')
-    RETURNING pg_notify('durable_run', r.id::text || ' cancelled')::text AS notified
+    RETURNING pg_notify('durable_run', r.id::text || ' cancelled')::text AS notified,
+        pg_notify('durable_control', r.id::text || ' cancelled')::text AS stopped
 ), parent AS (
     UPDATE durable.runs AS p SET wake_at = CASE
         WHEN p.status = 'waiting' AND EXISTS (
@@ -760,7 +761,8 @@ WHERE s.run_id = fence.id AND s.name = $3 AND s.seq = v.seq AND s.consumed_by IS
 
 -- name: cancel_run
 -- Cancel run $1 and every unfinished descendant; wake the waiting parent of a cancelled
--- run and tell executing workers and result waiters. Returns one row per cancelled run.
+-- run and tell executing workers (durable_control) and result waiters (durable_run).
+-- Returns one row per cancelled run.
 WITH RECURSIVE tree AS (
     SELECT id FROM durable.runs WHERE id = $1
     UNION ALL
@@ -783,6 +785,7 @@ WITH RECURSIVE tree AS (
 )
 SELECT done.id, done.workflow_name, done.workflow_version, done.attempt,
     pg_notify('durable_run', done.id::text || ' cancelled'),
+    pg_notify('durable_control', done.id::text || ' cancelled'),
     (SELECT count(pg_notify('durable_wake', queue)) FROM parents) AS woken
 FROM done;
 
@@ -1154,7 +1157,8 @@ WITH target AS (
     RETURNING r.id
 )
 SELECT target.status, EXISTS (SELECT 1 FROM paused) AS paused,
-    (SELECT pg_notify('durable_run', id::text || ' paused') FROM paused) AS notified
+    (SELECT pg_notify('durable_run', id::text || ' paused') FROM paused) AS notified,
+    (SELECT pg_notify('durable_control', id::text || ' paused') FROM paused) AS stopped
 FROM target;
 
 -- name: resume_run

@@ -1,4 +1,5 @@
-"""NOTIFY is a hint (invariant 9): any role that can connect can NOTIFY ``durable_run``.
+"""NOTIFY is a hint (invariant 9): any role that can connect can NOTIFY ``durable_run`` and
+``durable_control``.
 
 A forged notification may wake a waiter early, but results, statuses and cancels are read
 from rows: a forged ``completed`` never becomes a result and a forged ``cancelled`` never
@@ -43,23 +44,36 @@ async def blocking() -> str:
     return await slow_step()
 
 
-async def _notify(database_url: str, payload: str) -> None:
+async def _notify(database_url: str, channel: str, payload: str) -> None:
     conn = await asyncpg.connect(database_url)
     try:
-        await conn.execute("SELECT pg_notify('durable_run', $1)", payload)
+        await conn.execute("SELECT pg_notify($1, $2)", channel, payload)
     finally:
         await conn.close()
 
 
-async def _forge(engine: Engine, database_url: str, payload: str) -> None:
-    """Send a forged run notification and return once the engine's listener handled it:
-    a second notification, sent after it on the same channel, is seen by the engine."""
+async def _forge(
+    engine: Engine, database_url: str, payload: str, channel: str = "durable_run"
+) -> None:
+    """Send a forged notification and return once the engine's listener handled it: a
+    marker, sent after it on the same channel, is seen by the engine."""
+    listener = engine.runtime.listener
+    await listener.hear_runs()
     marker = uuid.uuid4()
-    seen = engine.runtime.listener.subscribe(marker)
-    await _notify(database_url, payload)
-    await _notify(database_url, f"{marker} step")
-    while not await seen.wait(5.0):
-        pass
+    seen = anyio.Event()
+
+    def on_news(run_id: uuid.UUID, what: str) -> None:
+        if run_id == marker:
+            seen.set()
+
+    remove = (listener.on_control if channel == "durable_control" else listener.on_run)(on_news)
+    try:
+        await _notify(database_url, channel, payload)
+        await _notify(database_url, channel, f"{marker} step")
+        with anyio.fail_after(30):
+            await seen.wait()
+    finally:
+        remove()
 
 
 async def test_a_forged_completion_is_not_a_result(
@@ -107,8 +121,9 @@ async def test_a_forged_cancel_does_not_stop_the_running_step(
     async with make_engine(blocking, lease_seconds=3.0) as engine:
         handle = await engine.start(blocking)
         await RELEASE["started"].wait()
-        await _forge(engine, database_url, f"{handle.run_id} cancelled")
-        await _forge(engine, database_url, f"{handle.run_id} paused")
+        for channel in ("durable_run", "durable_control"):  # workers heed only the second
+            await _forge(engine, database_url, f"{handle.run_id} cancelled", channel)
+            await _forge(engine, database_url, f"{handle.run_id} paused", channel)
         RELEASE["go"].set()
         assert await handle.result(timeout=30) == "real"
         assert await handle.status() == "completed"

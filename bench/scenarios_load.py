@@ -31,12 +31,13 @@ async def throughput(h: Harness) -> list[Figure]:
 
 async def drain(h: Harness) -> list[Figure]:
     """**queue drain**: 1,000 1-step workflows stored first with nothing running them,
-    then a worker is let loose; a sample is the time until all are finished, read by polling their
-    status every 5 ms on a separate connection. durable: started by a ``worker=False``
-    client engine; the clock starts just before the worker engine is entered (its connect
-    and migration check included). DBOS: enqueued with ``enqueue_workflow_async`` on a
-    queue registered for the rep with ``worker_concurrency=0``, which must still hold them
-    all after its queue thread has polled it; the clock starts when the limit is lifted
+    then a worker is let loose; a sample is the time until all are finished, read by
+    polling their status every 5 ms on a separate connection. Both workers are up and
+    idle when the runs are released. durable: the worker engine finishes one warm-up run,
+    the 1,000 are started in one open transaction, and the clock starts at its commit.
+    DBOS: enqueued with ``enqueue_workflow_async`` on a queue registered for the rep with
+    ``worker_concurrency=0``, which must still hold them all after its queue thread has
+    polled it; the clock starts when the limit is lifted
     (``set_worker_concurrency_async(None)``). DBOS's queue thread reads the queue's
     settings before each wait of its polling interval (1 s by default) and dequeues after
     it, so it starts the batch 1 to 2 s after the release. durable drains twice per rep,

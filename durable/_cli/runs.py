@@ -172,6 +172,7 @@ async def watch_command(engine: Engine, args: argparse.Namespace, color: bool) -
     run_id = UUID(args.run_id)
     seen: set[str] = set()
     status: str | None = None
+    await runtime.listener.hear_runs()
     with runtime.listener.watch(run_id) as changed:
         async with progress_watch(runtime, run_id) as renew:  # step records notify meanwhile
             while True:

@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from opentelemetry import context as otel_context
@@ -153,9 +153,8 @@ def bind_cursor(key: str) -> None:
 # -- the engine's telemetry -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutingRun:
-    """Who an execution attempt is, as its spans and logs name it."""
+class ExecutingRun(NamedTuple):
+    """Who an execution attempt is, as its spans and logs name it (a tuple: one per run)."""
 
     workflow: str
     version: int
@@ -267,7 +266,7 @@ class Telemetry:
         return _Executing(span, logged, interrupted)
 
     def step_attempt(
-        self, run: tuple[str, UUID, int, str], name: str, key: str, attempt: int
+        self, run: tuple[str, str, int, str], name: str, key: str, attempt: int
     ) -> _StepAttempt:
         """The INTERNAL span of one executed step attempt, its metrics and ``cursor``;
         ``run`` is (workflow, run id, run attempt, worker id).
@@ -280,7 +279,7 @@ class Telemetry:
             kind=SpanKind.INTERNAL,
             attributes={
                 WORKFLOW_NAME: workflow,
-                RUN_ID: str(run_id),
+                RUN_ID: run_id,
                 RUN_ATTEMPT: run_attempt,
                 STEP_NAME: name,
                 STEP_CURSOR: key,

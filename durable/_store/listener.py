@@ -170,7 +170,10 @@ class Listener:
         return self._runs_heard and self._conn is not None
 
     async def hear_runs(self) -> None:
-        """Hear run notifications from now on (once connected, when disconnected)."""
+        """Hear run notifications from now on: a waiter that subscribes after this returns
+        misses none (when disconnected, the reconnect listens and wakes every waiter)."""
+        if self.hears_runs:
+            return
         self._runs_wanted = True
         await self._listen_runs()
 

@@ -1,13 +1,15 @@
 """The typed rows the store returns: what callers above the store read, by attribute.
 
 Built from asyncpg records in the store and nowhere else, so a column rename touches the
-statement and one constructor here. Frozen and slotted: cheap on the claim path.
+statement and one constructor here. Frozen and slotted; the one built per claimed run is a
+``NamedTuple``, since a frozen dataclass's ``__init__`` costs about five times as much.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 from uuid import UUID
 
 import asyncpg
@@ -15,8 +17,7 @@ import asyncpg
 __all__ = ["ClaimedRun", "RunOutcome", "ScheduleRow"]
 
 
-@dataclass(frozen=True, slots=True)
-class ClaimedRun:
+class ClaimedRun(NamedTuple):
     """A run this worker just claimed, with everything its execution needs."""
 
     id: UUID

@@ -26,10 +26,12 @@ __all__ = ["NewRun", "RunInserts", "insert_run"]
 Executor = asyncpg.Connection | ConnectionPool
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(slots=True, eq=False)
 class NewRun:
     """Everything stored with a new run. Compared by identity: two starts of one run id
-    are two starts, and only one of them creates it."""
+    are two starts, and only one of them creates it. Not changed once built, but not
+    frozen: one is built per start, and a frozen dataclass's ``__init__`` costs about five
+    times as much."""
 
     run_id: UUID
     workflow: str

@@ -250,6 +250,9 @@ async def test_waiters_of_runs_this_process_finishes_take_the_handover_without_r
     # A long poll interval: only a notification or the handover wakes a waiter. Whichever
     # of the two comes first, the outcome comes from the execution that committed it.
     async with make_engine(*WORKFLOWS, worker="manual", poll_interval=60.0) as engine:
+        # A process that awaited a result before hears run notifications: its starts
+        # subscribe before their runs exist, so their waiters never read the row.
+        await engine.runtime.listener.hear_runs()
         handles = [await engine.start(double, n) for n in range(30)]
         handles += [await engine.start(boom, n) for n in range(10)]
         outcomes: list[Any] = []

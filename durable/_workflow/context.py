@@ -12,7 +12,6 @@ import asyncio
 import contextvars
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from functools import cached_property
 from typing import TYPE_CHECKING, Any, NamedTuple, NoReturn, Protocol, TypeVar
 from uuid import UUID
 
@@ -269,9 +268,9 @@ class RunContext:
         if self.parked.is_set():
             raise Suspended
 
-    @cached_property
+    @property
     def span_run(self) -> tuple[str, str, int, str]:
-        """(workflow, run id, attempt, worker id): what a step's span names, made once."""
+        """(workflow, run id, attempt, worker id): what a step's span names."""
         return self.workflow, str(self.run_id), self.attempt, self.execution.runtime.worker_id
 
     def info(self) -> CurrentRun:

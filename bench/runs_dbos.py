@@ -14,14 +14,15 @@ from bench import work_dbos as X
 from bench.harness import Bench, RepOut, Runner, wait_until
 from bench.marks import MARKS, now
 from bench.parked import settled_rss
+from bench.polling import hold_batch, poll_count
 from bench.replay_child import killed_child
 
 __all__ = ["RUNNERS"]
 
 TIMEOUT = 180.0
 DONE = (
-    "SELECT count(*) FROM dbos.workflow_status"
-    " WHERE workflow_uuid = ANY($1::text[]) AND status = 'SUCCESS'"
+    "SELECT count(*) FROM dbos.workflow_status AS w JOIN pg_temp.batch AS b"
+    " ON w.workflow_uuid = b.id WHERE w.status = 'SUCCESS'"
 )
 STARTED = (
     "SELECT count(*) FROM dbos.workflow_status"
@@ -100,11 +101,10 @@ async def drain(bench: Bench, rep: int) -> RepOut:
         await anyio.sleep(max(0.0, max(registered + 1.0, now()) + 1.25 * poll - now()))
         if await conn.fetchval(STARTED, ids):
             raise RuntimeError("the held DBOS queue ran workflows")
+        await hold_batch(conn, ids, "text")  # polls then send no ids (bench.polling)
         t0 = now()
         await queue.set_worker_concurrency_async(None)
-        with anyio.fail_after(TIMEOUT):
-            while await conn.fetchval(DONE, ids) < n:  # noqa: ASYNC110 (polling the database)
-                await anyio.sleep(0.005)
+        await poll_count(conn, DONE, n, TIMEOUT)
         elapsed = now() - t0
     finally:
         await conn.close()

@@ -21,6 +21,7 @@ from bench.harness import Bench, RepOut, Runner, wait_until
 from bench.inflight import inflight_durable
 from bench.marks import MARKS, now
 from bench.parked import parked_durable
+from bench.polling import hold_batch, poll_count
 from bench.replay_child import killed_child
 from durable import Engine, Workflow
 from durable.testing import Replayer
@@ -28,7 +29,10 @@ from durable.testing import Replayer
 __all__ = ["RUNNERS", "durable_engine", "fresh"]
 
 TIMEOUT = 180.0
-DONE = "SELECT count(*) FROM durable.runs WHERE id = ANY($1::uuid[]) AND status = 'completed'"
+DONE = (
+    "SELECT count(*) FROM durable.runs AS r JOIN pg_temp.batch AS b ON r.id = b.id"
+    " WHERE r.status = 'completed'"
+)
 
 
 @asynccontextmanager
@@ -117,15 +121,11 @@ async def _throughput_once(bench: Bench, concurrency: int | None) -> tuple[float
 
 
 async def _poll_done(conn: asyncpg.Connection, ids: Sequence[UUID], target: int) -> int:
-    """Poll until ``target`` of ``ids`` completed; return the number of polls. A poll, not
-    ``result()``: a waiter would make the engine hear every run's notification, which a
-    worker alone does not."""
-    polls = 1
-    with anyio.fail_after(TIMEOUT):
-        while await conn.fetchval(DONE, ids) < target:
-            polls += 1
-            await anyio.sleep(0.005)
-    return polls
+    """Poll until ``target`` of ``ids`` completed; return the number of polls (the ids
+    are sent once: see ``bench.polling``). A poll, not ``result()``: a waiter would make
+    the engine hear every run's notification, which a worker alone does not."""
+    await hold_batch(conn, ids, "uuid")
+    return await poll_count(conn, DONE, target, TIMEOUT) + 3  # the batch's statements
 
 
 async def drain(bench: Bench, rep: int) -> RepOut:

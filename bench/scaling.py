@@ -25,6 +25,7 @@ from bench import work_durable as W
 from bench.agents import ROOT, Harness
 from bench.harness import Bench, log
 from bench.marks import now
+from bench.polling import hold_batch, poll_count
 from bench.report import Figure
 from bench.runs_durable import DONE, durable_engine, fresh
 
@@ -72,12 +73,11 @@ async def _drain(bench: Bench, processes: int, n: int) -> float:
     worker = await _start_workers(bench.durable_url, processes)
     conn = await asyncpg.connect(bench.durable_url)
     try:
+        await hold_batch(conn, ids, "uuid")  # polls then send no ids (bench.polling)
         t0 = now()
         await conn.execute(RELEASE, ids)
         await conn.execute("SELECT pg_notify('durable_wake', '')")
-        with anyio.fail_after(DRAIN_TIMEOUT):
-            while await conn.fetchval(DONE, ids) < n:  # noqa: ASYNC110 (polling the database)
-                await anyio.sleep(0.005)
+        await poll_count(conn, DONE, n, DRAIN_TIMEOUT)
         return now() - t0
     finally:
         await conn.close()

@@ -3,12 +3,15 @@
 
 A forged notification may wake a waiter early, but results, statuses and cancels are read
 from rows: a forged ``completed`` never becomes a result and a forged ``cancelled`` never
-stops an execution.
+stops an execution. A real cancel or pause reaches a worker on ``durable_control`` even
+while its process hears no ``durable_run`` (see ``test_run_news``).
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio
@@ -42,6 +45,19 @@ async def slow_step() -> str:
 @workflow(name="notify_hint.blocking")
 async def blocking() -> str:
     return await slow_step()
+
+
+@asynccontextmanager
+async def _blocked(
+    make_engine: EngineFactory, **options: Any
+) -> AsyncIterator[tuple[Engine, durable.RunHandle[str]]]:
+    """An engine running ``blocking`` with its step body entered and held until
+    ``RELEASE["go"]`` is set."""
+    RELEASE["started"], RELEASE["go"] = anyio.Event(), anyio.Event()
+    async with make_engine(blocking, **options) as engine:
+        handle = await engine.start(blocking)
+        await RELEASE["started"].wait()
+        yield engine, handle
 
 
 async def _notify(database_url: str, channel: str, payload: str) -> None:
@@ -117,10 +133,7 @@ async def test_a_forged_completion_does_not_fool_a_handle_made_later(
 async def test_a_forged_cancel_does_not_stop_the_running_step(
     make_engine: EngineFactory, database_url: str
 ) -> None:
-    RELEASE["started"], RELEASE["go"] = anyio.Event(), anyio.Event()
-    async with make_engine(blocking, lease_seconds=3.0) as engine:
-        handle = await engine.start(blocking)
-        await RELEASE["started"].wait()
+    async with _blocked(make_engine, lease_seconds=3.0) as (engine, handle):
         for channel in ("durable_run", "durable_control"):  # workers heed only the second
             await _forge(engine, database_url, f"{handle.run_id} cancelled", channel)
             await _forge(engine, database_url, f"{handle.run_id} paused", channel)
@@ -131,10 +144,7 @@ async def test_a_forged_cancel_does_not_stop_the_running_step(
 
 
 async def test_a_real_cancel_still_stops_the_running_step(make_engine: EngineFactory) -> None:
-    RELEASE["started"], RELEASE["go"] = anyio.Event(), anyio.Event()
-    async with make_engine(blocking) as engine:
-        handle = await engine.start(blocking)
-        await RELEASE["started"].wait()
+    async with _blocked(make_engine) as (engine, handle):
         assert await handle.cancel()
         try:
             await handle.result(timeout=30)
@@ -146,3 +156,38 @@ async def test_a_real_cancel_still_stops_the_running_step(make_engine: EngineFac
         await support.wait_until(lambda: not engine.worker or not engine.worker.active,
                                  what="the execution to stop")  # fmt: skip
     assert support.CALLS["slow"] == 1
+
+
+async def test_a_result_awaited_before_the_run_finishes_is_woken(
+    make_engine: EngineFactory,
+) -> None:
+    async with _blocked(make_engine) as (engine, handle):
+        results: list[str] = []
+
+        async def wait_result() -> None:
+            results.append(await handle.result(timeout=30))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(wait_result)
+            await support.wait_until(lambda: engine.runtime.listener.hears_runs,
+                                     what="the listener to hear runs")  # fmt: skip
+            RELEASE["go"].set()
+        assert results == ["real"]
+
+
+@pytest.mark.parametrize("verb", ["cancel", "pause"])
+async def test_a_cancel_or_pause_stops_an_execution_in_a_worker_hearing_no_run_news(
+    make_engine: EngineFactory, verb: str
+) -> None:
+    # Heartbeats 20 s apart: only the notification can stop the execution while waited on.
+    async with _blocked(make_engine, lease_seconds=60.0) as (engine, handle):
+        stopped = await (handle.cancel() if verb == "cancel" else engine.pause(handle.run_id))
+        assert stopped
+        # The step body was cancelled in place, told by durable_control alone.
+        await support.wait_until(lambda: not engine.worker or not engine.worker.active,
+                                 what="the execution to stop")  # fmt: skip
+        assert not engine.runtime.listener.hears_runs
+        assert await handle.status() == ("cancelled" if verb == "cancel" else "paused")
+        if verb == "cancel":
+            with pytest.raises(durable.RunCancelled):
+                await handle.result(timeout=30)

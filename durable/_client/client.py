@@ -395,10 +395,8 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping, EngineEvents):
         )  # fmt: skip
         if request.concurrency_key is not None:
             await runtime.store.ensure_queue(queue)
-        # Subscribed before the run exists, result() can wait for its NOTIFY without
-        # reading the row first (the run may finish before start() returns). Only once
-        # this process hears run notifications: a process that only starts runs never
-        # waits, and is not told of every finish.
+        # Subscribed before the run exists (once this process hears run news), result()
+        # waits for its NOTIFY without reading first (it may finish before start returns).
         listener = runtime.listener
         news = listener.subscribe(run_id) if listener.hears_runs else None
         new_id, created = await start_run(runtime, request, conn=connection)

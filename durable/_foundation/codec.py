@@ -50,6 +50,8 @@ _CONFIG = ConfigDict(ser_json_inf_nan="constants")
 # ``type(v) in``: subclasses (enums, bool under an int hint) are not.
 _SCALARS = frozenset({str, int, float, bool, type(None)})
 _UNORDERED = (set, frozenset)
+# One encoder for every payload: json.dumps with options builds a new one per call.
+_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class _Adapter:
@@ -147,10 +149,6 @@ def encode_plain(value: Any, what: str = "value") -> Any:
 def decode_json(raw: str | None) -> Any:
     """Parse JSON text from the database (None stays None)."""
     return None if raw is None else json.loads(raw)
-
-
-_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-"""One encoder for every payload: ``json.dumps`` with options builds a new one per call."""
 
 
 def to_json(value: Any, what: str = "value") -> str:
@@ -287,7 +285,7 @@ class Signature:
         for key, value in bound_kwargs.items():
             param = self._keyword_target(key) or var_kw
             out_kwargs[key] = _dump(self._adapter_for(param), value, f"argument {key!r}")
-        return _text({"args": out_args, "kwargs": out_kwargs}, f"arguments of {self._name}")
+        return to_json({"args": out_args, "kwargs": out_kwargs}, f"arguments of {self._name}")
 
     def encode_json_args(self, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> str:
         """JSON text of a start by name, whose arguments are JSON-shaped values: validated
@@ -358,10 +356,10 @@ class Signature:
         if type(value) is self._scalar_result:
             # A str, int, float, bool or None of exactly its hinted type is its own JSON
             # form: pydantic would hand it back unchanged (to_json still refuses NaN, NUL).
-            return _text(value, what), value
+            return to_json(value, what), value
         adapter = self._result
         dumped = _dump(adapter, value, what)
-        text = _text(dumped, what)
+        text = to_json(dumped, what)
         if adapter is _ANY:
             return text, dumped
         if type(value) in _SCALARS and type(value) is self._hints.get("return"):
@@ -384,15 +382,11 @@ def encode_start_input(
     the hints when this process has the code (``signature``), else stored for the worker
     to check, so what it accepts never depends on what the client imported."""
     if signature is None:
-        return _text({"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))},
+        return to_json({"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))},
                      "arguments")  # fmt: skip
     if by_name:
         return signature.encode_json_args(args, kwargs)
     return signature.encode_args(args, kwargs)
-
-
-def _text(value: Any, what: str) -> str:
-    return to_json(value, what)
 
 
 def _qualified_type(exc: BaseException) -> str:

@@ -172,26 +172,27 @@ async def watch_command(engine: Engine, args: argparse.Namespace, color: bool) -
     run_id = UUID(args.run_id)
     seen: set[str] = set()
     status: str | None = None
-    await runtime.listener.hear_runs()
-    with runtime.listener.watch(run_id) as changed:
-        async with progress_watch(runtime, run_id) as renew:  # step records notify meanwhile
-            while True:
-                detail = await engine.get_run(run_id)
-                for step in detail.steps:
-                    marker = f"{step.cursor_key}:{step.status}:{step.attempt}"
-                    if marker not in seen:
-                        seen.add(marker)
-                        _say_step(args.json, step, color)
-                if str(detail.status) != status:
-                    status = str(detail.status)
-                    _say_status(args.json, detail, color)
-                if detail.status.finished:
-                    if detail.status == RunStatus.COMPLETED:
-                        return 0
-                    print(f"durable: run {run_id} {detail.status}", file=sys.stderr)
-                    return 1
-                await changed.wait(runtime.settings.poll_interval)
-                await renew()
+    async with (
+        runtime.listener.watch(run_id) as changed,
+        progress_watch(runtime, run_id) as renew,  # step records notify meanwhile
+    ):
+        while True:
+            detail = await engine.get_run(run_id)
+            for step in detail.steps:
+                marker = f"{step.cursor_key}:{step.status}:{step.attempt}"
+                if marker not in seen:
+                    seen.add(marker)
+                    _say_step(args.json, step, color)
+            if str(detail.status) != status:
+                status = str(detail.status)
+                _say_status(args.json, detail, color)
+            if detail.status.finished:
+                if detail.status == RunStatus.COMPLETED:
+                    return 0
+                print(f"durable: run {run_id} {detail.status}", file=sys.stderr)
+                return 1
+            await changed.wait(runtime.settings.poll_interval)
+            await renew()
 
 
 def _say_step(as_json: bool, step: Any, color: bool) -> None:

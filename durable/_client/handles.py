@@ -101,8 +101,7 @@ class RunHandle(Generic[R]):
                 await _next_change(news, poll, runtime.listener, self.run_id)
                 if news.outcome is not None:
                     return self._outcome(*news.outcome)
-            await runtime.listener.hear_runs()  # else a read may precede the LISTEN
-            with runtime.listener.watch(self.run_id) as changed:
+            async with runtime.listener.watch(self.run_id) as changed:
                 while True:
                     row = await runtime.reader.read(self.run_id)
                     if row is None:

@@ -382,8 +382,8 @@ def encode_start_input(
     the hints when this process has the code (``signature``), else stored for the worker
     to check, so what it accepts never depends on what the client imported."""
     if signature is None:
-        return to_json({"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))},
-                     "arguments")  # fmt: skip
+        plain = {"args": encode_plain(list(args)), "kwargs": encode_plain(dict(kwargs))}
+        return to_json(plain, "arguments")
     if by_name:
         return signature.encode_json_args(args, kwargs)
     return signature.encode_args(args, kwargs)

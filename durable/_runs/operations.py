@@ -111,9 +111,11 @@ async def wait_progress(
         raise ValueError("wait() needs step=, signal= or event=")
     store = runtime.store
     watching = step is not None or signal is not None  # set_event always notifies
-    await runtime.listener.hear_runs()
-    with runtime.listener.watch(run_id) as changed, anyio.fail_after(timeout):
-        async with progress_watch(runtime, run_id) if watching else _unwatched() as renew:
+    with anyio.fail_after(timeout):
+        async with (
+            runtime.listener.watch(run_id) as changed,
+            progress_watch(runtime, run_id) if watching else _unwatched() as renew,
+        ):
             while True:
                 row = await store.run_progress(run_id, step, signal, event)
                 if row is None:

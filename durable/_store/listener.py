@@ -20,8 +20,8 @@ import asyncio
 import logging
 import math
 import weakref
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 from uuid import UUID
 
@@ -198,9 +198,11 @@ class Listener:
         # A change committed before the LISTEN went unheard: every waiter reads again.
         self._wake_watchers()
 
-    @contextmanager
-    def watch(self, run_id: UUID) -> Iterator[Signal]:
-        """A Signal set whenever ``run_id`` changes status (and after reconnects)."""
+    @asynccontextmanager
+    async def watch(self, run_id: UUID) -> AsyncIterator[Signal]:
+        """A Signal set whenever ``run_id`` changes status (and after reconnects). Run
+        notifications are heard first (``hear_runs``): a read made inside misses none."""
+        await self.hear_runs()
         signal = self.subscribe(run_id)
         try:
             yield signal

@@ -18,11 +18,13 @@ import asyncpg
 __all__ = ["hold_batch", "poll_count"]
 
 
-async def hold_batch(conn: asyncpg.Connection, ids: Sequence[Any], sql_type: str) -> None:
-    """Keep ``ids`` (of Postgres type ``sql_type``) in ``conn``'s ``pg_temp.batch``."""
+async def hold_batch(conn: asyncpg.Connection, ids: Sequence[Any], sql_type: str) -> int:
+    """Keep ``ids`` (of Postgres type ``sql_type``) in ``conn``'s ``pg_temp.batch``; the
+    number of transactions that took (for callers that count commits)."""
     await conn.execute(f"CREATE TEMP TABLE IF NOT EXISTS batch (id {sql_type} PRIMARY KEY)")
     await conn.execute("TRUNCATE pg_temp.batch")
     await conn.execute(f"INSERT INTO pg_temp.batch SELECT unnest($1::{sql_type}[])", list(ids))
+    return 3  # the three statements above, each its own transaction
 
 
 async def poll_count(

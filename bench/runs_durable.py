@@ -124,8 +124,8 @@ async def _poll_done(conn: asyncpg.Connection, ids: Sequence[UUID], target: int)
     """Poll until ``target`` of ``ids`` completed; return the number of polls (the ids
     are sent once: see ``bench.polling``). A poll, not ``result()``: a waiter would make
     the engine hear every run's notification, which a worker alone does not."""
-    await hold_batch(conn, ids, "uuid")
-    return await poll_count(conn, DONE, target, TIMEOUT) + 3  # the batch's statements
+    held = await hold_batch(conn, ids, "uuid")
+    return held + await poll_count(conn, DONE, target, TIMEOUT)
 
 
 async def drain(bench: Bench, rep: int) -> RepOut:

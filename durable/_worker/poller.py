@@ -49,6 +49,11 @@ class Poller:
         self._wake = Signal()
         self._stopping = False
         self._claim_scope = anyio.CancelScope()
+        self._landing: anyio.CancelScope | None = None
+        """Shields the claim on the wire from stop(), until the grace period is over."""
+        self._loop_ended = anyio.Event()
+        self._unstarted: list[UUID] = []
+        """Runs a claim took as the worker stopped: stop() hands them back unstarted."""
         self._idle = anyio.Event()
         self._maybe_more = False
         names = [(wf.name, wf.version) for wf in runtime.registry]
@@ -147,6 +152,7 @@ class Poller:
                 await self._claim_loop()
         finally:
             self.running = False
+            self._loop_ended.set()
             if not self._stopping:  # cancelled from outside: the executions go too
                 self._cancel_executions()
                 with anyio.CancelScope(shield=True):
@@ -162,7 +168,7 @@ class Poller:
                 continue
             if self.free_slots > 0 and self._names:
                 try:
-                    claimed = await self._claim_batch()
+                    claimed = await self._claim_landing()
                 except Exception as exc:
                     await backoff.pause(_log, "claim", exc)
                     continue
@@ -176,6 +182,18 @@ class Poller:
                 continue
             if not await self._wake.wait(await self._idle_timeout()):
                 self._managed_stale = True  # a quiet poll: re-read managed queues too
+
+    async def _claim_landing(self) -> int:
+        """Claim, shielded from stop(): a claim sent may commit whatever this worker does
+        next, so its answer is read and the runs it took are known (stop() hands them
+        back) instead of staying leased to a stopped worker until the lease expires."""
+        self._landing = anyio.CancelScope(shield=True)
+        try:
+            with self._landing:
+                claimed = await self._claim_batch()
+        finally:
+            self._landing = None
+        return claimed
 
     async def claim_once(self) -> int:
         """Claim the due runs once (as many as there are free slots) and execute each until
@@ -269,6 +287,9 @@ class Poller:
         return rows
 
     def _start_all(self, rows: list[ClaimedRun], started: list[asyncio.Task[None]] | None) -> int:
+        if self._stopping:
+            self._unstarted += [row.id for row in rows]
+            return len(rows)
         for row in rows:
             try:
                 task = self._start(row)
@@ -397,11 +418,16 @@ class Poller:
         the rest back so another worker resumes them at once."""
         self._stopping = True
         self._claim_scope.cancel()
-        if self.active:
-            self._idle = anyio.Event()
-            with anyio.move_on_after(self.settings.shutdown_grace_seconds):
+        with anyio.move_on_after(self.settings.shutdown_grace_seconds):
+            if self.running:  # a claim on the wire lands first: its runs go back below
+                await self._loop_ended.wait()
+            if self.active:
+                self._idle = anyio.Event()
                 await self._idle.wait()
-        leftover = list(self.active)
+        if self._landing is not None:  # unanswered all the grace: its leases will expire
+            self._landing.shield = False
+        leftover = [*self.active, *self._unstarted]
+        self._unstarted.clear()
         self._cancel_executions()
         with anyio.CancelScope(shield=True):
             try:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from durable import RunStatus, step, workflow
@@ -155,3 +157,58 @@ async def test_a_run_whose_finish_is_on_the_wire_does_not_hold_its_slot(
         assert await first.status() == RunStatus.RUNNING
         release.set()
         assert await first.result(timeout=10) == "first"
+
+
+async def test_a_claim_answered_as_the_worker_stops_is_handed_back(
+    make_engine: EngineFactory, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stop can arrive after a claim committed but before its answer is read. The run
+    it took is handed back at once, not left leased (here for an hour) to a gone worker."""
+    stops: list[asyncio.Task[None]] = []
+    async with make_engine(tagged, lease_seconds=3600) as engine:
+        assert engine.worker is not None
+        assert engine.worker.poller is not None
+        poller, claim = engine.worker.poller, engine.runtime.store.claim
+
+        async def answered_after_the_stop(*args: Any) -> list[Any]:
+            rows = await claim(*args)
+            if rows and not stops:
+                stops.append(asyncio.create_task(poller.stop()))
+                # The stop begins while this answer is still "on the wire".
+                await anyio.lowlevel.checkpoint()
+            return rows
+
+        monkeypatch.setattr(engine.runtime.store, "claim", answered_after_the_stop)
+        handle = await engine.start(tagged, "late")
+        await support.wait_until(lambda: bool(stops), what="a claim to commit")
+        await stops[0]
+    row = await support.fetch_row(
+        database_url, "SELECT status, lease_owner FROM durable.runs WHERE id = $1", handle.run_id
+    )
+    assert row is not None
+    assert (row["status"], row["lease_owner"]) == ("pending", None)
+    async with make_engine(tagged) as second:
+        assert await second.handle(handle.run_id).result(timeout=30) == "late"
+
+
+async def test_a_claim_unanswered_for_the_whole_grace_period_does_not_hold_the_stop(
+    make_engine: EngineFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sent = anyio.Event()
+    engine = make_engine(tagged, shutdown_grace_seconds=0.1)
+    with anyio.fail_after(30):  # a hang guard: the stop waits at most the grace period
+        async with engine:
+            claim = engine.runtime.store.claim
+
+            async def never_answered(*args: Any) -> list[Any]:
+                await claim(*args)
+                sent.set()
+                await anyio.sleep_forever()
+                raise AssertionError("unreachable")
+
+            monkeypatch.setattr(engine.runtime.store, "claim", never_answered)
+            handle = await engine.start(tagged, "lost answer")
+            await sent.wait()
+    # Its lease expires like a killed worker's: the run is still there, not finished.
+    async with make_engine(tagged, worker=False) as observer:
+        assert await observer.handle(handle.run_id).status() == RunStatus.RUNNING

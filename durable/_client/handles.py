@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -10,6 +11,7 @@ from uuid import UUID
 import anyio
 
 from durable._foundation.codec import decode_error, decode_json
+from durable._foundation.faults import through_outages
 from durable._foundation.views import Progress, RunDetail, RunStatus, progress_of
 from durable._runs.deliveries import SignalDelivery
 from durable._runs.operations import get_event, wait_progress
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["RunHandle"]
 
 R = TypeVar("R")
+_log = logging.getLogger("durable.client")
 
 
 class RunHandle(Generic[R]):
@@ -102,8 +105,11 @@ class RunHandle(Generic[R]):
                 if news.outcome is not None:
                     return self._outcome(*news.outcome)
             async with runtime.listener.watch(self.run_id) as changed:
+                read = f"reading run {self.run_id}"
                 while True:
-                    row = await runtime.reader.read(self.run_id)
+                    row = await through_outages(
+                        lambda: runtime.reader.read(self.run_id), _log, read
+                    )
                     if row is None:
                         raise RunNotFound(self.run_id)
                     if RunStatus(row.status).finished:

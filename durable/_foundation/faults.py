@@ -18,12 +18,22 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 import asyncpg
 from asyncpg import exceptions as pg
 
-__all__ = ["INFRASTRUCTURE_ERRORS", "Backoff", "is_infrastructure", "report_loop_failure"]
+__all__ = [
+    "INFRASTRUCTURE_ERRORS",
+    "Backoff",
+    "is_infrastructure",
+    "report_loop_failure",
+    "through_outages",
+]
+
+T = TypeVar("T")
 
 INFRASTRUCTURE_ERRORS: tuple[type[BaseException], ...] = (
     OSError,  # includes TimeoutError and ConnectionError
@@ -88,3 +98,17 @@ def report_loop_failure(
         log.warning("%s failed (%s: %s)%s", what, type(exc).__name__, exc, then)
     else:
         log.error("%s failed unexpectedly%s", what, then, exc_info=exc)
+
+
+async def through_outages(read: Callable[[], Awaitable[T]], log: logging.Logger, what: str) -> T:
+    """``read()``, tried again after each infrastructure error (logged, with backoff). For
+    a caller that waits on the database anyway, bounded by its own timeout: ``result()``
+    and ``wait()`` go on through a failover or a terminated connection instead of raising
+    it. Only for statements that are safe to send twice."""
+    backoff: Backoff | None = None  # made on the first failure: reads are on hot paths
+    while True:
+        try:
+            return await read()
+        except INFRASTRUCTURE_ERRORS as exc:
+            backoff = backoff or Backoff(cap=1.0)
+            await backoff.pause(log, what, exc)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -14,6 +15,7 @@ from uuid import UUID
 
 import anyio
 
+from durable._foundation.faults import through_outages
 from durable._foundation.limits import check_payload, check_text
 from durable._foundation.telemetry import current_traceparent
 from durable._foundation.views import RunStatus
@@ -32,6 +34,7 @@ from durable.errors import RunNotFound
 __all__ = ["cancel_run", "get_event", "progress_watch", "send_signal", "wait_progress"]
 
 Renew = Callable[[], Awaitable[None]]
+_log = logging.getLogger("durable.client")
 
 # A progress watch stays ahead of the clock by this many poll intervals; the waiter
 # renews it every poll interval, so a late renewal costs no notification.
@@ -116,8 +119,11 @@ async def wait_progress(
             runtime.listener.watch(run_id) as changed,
             progress_watch(runtime, run_id) if watching else _unwatched() as renew,
         ):
+            read = f"reading run {run_id}"
             while True:
-                row = await store.run_progress(run_id, step, signal, event)
+                row = await through_outages(
+                    lambda: store.run_progress(run_id, step, signal, event), _log, read
+                )
                 if row is None:
                     raise RunNotFound(run_id)
                 if (
@@ -137,13 +143,19 @@ async def progress_watch(runtime: Runtime, run_id: UUID) -> AsyncIterator[Renew]
     """While open, the run's step records NOTIFY (``durable_run``, ``<id> step``). Call the
     ``renew()`` it yields at least every poll interval; leaving ends this watch."""
     poll = runtime.settings.poll_interval
-    await runtime.store.watch_progress(run_id, 1, _WATCH_POLLS * poll)
+    ahead = _WATCH_POLLS * poll
+    # Sent again after a dropped connection: a count one too high lapses with watch_until.
+    await through_outages(
+        lambda: runtime.store.watch_progress(run_id, 1, ahead), _log, f"watching run {run_id}"
+    )
     renew_at = runtime.clock() + poll
 
     async def renew() -> None:
         nonlocal renew_at
         if runtime.clock() >= renew_at:
-            await runtime.store.watch_progress(run_id, 0, _WATCH_POLLS * poll)
+            # A renewal lost to the database costs notifications, never the wait: it polls.
+            with contextlib.suppress(*TRANSIENT_ERRORS):
+                await runtime.store.watch_progress(run_id, 0, ahead)
             renew_at = runtime.clock() + poll
 
     try:

@@ -249,3 +249,47 @@ async def test_errors_in_every_background_loop_are_logged_and_the_worker_goes_on
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for what in ("claim", "heartbeat", "schedule pass", "reading the next wake time"):
         assert f"{what} failed" in logged
+
+
+@workflow(name="chaos.answer_after_cuts")
+async def answer_after_cuts() -> list[int]:
+    return [await plain_point(i) for i in range(2)]
+
+
+async def test_result_and_wait_ride_out_a_database_that_drops_their_reads(
+    database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A waiter's read can land on a connection whose backend was just terminated (a
+    failover, a pooler restart): ``result()`` and ``wait()`` read again, they do not
+    raise the database's error to the application."""
+    from durable._store import outcome_reader
+    from durable._store.store import Store
+
+    cuts = {
+        "run_outcomes": [asyncpg.ConnectionDoesNotExistError("connection was closed in the "
+                         "middle of operation"), OSError("network is unreachable")],
+        "run_progress": [asyncpg.exceptions.AdminShutdownError("terminating connection"),
+                         asyncpg.InterfaceError("connection is closed")],
+    }  # fmt: skip
+
+    def cut_first(real: Any, errors: list[Exception]) -> Any:
+        async def read(*args: Any) -> Any:
+            if errors:
+                raise errors.pop(0)
+            return await real(*args)
+
+        return read
+
+    monkeypatch.setattr(
+        outcome_reader, "run_outcomes",
+        cut_first(outcome_reader.run_outcomes, cuts["run_outcomes"]),
+    )  # fmt: skip
+    monkeypatch.setattr(Store, "run_progress", cut_first(Store.run_progress, cuts["run_progress"]))
+    caplog.set_level(logging.WARNING, logger="durable")
+    async with Engine(database_url, workflows=[answer_after_cuts], poll_interval=0.1) as engine:
+        handle = await engine.start(answer_after_cuts)
+        assert await handle.wait(step="step:plain_point#1", timeout=30) is True
+        assert await handle.result(timeout=30) == [0, 1]
+    assert cuts == {"run_outcomes": [], "run_progress": []}  # every cut was met
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "reading run" in logged

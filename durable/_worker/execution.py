@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -117,7 +118,12 @@ class Execution:
         self.hooks.run_began()
         try:
             args, kwargs = self.workflow.signature.decode_args(self.row.input)
-            result = await self._with_deadline(lambda: self.workflow.fn(*args, **kwargs))
+            deadline = self.row.deadline_at
+            if deadline is None:  # most runs: no frame between the body and the worker
+                result = await self.workflow.fn(*args, **kwargs)
+            else:
+                body = functools.partial(self.workflow.fn, *args, **kwargs)
+                result = await self._with_deadline(deadline, body)
             output = self.workflow.signature.encode_result(result)
             check_payload(
                 f"the result of workflow {self.workflow.name}", output,
@@ -136,12 +142,9 @@ class Execution:
         await self.flush(ctx)  # inline sleeps and now() values belong in the timeline
         await self._finish("completed", output, None)
 
-    async def _with_deadline(self, body: Callable[[], Awaitable[Any]]) -> Any:
+    async def _with_deadline(self, deadline: datetime, body: Callable[[], Awaitable[Any]]) -> Any:
         """Await the workflow body, cancelled at the run's deadline (the running step sees
         the cancellation); a run claimed past its deadline runs no code at all."""
-        deadline = self.row.deadline_at
-        if deadline is None:
-            return await body()
         remaining = deadline.timestamp() - self.clock()
         if remaining <= 0:
             raise self._timed_out()

@@ -83,7 +83,11 @@ async def _step(
                 InStep(info),
             ):
                 ctx.execution.hooks.step_started(step.name, key, attempt)
-                value = await _attempt(step, key, _timeout(ctx, step), args, kwargs)
+                timeout = _timeout(ctx, step)
+                if timeout is None:  # no frame between the step body and the workflow
+                    value = await step.fn(*args, **kwargs)
+                else:
+                    value = await _attempt_within(step, key, timeout, args, kwargs)
                 # The first execution returns what every replay will decode (invariant 7).
                 output, value = step.signature.store_result(value)
                 check_payload(
@@ -124,15 +128,13 @@ def _policy(ctx: RunContext, step: Step[Any, Any]) -> RetryPolicy:
     return dataclasses.replace(step.retry, retries=ctx.step_retries)
 
 
-async def _attempt(
+async def _attempt_within(
     step: Step[Any, R],
     key: str,
-    timeout: float | None,
+    timeout: float,
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
 ) -> R:
-    if timeout is None:
-        return await step.fn(*args, **kwargs)
     with anyio.move_on_after(timeout) as scope:
         return await step.fn(*args, **kwargs)
     if scope.cancelled_caught:

@@ -226,3 +226,24 @@ async def test_recorded_values_outside_a_workflow_are_plain() -> None:
     assert isinstance(durable.now(), datetime)
     assert durable.uuid4() != durable.uuid4()
     assert 0 <= durable.random() < 1
+
+
+async def test_a_clock_sync_does_not_undo_a_later_reading_of_the_database_clock(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim answered while a clock sync is on the wire saw the database clock after the
+    sync's reading (here moved a minute ahead, as a test's shifted clock does): the sync
+    must not set the estimate back behind it, or due timers would look a minute away."""
+    runtime = engine.runtime
+    read_clock = runtime.store.db_now
+    claimed_at: list[datetime] = []
+
+    async def clock_then_a_claim() -> datetime:
+        reading = await read_clock()
+        claimed_at.append(reading + timedelta(minutes=1))
+        runtime.caught_up(claimed_at[0])  # the claim's answer lands before the sync's
+        return reading
+
+    monkeypatch.setattr(runtime.store, "db_now", clock_then_a_claim)
+    await runtime.sync_clock()
+    assert runtime.clock() >= claimed_at[0].timestamp()

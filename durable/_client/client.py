@@ -399,13 +399,18 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping, EngineEvents):
         # waits for its NOTIFY without reading first (it may finish before start returns).
         listener = runtime.listener
         news = listener.subscribe(run_id) if listener.hears_runs else None
-        new_id, created = await start_run(runtime, request, conn=connection)
+        new_id, created = None, False
+        try:
+            new_id, created = await start_run(runtime, request, conn=connection)
+        finally:
+            if news is not None and not (created and new_id == run_id):
+                listener.unsubscribe(run_id, news)  # no new run of this id to hear of
+                news = None
         # By name, the result is plain JSON too, whether or not this process has the code.
         handle = RunHandle(
             self, new_id, None if by_name else wf, created=created, resource_id=resource_id
         )
-        if created and new_id == run_id:
-            handle._news = news
+        handle._news = news
         return handle
 
     async def _resolve(

@@ -101,7 +101,10 @@ class RunHandle(Generic[R]):
             # Subscribed before the run existed, no notification can have been missed: wait
             # for one instead of reading the row first.
             if news is not None:
-                await _next_change(news, poll, runtime.listener, self.run_id)
+                try:
+                    await _next_change(news, poll, runtime.listener, self.run_id)
+                finally:
+                    runtime.listener.unsubscribe(self.run_id, news)
                 if news.outcome is not None:
                     return self._outcome(*news.outcome)
             async with runtime.listener.watch(self.run_id) as changed:

@@ -44,6 +44,8 @@ CONTROL_CHANNEL = "durable_control"
 EVENTS_CHANNEL = "durable_events"
 _ALWAYS = (WAKE_CHANNEL, CONTROL_CHANNEL, EVENTS_CHANNEL)
 _log = logging.getLogger("durable.listener")
+_SWEEP_FLOOR = 1024
+"""Subscribed runs kept before the first sweep of abandoned ones."""
 
 
 Outcome = tuple[str, str | None, str | None]
@@ -120,6 +122,7 @@ class Listener:
         self._event_callbacks: list[Callable[[str], None]] = []
         # Weak: a subscription dies with the handle that holds it.
         self._watchers: dict[UUID, weakref.WeakSet[Signal]] = {}
+        self._sweep_at = _SWEEP_FLOOR
         self._finishing: dict[UUID, int] = {}
         self._lost = anyio.Event()
         self._closed = False
@@ -156,12 +159,28 @@ class Listener:
         return lambda: self._event_callbacks.remove(callback)
 
     def subscribe(self, run_id: UUID) -> Signal:
-        """A Signal set whenever ``run_id`` changes (and after reconnects), for as long as
-        the caller keeps it."""
+        """A Signal set whenever ``run_id`` changes (and after reconnects), until
+        ``unsubscribe`` (or the caller drops it and the run's next notification comes)."""
         signal = Signal()
         self._watchers.setdefault(run_id, weakref.WeakSet()).add(signal)
+        if len(self._watchers) > self._sweep_at:
+            self._sweep()
         self._want_runs()
         return signal
+
+    def _sweep(self) -> None:
+        """Forget runs whose subscribers all went without unsubscribing (a handle never
+        awaited, a closed dashboard page) and whose run sent nothing since: swept when the
+        runs kept double, so they cost O(1) per subscription and never pile up."""
+        for run_id in [run_id for run_id, watchers in self._watchers.items() if not watchers]:
+            del self._watchers[run_id]
+        self._sweep_at = max(_SWEEP_FLOOR, 2 * len(self._watchers))
+
+    @property
+    def subscriptions(self) -> int:
+        """How many runs this process keeps subscriptions for (a diagnostic: it must not
+        grow with every run ever awaited)."""
+        return len(self._watchers)
 
     @property
     def hears_runs(self) -> bool:
@@ -207,11 +226,15 @@ class Listener:
         try:
             yield signal
         finally:
-            watchers = self._watchers.get(run_id)
-            if watchers is not None:
-                watchers.discard(signal)
-                if not watchers:
-                    del self._watchers[run_id]
+            self.unsubscribe(run_id, signal)
+
+    def unsubscribe(self, run_id: UUID, signal: Signal) -> None:
+        """Stop setting ``signal`` (from ``subscribe``) when ``run_id`` changes."""
+        watchers = self._watchers.get(run_id)
+        if watchers is not None:
+            watchers.discard(signal)
+            if not watchers:
+                del self._watchers[run_id]
 
     def begin_finishing(self, run_id: UUID) -> None:
         """Before an execution of this process writes the run's outcome: its waiters may

@@ -251,11 +251,6 @@ async def test_errors_in_every_background_loop_are_logged_and_the_worker_goes_on
         assert f"{what} failed" in logged
 
 
-@workflow(name="chaos.answer_after_cuts")
-async def answer_after_cuts() -> list[int]:
-    return [await plain_point(i) for i in range(2)]
-
-
 async def test_result_and_wait_ride_out_a_database_that_drops_their_reads(
     database_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -286,8 +281,8 @@ async def test_result_and_wait_ride_out_a_database_that_drops_their_reads(
     )  # fmt: skip
     monkeypatch.setattr(Store, "run_progress", cut_first(Store.run_progress, cuts["run_progress"]))
     caplog.set_level(logging.WARNING, logger="durable")
-    async with Engine(database_url, workflows=[answer_after_cuts], poll_interval=0.1) as engine:
-        handle = await engine.start(answer_after_cuts)
+    async with Engine(database_url, workflows=[loop_faults], poll_interval=0.1) as engine:
+        handle = await engine.start(loop_faults)
         assert await handle.wait(step="step:plain_point#1", timeout=30) is True
         assert await handle.result(timeout=30) == [0, 1]
     assert cuts == {"run_outcomes": [], "run_progress": []}  # every cut was met

@@ -49,7 +49,7 @@ from durable._runs.operations import cancel_run
 from durable._runs.registry import Registry, default_registry
 from durable._runs.runtime import Runtime, Settings
 from durable._runs.scoping import check_resource_id, encode_metadata, require_in_resource
-from durable._runs.starting import NewRun, encode_input, start_run
+from durable._runs.starting import NewRun, encode_input, start_heard
 from durable._store.connecting import connector
 from durable._store.embedded import EmbeddedPostgres, resolve_database_url
 from durable._store.listener import Listener
@@ -395,17 +395,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping, EngineEvents):
         )  # fmt: skip
         if request.concurrency_key is not None:
             await runtime.store.ensure_queue(queue)
-        # Subscribed before the run exists (once this process hears run news), result()
-        # waits for its NOTIFY without reading first (it may finish before start returns).
-        listener = runtime.listener
-        news = listener.subscribe(run_id) if listener.hears_runs else None
-        new_id, created = None, False
-        try:
-            new_id, created = await start_run(runtime, request, conn=connection)
-        finally:
-            if news is not None and not (created and new_id == run_id):
-                listener.unsubscribe(run_id, news)  # no new run of this id to hear of
-                news = None
+        new_id, created, news = await start_heard(runtime, request, connection)
         # By name, the result is plain JSON too, whether or not this process has the code.
         handle = RunHandle(
             self, new_id, None if by_name else wf, created=created, resource_id=resource_id

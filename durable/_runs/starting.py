@@ -18,9 +18,10 @@ import asyncpg
 from durable._foundation.codec import Signature, encode_start_input
 from durable._foundation.limits import check_payload
 from durable._runs.runtime import Runtime
+from durable._store.listener import Signal
 from durable._store.run_inserts import NewRun, insert_run
 
-__all__ = ["NewRun", "encode_input", "start_run"]
+__all__ = ["NewRun", "encode_input", "start_heard", "start_run"]
 
 
 def encode_input(
@@ -61,3 +62,22 @@ async def start_run(
             run_id, created = await insert_run(conn, run)
         started.stored(run_id, created)
     return run_id, created
+
+
+async def start_heard(
+    runtime: Runtime, request: NewRun, conn: asyncpg.Connection | None
+) -> tuple[UUID, bool, Signal | None]:
+    """``start_run``, subscribed to the run's notifications before it exists when this
+    process hears run news: ``result()`` then waits for its NOTIFY without reading first
+    (the run may finish before the start returns). The subscription is None when not
+    heard, or when the start returned an existing run (``result()`` reads that one)."""
+    listener = runtime.listener
+    news = listener.subscribe(request.run_id) if listener.hears_runs else None
+    run_id, created = request.run_id, False
+    try:
+        run_id, created = await start_run(runtime, request, conn=conn)
+    finally:
+        if news is not None and not (created and run_id == request.run_id):
+            listener.unsubscribe(request.run_id, news)
+            news = None
+    return run_id, created, news

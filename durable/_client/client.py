@@ -342,7 +342,7 @@ class Client(ClientOperations, ClientReads, ClientHousekeeping, EngineEvents):
             tags=tags,
             run_id=run_id,
             delay=delay,
-            queue=queue or default_queue,
+            queue=default_queue if queue is None else queue,
             priority=priority,
             concurrency_key=concurrency_key,
             timeout=limit,

@@ -173,6 +173,14 @@ async def test_start_refuses_bad_options(engine: Engine) -> None:
     await fuzz(option(BAD_START_OPTIONS), check)
 
 
+@pytest.mark.parametrize("queue", [0, False, b"", ""])
+async def test_start_refuses_a_falsy_queue_instead_of_using_the_default(
+    engine: Engine, queue: Any
+) -> None:
+    # Found by the fuzz above: `queue=0` started the run on the workflow's own queue.
+    await assert_refused(engine, lambda: engine.start(echo, 1, queue=queue))
+
+
 async def test_start_refuses_bad_workflow_names(engine: Engine) -> None:
     async def check(name: Any) -> None:
         await assert_refused(engine, lambda: engine.start(name))

@@ -202,6 +202,17 @@ async def plain_point(i: int) -> int:
     return i
 
 
+def _failing_first(real: Any, errors: list[Exception]) -> Any:
+    """``real``, raising each of ``errors`` in turn (one per call) before it is called."""
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        if errors:
+            raise errors.pop(0)
+        return real(*args, **kwargs)
+
+    return failing
+
+
 @workflow(name="chaos.loop_faults")
 async def loop_faults() -> list[int]:
     return [await plain_point(i) for i in range(2)]
@@ -224,14 +235,7 @@ async def test_errors_in_every_background_loop_are_logged_and_the_worker_goes_on
         "next_schedule_wake": [TimeoutError(), AttributeError("a bug in schedules")],
     }  # fmt: skip
     for name, errors in injected.items():
-        real = getattr(Store, name)
-
-        def failing(*args: object, _real=real, _errors=errors, **kwargs: object) -> object:  # type: ignore[no-untyped-def]
-            if _errors:
-                raise _errors.pop(0)
-            return _real(*args, **kwargs)
-
-        monkeypatch.setattr(Store, name, failing)
+        monkeypatch.setattr(Store, name, _failing_first(getattr(Store, name), errors))
     caplog.set_level(logging.WARNING, logger="durable")
     async with Engine(
         database_url, workflows=[loop_faults], lease_seconds=1.5, heartbeat_seconds=0.2,
@@ -267,19 +271,13 @@ async def test_result_and_wait_ride_out_a_database_that_drops_their_reads(
                          asyncpg.InterfaceError("connection is closed")],
     }  # fmt: skip
 
-    def cut_first(real: Any, errors: list[Exception]) -> Any:
-        async def read(*args: Any) -> Any:
-            if errors:
-                raise errors.pop(0)
-            return await real(*args)
-
-        return read
-
     monkeypatch.setattr(
         outcome_reader, "run_outcomes",
-        cut_first(outcome_reader.run_outcomes, cuts["run_outcomes"]),
+        _failing_first(outcome_reader.run_outcomes, cuts["run_outcomes"]),
     )  # fmt: skip
-    monkeypatch.setattr(Store, "run_progress", cut_first(Store.run_progress, cuts["run_progress"]))
+    monkeypatch.setattr(
+        Store, "run_progress", _failing_first(Store.run_progress, cuts["run_progress"])
+    )
     caplog.set_level(logging.WARNING, logger="durable")
     async with Engine(database_url, workflows=[loop_faults], poll_interval=0.1) as engine:
         handle = await engine.start(loop_faults)

@@ -154,3 +154,43 @@ async def test_step_events_survive_the_switch_to_partitioned_history(
         "SELECT kind FROM durable.event_log WHERE run_id = $1 ORDER BY xid, seq", run_id
     )
     assert [r["kind"] for r in kinds] == ["run.started", "step.completed"]
+
+
+async def test_statements_changing_many_rows_log_one_event_per_change(
+    db: asyncpg.Connection,
+) -> None:
+    """Events are appended per statement (migration 0016): a statement that changes many
+    runs or steps, an upsert among them, logs exactly the events the rows' changes are."""
+    ids = await _runs(db, 300)
+    half = ids[:150]
+    await db.execute("UPDATE durable.runs SET status = 'running' WHERE id = ANY($1)", ids)
+    # A statement in which only half the rows change status: the rest log nothing.
+    await db.execute(
+        "UPDATE durable.runs SET status = CASE WHEN id = ANY($2) THEN 'sleeping' ELSE status "
+        "END, updated_at = now() WHERE id = ANY($1)",
+        ids, half,
+    )  # fmt: skip
+    upsert = (
+        "INSERT INTO durable.steps AS s (run_id, cursor_key, seq, kind, name, status, attempt) "
+        "SELECT id, 'step:a#0', 0, 'step', 'a', $2, $3 FROM unnest($1::uuid[]) AS id "
+        "ON CONFLICT (run_id, cursor_key) DO UPDATE SET status = excluded.status, "
+        "attempt = excluded.attempt"
+    )
+    await db.execute(upsert, ids, "retrying", 1)  # inserted: the insert trigger
+    await db.execute(upsert, ids, "completed", 2)  # replaced: the update trigger
+    await db.execute(upsert, ids, "completed", 2)  # unchanged: no event
+    await db.execute("UPDATE durable.runs SET status = 'completed' WHERE id = ANY($1)", ids)
+    rows = await db.fetch(
+        "SELECT run_id, kind, attempt FROM durable.event_log WHERE run_id = ANY($1) "
+        "ORDER BY xid, seq",
+        ids,
+    )
+    logged: dict[UUID, list[tuple[str, int | None]]] = {run_id: [] for run_id in ids}
+    for row in rows:
+        logged[row["run_id"]].append((row["kind"], row["attempt"]))
+    steps = [("step.retrying", 1), ("step.completed", 2)]
+    for run_id in ids:
+        started: list[tuple[str, int | None]] = [("run.started", 0)]
+        parked = [("run.suspended", 0)] if run_id in half else []
+        finished: list[tuple[str, int | None]] = [("run.completed", 0)]
+        assert logged[run_id] == started + parked + steps + finished

@@ -6,7 +6,7 @@
 -- Clock: durable.now() is a PL/pgSQL call with a query inside, and a call in a row's
 -- expression runs once per row. Statements that write many rows read it once, in a
 -- materialized "clock" CTE (inlined, the call would be back in every row): a claim of 16
--- runs took 0.74 ms under EXPLAIN ANALYZE, 0.61 ms so.
+-- runs took 0.99 ms under EXPLAIN ANALYZE, 0.71 ms so (median of 30).
 
 -- name: migrations_bootstrap
 -- The schema and the ledger of applied migrations, before the first migration runs.
